@@ -1,0 +1,1 @@
+"""The Qt side of the plugin: widgets, plots and workers. Nothing outside this package imports Qt."""

@@ -1,0 +1,1 @@
+"""The ``uqseg`` command line: thin parsers that call one core function each."""

@@ -1,0 +1,1 @@
+"""Monte-Carlo-dropout inference with streaming uncertainty statistics."""

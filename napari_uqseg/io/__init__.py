@@ -1,0 +1,1 @@
+"""Reading and writing NIfTI volumes in their original geometry; ACDC folder layouts."""

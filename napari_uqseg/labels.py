@@ -1,0 +1,18 @@
+"""ACDC label convention shared by every module: 0 background, 1 RV, 2 Myo, 3 LV."""
+
+from types import MappingProxyType
+
+LABEL_NAMES = MappingProxyType({0: "background", 1: "RV", 2: "Myo", 3: "LV"})
+#: Foreground structures in label order; CSV columns such as ``dice_RV`` use these names.
+STRUCTURES: tuple[str, ...] = ("RV", "Myo", "LV")
+STRUCTURE_LABELS = MappingProxyType({name: label for label, name in LABEL_NAMES.items() if label})
+NUM_CLASSES = len(LABEL_NAMES)
+#: RGBA colours used by the plugin's Labels layers and every plot (one colour per structure).
+LABEL_COLORS = MappingProxyType(
+    {
+        0: (0.0, 0.0, 0.0, 0.0),
+        1: (0.20, 0.55, 0.95, 1.0),
+        2: (0.95, 0.75, 0.15, 1.0),
+        3: (0.90, 0.25, 0.25, 1.0),
+    }
+)

@@ -1,0 +1,1 @@
+"""Segmentation metrics per structure (overlap, surface distance, clinical volumes)."""

@@ -1,0 +1,1 @@
+"""Segmentation networks with MC dropout, a registry, and self-describing checkpoints."""

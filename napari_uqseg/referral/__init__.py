@@ -1,0 +1,1 @@
+"""Referral curves (simulated, filter, slice/region, recorded sessions) and calibration."""

@@ -1,0 +1,1 @@
+"""Training the seeds' models on ACDC: data, losses, loop, evaluation, experiments."""
