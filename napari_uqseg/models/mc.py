@@ -1,0 +1,64 @@
+"""Monte-Carlo dropout: switch on only the dropout layers, for as long as a ``with`` block lasts.
+
+Modelled on MONAI's ``eval_mode`` but per module: every module's ``training`` flag and every
+dropout ``p`` are recorded before and restored in ``finally``, even if the block raises. BatchNorm
+stays in eval mode, so its running statistics are used and never updated by the MC passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from torch import nn
+
+from napari_uqseg.errors import InputError
+
+#: Module types treated as dropout (subclasses included).
+DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+)
+
+
+def dropout_modules(model: nn.Module) -> list[nn.Module]:
+    """The dropout modules of ``model`` in registration order."""
+    return [m for m in model.modules() if isinstance(m, DROPOUT_TYPES)]
+
+
+@contextmanager
+def mc_dropout(model: nn.Module, *, rate: float | None = None) -> Iterator[nn.Module]:
+    """Put ``model`` in MC-dropout mode: dropout layers train, all else (BatchNorm!) evaluates.
+
+    ``rate`` overrides every dropout probability inside the block. Raises :class:`InputError` if the
+    model has no dropout layer (every "sample" would be identical) or ``rate`` is not in [0, 1).
+    """
+    drops = dropout_modules(model)
+    if not drops:
+        raise InputError(
+            f"{type(model).__name__} has no dropout layers, so MC dropout cannot draw samples"
+        )
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0
+    ):
+        raise InputError(f"MC dropout rate must be a number in [0, 1), got {rate!r}")
+    # Flags are set directly, not via .train()/.eval(), because those recurse and would overwrite
+    # the per-module state we are about to restore.
+    flags = [(m, m.training) for m in model.modules()]
+    rates = [(m, m.p) for m in drops]
+    try:
+        for m, _ in flags:
+            m.training = isinstance(m, DROPOUT_TYPES)
+        if rate is not None:
+            for m in drops:
+                m.p = float(rate)
+        yield model
+    finally:
+        for m, training in flags:
+            m.training = training
+        for m, p in rates:
+            m.p = p

@@ -1,0 +1,171 @@
+"""Checkpoints round-trip exactly and every kind of bad file is refused with a clear InputError."""
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from napari_uqseg.errors import InputError
+from napari_uqseg.labels import LABEL_NAMES
+from napari_uqseg.models.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    load_checkpoint,
+    save_checkpoint,
+)
+from napari_uqseg.models.registry import available_models, build_model
+
+
+def _model(name: str = "unet2d", **kw) -> torch.nn.Module:
+    torch.manual_seed(1)
+    args = {"dilated_cnn": {"features": 4, "hidden": 8}}.get(name, {"base_channels": 4, "depth": 2})
+    m = build_model(name, **args, **kw)
+    m.train()
+    with torch.no_grad():  # non-default BN running stats must survive the round trip
+        m(torch.randn(2, m.in_channels, 32, 32))
+    return m.eval()
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_round_trip_identical_outputs_and_info(tmp_path, name):
+    m = _model(name)
+    path = save_checkpoint(
+        tmp_path / "sub" / "m.pt", m, spacing=(1.4, 1.4), extra={"fold": 2, "loss": "dice"}
+    )
+    assert path == tmp_path / "sub" / "m.pt" and path.is_file()
+    assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temp file left behind
+    loaded, info = load_checkpoint(path)
+    assert not loaded.training
+    x = torch.randn(2, m.in_channels, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), m(x))
+    assert info.architecture == name
+    assert info.arguments == m.config
+    assert info.label_names == dict(LABEL_NAMES)
+    assert info.normalisation == {"method": "percentile", "lower": 5.0, "upper": 95.0}
+    assert info.spacing == (1.4, 1.4)
+    assert info.version == CHECKPOINT_VERSION
+    assert info.extra == {"fold": 2, "loss": "dice"}
+
+
+class _Evil:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize(
+    ("writer", "reason"),
+    [
+        ("torch", "non-tensor Python objects and was refused"),
+        ("pickle2", "non-tensor Python objects and was refused"),  # torch's legacy format
+        ("pickle5", "not a torch checkpoint"),  # framed pickles fail even earlier, still safely
+    ],
+)
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path, writer, reason):
+    marker = tmp_path / "PWNED"
+    payload = {"format": CHECKPOINT_FORMAT, "version": 1, "state_dict": {"x": _Evil(marker)}}
+    path = tmp_path / "evil.pt"
+    if writer == "torch":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=int(writer[-1])))
+    with pytest.raises(InputError, match=reason) as err:
+        load_checkpoint(path)
+    assert str(path) in str(err.value)
+    assert not marker.exists()
+    # Sanity check that the payload really is harmful when loaded unsafely.
+    pickle.loads(pickle.dumps(_Evil(marker)))
+    assert marker.exists()
+
+
+def _save_raw(path: Path, **overrides) -> Path:
+    m = _model()
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "architecture": "unet2d",
+        "arguments": m.config,
+        "state_dict": m.state_dict(),
+        "label_names": dict(LABEL_NAMES),
+        "normalisation": {},
+        "spacing": None,
+        "extra": {},
+    }
+    payload.update(overrides)
+    torch.save(payload, path)
+    return path
+
+
+def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    good = save_checkpoint(tmp_path / "good.pt", _model())
+    data = good.read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.pt").write_text("not a checkpoint at all\n")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    torch.save({"conv.weight": torch.ones(1)}, tmp_path / "bare.pt")
+    m = _model()
+    state = m.state_dict()
+    bigger = dict(state)
+    bigger["extra.weight"] = torch.ones(1)
+    smaller = {k: v for k, v in state.items() if not k.startswith("decoder.out")}
+    reshaped = dict(state)
+    reshaped["decoder.out.bias"] = torch.zeros(7)
+    return {
+        "missing": (tmp_path / "nope.pt", "not a file"),
+        "folder": (tmp_path, "not a file"),
+        "truncated": (tmp_path / "trunc.pt", "not a torch checkpoint or is truncated"),
+        "text": (tmp_path / "text.pt", "not a torch checkpoint or is truncated"),
+        "empty": (tmp_path / "empty.pt", "not a torch checkpoint or is truncated"),
+        "bare state dict": (tmp_path / "bare.pt", "not a napari-uqseg checkpoint"),
+        "newer": (_save_raw(tmp_path / "v9.pt", version=9), "version 9"),
+        "architecture": (_save_raw(tmp_path / "arch.pt", architecture="vnet"), "unknown model"),
+        "arguments": (
+            _save_raw(tmp_path / "args.pt", arguments={"depth": 2, "colour": 1}),
+            "unknown argument",
+        ),
+        "bad value": (_save_raw(tmp_path / "val.pt", arguments={"depth": -1}), "depth"),
+        "unexpected key": (_save_raw(tmp_path / "k1.pt", state_dict=bigger), "unexpected keys"),
+        "missing key": (_save_raw(tmp_path / "k2.pt", state_dict=smaller), "missing keys"),
+        "shape": (_save_raw(tmp_path / "k3.pt", state_dict=reshaped), "shape mismatch"),
+    }
+
+
+def test_bad_files_are_refused_with_path_and_reason(tmp_path):
+    for case, (path, reason) in _bad_files(tmp_path).items():
+        with pytest.raises(InputError) as err:
+            load_checkpoint(path)
+        message = str(err.value)
+        assert str(path) in message, case
+        assert reason in message, (case, message)
+
+
+def test_zip_archive_that_is_not_torch(tmp_path):
+    path = tmp_path / "z.pt"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(InputError, match="not a torch checkpoint"):
+        load_checkpoint(path)
+
+
+def test_save_refuses_unregistered_model_and_unsafe_extra(tmp_path):
+    with pytest.raises(InputError, match="not a registered model"):
+        save_checkpoint(tmp_path / "a.pt", torch.nn.Conv2d(1, 1, 1))
+    with pytest.raises(InputError, match="extra"):
+        save_checkpoint(tmp_path / "b.pt", _model(), extra={"when": object()})
+    with pytest.raises(InputError, match="spacing"):
+        save_checkpoint(tmp_path / "c.pt", _model(), spacing=(1.0, -1.0))
+    assert not list(tmp_path.iterdir())
+
+
+def test_overwrite_is_atomic_replacement(tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, _model(), extra={"run": 1})
+    save_checkpoint(path, _model(), extra={"run": 2})
+    assert load_checkpoint(path)[1].extra == {"run": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
