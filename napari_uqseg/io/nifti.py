@@ -63,7 +63,9 @@ class Volume:
         zooms = self.header.get_zooms()[:3]
         if len(zooms) < 3 or not all(np.isfinite(z) and z > 0 for z in zooms):
             return (1.0, 1.0, 1.0)
-        return (float(zooms[2]), float(zooms[1]), float(zooms[0]))
+        # Zooms are float32 in the header; the shortest float32 repr gives back the 1.56 that was
+        # written rather than 1.5599999427..., which keeps reports and spacing comparisons clean.
+        return tuple(float(str(np.float32(z))) for z in zooms[::-1])
 
     @property
     def spacing_known(self) -> bool:
