@@ -1,9 +1,10 @@
-"""Exact referral curve vs the naive loop on a 16 x 256 x 256 volume; writes results/referral_curve.json.
+"""Exact referral curve vs the naive loop on a 16 x 256 x 256 volume -> results/referral_curve.json.
 
-Naive: for each of 100 thresholds rebuild the corrected label volume and recompute Dice per structure
-and the referred fractions. Exact: :func:`referral_curve` (every corner of the step function) and the
-same curve evaluated at the 100 thresholds. The ROI is built once beforehand and given to both; its
-own cost is reported separately. Timings are medians over interleaved repeats in one run.
+Naive: for each of 100 thresholds rebuild the corrected label volume and recompute Dice per
+structure and the referred fractions. Exact: :func:`referral_curve` (every corner of the step
+function) and the same curve evaluated at the 100 thresholds. The ROI is built once beforehand
+and given to both; its own cost is reported separately. Timings are medians over interleaved
+repeats in one run.
 
 Run: ``python benchmarks/bench_referral_curve.py [--repeats 7] [--out PATH]``.
 """
@@ -28,8 +29,11 @@ N_THRESHOLDS = 100
 
 
 def synthetic_case(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(uncertainty float32, prediction uint8, reference uint8): heart-like rings, a shifted prediction
-    with noisy edges, and an uncertainty that peaks on the predicted boundaries plus noise."""
+    """(uncertainty float32, prediction uint8, reference uint8) of a heart-like phantom.
+
+    The prediction is the reference shifted with noisy edges; the uncertainty peaks on the predicted
+    boundaries, plus noise.
+    """
     rng = np.random.default_rng(seed)
     z, y, x = np.mgrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
     radius = 1.0 - 0.4 * np.abs(z - SHAPE[0] / 2) / SHAPE[0]

@@ -1,16 +1,16 @@
 """The foreground region of interest (ROI) that referral fractions and ECE are also reported in.
 
-A cardiac volume is mostly background, so "1 % of the voxels referred" of the whole volume says little:
-the same percentage of a region around the heart is what a reader actually looks at. The ROI is the
-union of prediction and reference foreground, dilated
+A cardiac volume is mostly background, so "1 % of the voxels referred" of the whole volume says
+little: the same percentage of a region around the heart is what a reader actually looks at. The ROI
+is the union of prediction and reference foreground, dilated
 
 - in plane by ``margin`` iterations of the 4-connected cross (all voxels within city-block distance
   ``margin`` in the same slice), and
-- through plane by ``margin_slices`` slices (ACDC slices are 5–10 mm apart against ~1.5 mm in plane,
-  so an isotropic 3D 6-connected dilation would swallow whole slices).
+- through plane by ``margin_slices`` slices (ACDC slices are 5–10 mm apart against ~1.5 mm in
+  plane, so an isotropic 3D 6-connected dilation would swallow whole slices).
 
-Every voxel where prediction and reference disagree is inside the ROI (one of them is foreground), so
-referring voxels outside it never changes a Dice.
+Every voxel where prediction and reference disagree is inside the ROI (one of them is foreground),
+so referring voxels outside it never changes a Dice.
 """
 
 from __future__ import annotations

@@ -1,19 +1,20 @@
-"""Simulated referral (refer mode, Sander et al. 2019): Dice after an expert corrects the uncertain voxels.
+"""Simulated referral (refer mode, Sander et al. 2019): Dice after an expert fixes uncertain voxels.
 
-At threshold ``t`` every voxel with uncertainty ``u > t`` (strict, as in filter mode) takes the reference
-label; Dice per structure is computed on the corrected volume. Ties are never split: all voxels with
-equal uncertainty are referred together, because a threshold lies between two distinct values.
+At threshold ``t`` every voxel with uncertainty ``u > t`` (strict, as in filter mode) takes the
+reference label; Dice per structure is computed on the corrected volume. Ties are never split: all
+voxels with equal uncertainty are referred together, because a threshold lies between two distinct
+values.
 
 The curve is exact and costs one sort. Only voxels where prediction and reference differ ("errors")
-change any count when referred: referring an error with predicted label ``a`` and reference ``b`` adds 1
-to the intersection and the predicted count of ``b`` and removes 1 from the predicted count of ``a``.
-So the whole volume is sorted once (to count referred voxels at any threshold), the errors are sorted
-by uncertainty, and suffix sums of their count changes give the Dice at any threshold by a binary
-search. The default curve lists the corners of this step function: for every distinct uncertainty of an
-error, the point just before and just after its tie group is referred; between two listed points only
-correct voxels are referred, so Dice is constant there and the curve loses nothing.
+change any count when referred: referring an error with predicted label ``a`` and reference ``b``
+adds 1 to the intersection and the predicted count of ``b`` and removes 1 from the predicted count
+of ``a``. So the whole volume is sorted once (to count referred voxels at any threshold), the errors
+are sorted by uncertainty, and suffix sums of their count changes give the Dice at any threshold by
+a binary search. The default curve lists the corners of this step function: for every distinct
+uncertainty of an error, the point just before and just after its tie group is referred; between
+two listed points only correct voxels are referred, so Dice is constant there and nothing is lost.
 
-Dice of two empty masks is 1. Referring everything (threshold ``-inf``) gives Dice 1 for every structure.
+Dice of two empty masks is 1. Referring everything (threshold ``-inf``) gives Dice 1 everywhere.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class ReferralCurve:
     """Dice after referral at K thresholds, most uncertain first.
 
     ``thresholds`` (K,) descending; voxels with ``u > threshold`` are referred, ``-inf`` refers all.
-    ``n_referred`` / ``n_referred_roi`` / ``n_errors_referred`` (K,) count referred voxels in the volume,
-    in the ROI, and among the errors (prediction != reference). ``dice`` (K, S), columns ``structures``.
+    ``n_referred`` / ``n_referred_roi`` / ``n_errors_referred`` (K,) count referred voxels in the
+    volume, in the ROI, and among the errors (prediction != reference). ``dice`` (K, S), one column
+    per name in ``structures``.
     """
 
     thresholds: np.ndarray
@@ -60,7 +62,7 @@ class ReferralCurve:
 
     @property
     def fraction_referred_roi(self) -> np.ndarray:
-        """(K,) referred ROI voxels / ROI voxels; NaN when the ROI is empty (no foreground at all)."""
+        """(K,) referred ROI voxels / ROI voxels; NaN when the ROI is empty (no foreground)."""
         if self.n_roi == 0:
             return np.full(self.n_referred_roi.shape, np.nan)
         return self.n_referred_roi / self.n_roi
@@ -90,7 +92,7 @@ def _round_down(thresholds: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 class _Ranking:
-    """Sorted uncertainties of the volume, the ROI and the errors, with suffix sums of count changes."""
+    """Sorted uncertainties of volume, ROI and errors, with suffix sums of the count changes."""
 
     def __init__(
         self,
@@ -142,7 +144,7 @@ class _Ranking:
         self.suffix_pred = _suffix_sums(d_pred)
 
     def corner_thresholds(self) -> np.ndarray:
-        """Thresholds where the step function Dice(fraction) has a corner, descending, ending -inf."""
+        """Thresholds where the step function Dice(fraction) has a corner; descending, ends -inf."""
         errors = self.sorted_errors
         values = errors[np.append(errors[1:] != errors[:-1], errors.size > 0)]
         below = np.searchsorted(self.sorted_all, values, side="left") - 1
@@ -198,9 +200,9 @@ def referral_curve(
 ) -> ReferralCurve:
     """Exact refer-mode curve of (Z, Y, X) ``uncertainty``, ``prediction`` and ``reference`` labels.
 
-    Without ``thresholds`` the curve lists every corner of the step function, from "nothing referred"
-    (threshold = max uncertainty) to "everything referred" (-inf); with ``thresholds`` it is evaluated
-    exactly there. ``roi`` defaults to :func:`foreground_roi` of prediction and reference.
+    Without ``thresholds`` the curve lists every corner of the step function, from "nothing
+    referred" (threshold = max uncertainty) to "everything referred" (-inf); with ``thresholds`` it
+    is evaluated exactly there. ``roi`` defaults to :func:`foreground_roi` of the two label maps.
     """
     ranking = _Ranking(uncertainty, prediction, reference, roi, structures)
     chosen = ranking.corner_thresholds() if thresholds is None else thresholds
@@ -233,7 +235,7 @@ def corrected_labels(
 ) -> np.ndarray:
     """A new label volume: ``reference`` where ``uncertainty > threshold``, else ``prediction``.
 
-    The direct definition, one threshold at a time; tests and the benchmark compare the curve with it.
+    The direct definition, one threshold at a time; tests and the benchmark check the curve on it.
     """
     check_same_shape(uncertainty=uncertainty, prediction=prediction, reference=reference)
     return np.where(np.asarray(uncertainty) > threshold, reference, prediction)
