@@ -1,0 +1,461 @@
+"""Recorded (human-in-the-loop) referral: a session that follows a user's corrections in napari.
+
+The napari widget holds one :class:`ReferralSession` and forwards events to it; the session never
+imports napari or Qt. It owns its own copy of the labels (the "corrected" volume, starting as the
+prediction) and keeps, incrementally (work proportional to the voxels changed):
+
+- Dice per structure of the corrected labels against the reference (when there is one);
+- the **voxels corrected**: distinct voxels changed by at least one applied (not undone) stroke;
+- the **fraction reviewed**: corrected voxels that are flagged (``uncertainty > threshold``) divided
+  by the flagged voxels, in [0, 1]; with no uncertainty or no threshold every voxel counts as
+  flagged. Changing the threshold recounts both (O(volume), only then);
+- a log with one row per event and the curve of Dice against voxels corrected (see ``session_log``).
+
+Wiring for the widget (napari 0.9.2; see ``session_atoms`` for the atom formats):
+
+- ``layer.events.paint`` → ``apply_atoms(event.value)``. One paint event is one napari undo step and
+  becomes one session stroke, so the two undo stacks stay aligned.
+- ``layer.events.set_data`` after ``layer.undo()`` / ``layer.redo()`` (napari sends no voxel list
+  then) → ``sync_history(layer.data)``: it checks, in O(stroke), whether the layer now shows the top
+  undo stroke undone or the top redo stroke redone and mirrors it; when neither or both match it
+  falls back to the exact ``resync`` (O(volume) diff). Call ``resync`` directly after anything else
+  replaces the data.
+- With ``restrict_to_flagged``, voxels outside the flagged region are not accepted; every returned
+  record lists them in ``rejected`` and the widget writes ``session.corrected`` back there without
+  history.
+
+The undo stack holds at most ``undo_limit`` strokes (napari's own limit is 100): memory stays flat
+over any number of strokes, while the full log goes to the autosave journal (``session_store``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_uqseg.errors import InputError
+from napari_uqseg.labels import LABEL_NAMES, STRUCTURE_LABELS
+from napari_uqseg.referral.journal import fingerprint
+from napari_uqseg.referral.session_atoms import atoms_to_writes, indices_to_flat, net_change
+from napari_uqseg.referral.session_counts import DiceCounts
+from napari_uqseg.referral.session_log import EVENTS, NOT_A_LABEL, EventLog
+
+DEFAULT_UNDO_LIMIT = 100
+# Touch codes: how many strokes on the undo stack changed a voxel; PERMANENT once a stroke that
+# changed it fell off the stack (it can never be undone), which keeps the count below 255 and the
+# array uint8.
+PERMANENT = 255
+
+
+@dataclass(frozen=True, eq=False)
+class StrokeRecord:
+    """A change just applied to the session labels: ``flat`` voxels went from ``old`` to ``new``.
+
+    ``flat`` holds sorted raveled indices into the (Z, Y, X) volume of ``shape``; ``old``/``new``
+    the labels before/after; ``rejected`` raveled indices of voxels refused by restrict-to-flagged
+    (the widget reverts them to ``session.corrected``). ``kind`` is "paint", "resync", "undo" or
+    "redo".
+    """
+
+    stroke_id: int
+    kind: str
+    flat: np.ndarray
+    old: np.ndarray
+    new: np.ndarray
+    rejected: np.ndarray
+    shape: tuple[int, ...]
+
+    @property
+    def n_voxels(self) -> int:
+        """Voxels changed by this record."""
+        return int(self.flat.size)
+
+    def indices(self) -> tuple[np.ndarray, ...]:
+        """``(z, y, x)`` index arrays of the changed voxels, ready for ``layer.data[...]``."""
+        return np.unravel_index(self.flat, self.shape)
+
+    def rejected_indices(self) -> tuple[np.ndarray, ...]:
+        """``(z, y, x)`` index arrays of the voxels restrict-to-flagged refused."""
+        return np.unravel_index(self.rejected, self.shape)
+
+    def as_kind(self, kind: str, *, inverse: bool = False) -> StrokeRecord:
+        """The same voxels relabelled as ``kind``; ``inverse`` swaps old and new (an undo)."""
+        old, new = (self.new, self.old) if inverse else (self.old, self.new)
+        return StrokeRecord(self.stroke_id, kind, self.flat, old, new, self.rejected, self.shape)
+
+
+def _volume(name: str, arr: Any, shape: tuple[int, ...] | None) -> np.ndarray:
+    arr = np.asarray(arr)
+    if arr.ndim != 3:
+        raise InputError(f"{name} must be a (Z, Y, X) volume, got shape {arr.shape}")
+    if shape is not None and arr.shape != shape:
+        raise InputError(f"{name} has shape {arr.shape}, the prediction has {shape}")
+    return arr
+
+
+class ReferralSession:
+    """Corrections of a predicted (Z, Y, X) label volume: live Dice and curve, undo, autosave."""
+
+    def __init__(
+        self,
+        prediction_zyx: np.ndarray,
+        *,
+        uncertainty: np.ndarray | None = None,
+        reference: np.ndarray | None = None,
+        threshold: float | None = None,
+        restrict_to_flagged: bool = False,
+        labels: Mapping[str, int] = STRUCTURE_LABELS,
+        autosave_path: str | Path | None = None,
+        undo_limit: int = DEFAULT_UNDO_LIMIT,
+    ) -> None:
+        pred = _volume("prediction", prediction_zyx, None)
+        if pred.dtype.kind not in "iu":
+            raise InputError(f"prediction must hold integer labels, got dtype {pred.dtype}")
+        if not 1 <= undo_limit < PERMANENT:
+            raise InputError(f"undo_limit must be in 1..{PERMANENT - 1}, got {undo_limit}")
+        self.shape: tuple[int, ...] = pred.shape
+        self.undo_limit = int(undo_limit)
+        self.structures = {str(k): int(v) for k, v in labels.items()}
+        self.restrict_to_flagged = bool(restrict_to_flagged)
+        # Own copies: the caller (e.g. a napari layer) may keep painting into the arrays it passed
+        # in.
+        self._corrected = np.array(pred, copy=True).reshape(-1)
+        self._uncertainty = None
+        if uncertainty is not None:
+            self._uncertainty = np.array(_volume("uncertainty", uncertainty, self.shape)).reshape(
+                -1
+            )
+        ref_flat = None
+        if reference is not None:
+            ref_flat = np.array(_volume("reference", reference, self.shape)).reshape(-1)
+        # Fingerprints let a saved session refuse to reload against different inputs.
+        self.fingerprints = {
+            "prediction": fingerprint(pred),
+            "uncertainty": None if uncertainty is None else fingerprint(np.asarray(uncertainty)),
+            "reference": None if reference is None else fingerprint(np.asarray(reference)),
+        }
+        self._counts = DiceCounts(self._corrected, ref_flat, self.structures)
+        self._label_values = (0, *self.structures.values())
+        names = [LABEL_NAMES.get(0, "background"), *self.structures, "other"]
+        self._log = EventLog(names, list(self.structures))
+        self._touch = np.zeros(self._corrected.size, np.uint8)
+        self._n_touched = 0
+        self._undo: deque[StrokeRecord] = deque()
+        self._redo: list[StrokeRecord] = []
+        self._next_id = 0
+        self._store: Any = None
+        self._threshold: float | None = None
+        self._flagged: np.ndarray | None = None
+        self._flag_threshold(threshold)
+        if self.restrict_to_flagged and self._flagged is None:
+            raise InputError("restrict_to_flagged needs both an uncertainty map and a threshold")
+        self._log_event("start", None, time.time())
+        if autosave_path is not None:
+            from napari_uqseg.referral.session_store import SessionStore
+
+            self._store = SessionStore.create(self, Path(autosave_path))
+
+    @property
+    def corrected(self) -> np.ndarray:
+        """The corrected labels, (Z, Y, X), as a read-only view of the session's own copy."""
+        view = self._corrected.reshape(self.shape)
+        view.flags.writeable = False
+        return view
+
+    @property
+    def threshold(self) -> float | None:
+        """The uncertainty threshold in force (None: every voxel counts as flagged)."""
+        return self._threshold
+
+    @property
+    def dice(self) -> dict[str, float]:
+        """Dice per structure of the corrected labels vs the reference; NaN without one."""
+        return self._counts.dice()
+
+    @property
+    def voxels_corrected(self) -> int:
+        """Distinct voxels changed by at least one applied stroke (undone strokes do not count)."""
+        return self._n_touched
+
+    @property
+    def n_flagged(self) -> int:
+        """Voxels in the flagged region (all voxels without uncertainty or threshold)."""
+        return self._n_flagged
+
+    @property
+    def fraction_reviewed(self) -> float:
+        """Corrected flagged voxels / flagged voxels (0.0 when nothing is flagged)."""
+        return self._n_touched_flagged / self._n_flagged if self._n_flagged else 0.0
+
+    @property
+    def curve(self) -> np.ndarray:
+        """(n_events, 2 + n_structures + 1): ``curve_columns`` after each event and at start."""
+        return self._log.curve
+
+    @property
+    def curve_columns(self) -> tuple[str, ...]:
+        """Curve columns: voxels_corrected, fraction_reviewed, dice_<structure>…, dice_mean."""
+        return self._log.curve_columns
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def apply_atoms(self, atoms: Iterable[Any]) -> StrokeRecord | None:
+        """Record one napari paint event (``event.value``: a list of atoms) as one stroke.
+
+        Returns the applied record, a record with only ``rejected`` voxels when restrict-to-flagged
+        refused everything, or None when nothing changed.
+        """
+        flat, values = atoms_to_writes(list(atoms), self.shape)
+        return self._record_change(*net_change(flat, values, self._corrected), kind="paint")
+
+    def paint(self, indices: tuple[Any, ...], new_value: int | np.ndarray) -> StrokeRecord | None:
+        """Programmatic correction: set voxels ``indices`` ((z, y, x) arrays) to ``new_value``."""
+        flat = indices_to_flat(indices, self.shape)
+        values = np.broadcast_to(np.asarray(new_value, dtype=np.int64), flat.shape)
+        return self._record_change(*net_change(flat, values, self._corrected), kind="paint")
+
+    def undo(self) -> StrokeRecord | None:
+        """Undo the last applied stroke; returns the change made (old/new swapped) or None."""
+        return self._undo_step(time.time())
+
+    def redo(self) -> StrokeRecord | None:
+        """Re-apply the last undone stroke, or None (a new stroke clears the redo stack)."""
+        return self._redo_step(time.time())
+
+    def resync(self, labels_zyx: np.ndarray) -> StrokeRecord | None:
+        """Make the session match ``labels_zyx`` exactly (O(volume) diff against the session's
+        copy).
+
+        A difference equal to undoing the top undo stroke (or redoing the top redo stroke) is
+        recorded as that undo/redo, so napari's undo and redo keep the session's stacks aligned; any
+        other difference becomes a new "resync" stroke. Returns the change made, or None when
+        already in sync.
+        """
+        labels = _volume("labels", labels_zyx, self.shape).reshape(-1)
+        flat = np.flatnonzero(labels != self._corrected)
+        new = labels[flat]
+        flat, old, new = net_change(flat, new.astype(np.int64), self._corrected)
+        accepted = self._clip(flat)[0]
+        if self._undo and self._same(self._undo[-1], flat[accepted], new[accepted], undo=True):
+            return self._with_rejected(self._undo_step(time.time()), flat[~accepted])
+        if self._redo and self._same(self._redo[-1], flat[accepted], new[accepted], undo=False):
+            return self._with_rejected(self._redo_step(time.time()), flat[~accepted])
+        return self._record_change(flat, old, new, kind="resync")
+
+    def sync_history(self, labels_zyx: np.ndarray) -> StrokeRecord | None:
+        """Follow a napari undo/redo (``set_data`` event) in O(stroke), falling back to ``resync``.
+
+        Valid when the only change to the layer since the last sync is one napari undo or redo step.
+        """
+        labels = _volume("labels", labels_zyx, self.shape)
+        undo_ok = bool(self._undo) and self._shows(labels, self._undo[-1], undo=True)
+        redo_ok = bool(self._redo) and self._shows(labels, self._redo[-1], undo=False)
+        if undo_ok and not redo_ok:
+            return self._undo_step(time.time())
+        if redo_ok and not undo_ok:
+            return self._redo_step(time.time())
+        return self.resync(labels)
+
+    def set_threshold(self, threshold: float | None) -> None:
+        """Set the flagged region to ``uncertainty > threshold``; recount the fraction reviewed."""
+        if self.restrict_to_flagged and threshold is None:
+            raise InputError("restrict_to_flagged needs a threshold; got None")
+        self._flag_threshold(threshold)
+        self._log_event("threshold", None, time.time())
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """One dict per event: time, event, stroke, voxels, old/new labels, threshold, curve."""
+        return self._log.records()
+
+    def export_csv(self, path: str | Path) -> None:
+        """Write the log (one row per event) as CSV, atomically."""
+        self._log.export_csv(Path(path))
+
+    def export_json(self, path: str | Path) -> None:
+        """Write the log and a summary (shape, structures, Dice, fraction reviewed) as JSON."""
+        dice = {k: (None if math.isnan(v) else v) for k, v in self.dice.items()}
+        extra = {
+            "shape": list(self.shape),
+            "structures": self.structures,
+            "dice": dice,
+            "voxels_corrected": self.voxels_corrected,
+            "fraction_reviewed": self.fraction_reviewed,
+        }
+        self._log.export_json(Path(path), extra)
+
+    def save(self, path: str | Path) -> None:
+        """Save the whole session (labels, counts, undo/redo stacks, log) into folder ``path``."""
+        from napari_uqseg.referral.session_store import save_session
+
+        save_session(self, Path(path))
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        prediction_zyx: np.ndarray,
+        *,
+        uncertainty: np.ndarray | None = None,
+        reference: np.ndarray | None = None,
+        autosave: bool = False,
+    ) -> ReferralSession:
+        """Reload a saved or autosaved session exactly; InputError when the inputs do not match it.
+
+        ``autosave=True`` keeps autosaving into ``path`` (after writing a fresh snapshot there).
+        """
+        from napari_uqseg.referral.session_store import load_session
+
+        return load_session(cls, Path(path), prediction_zyx, uncertainty, reference, autosave)
+
+    def close(self) -> None:
+        """Stop autosaving (closes the journal file); the session stays usable in memory."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _flag_threshold(self, threshold: float | None) -> None:
+        unc = self._uncertainty
+        if threshold is not None:
+            threshold = float(threshold)
+            if not math.isfinite(threshold):
+                raise InputError(f"threshold must be a finite number, got {threshold}")
+        self._threshold = threshold
+        self._flagged = None if unc is None or threshold is None else (unc > threshold).reshape(-1)
+        touched = self._touch != 0
+        if self._flagged is None:
+            self._n_flagged = self._corrected.size
+            self._n_touched_flagged = self._n_touched
+        else:
+            self._n_flagged = int(np.count_nonzero(self._flagged))
+            self._n_touched_flagged = int(np.count_nonzero(touched & self._flagged))
+
+    def _clip(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boolean mask of accepted voxels of ``flat`` and the raveled rejected ones."""
+        if not self.restrict_to_flagged or self._flagged is None:
+            return np.ones(flat.shape, bool), np.empty(0, np.int64)
+        accepted = self._flagged[flat]
+        return accepted, flat[~accepted]
+
+    def _record_change(
+        self,
+        flat: np.ndarray,
+        old: np.ndarray,
+        new: np.ndarray,
+        *,
+        kind: str,
+        when: float | None = None,
+    ) -> StrokeRecord | None:
+        accepted, rejected = self._clip(flat)
+        rec = StrokeRecord(
+            self._next_id, kind, flat[accepted], old[accepted], new[accepted], rejected, self.shape
+        )
+        if rec.n_voxels == 0:
+            return rec if rejected.size else None
+        self._push(rec, when if when is not None else time.time())
+        return rec
+
+    def _push(self, rec: StrokeRecord, when: float) -> None:
+        self._next_id = rec.stroke_id + 1
+        self._change(rec.flat, rec.old, rec.new, +1)
+        self._undo.append(rec)
+        self._redo.clear()
+        if len(self._undo) > self.undo_limit:
+            evicted = self._undo.popleft()
+            self._touch[evicted.flat] = PERMANENT
+        self._log_event(rec.kind, rec, when)
+
+    def _undo_step(self, when: float) -> StrokeRecord | None:
+        if not self._undo:
+            return None
+        rec = self._undo.pop()
+        self._change(rec.flat, rec.new, rec.old, -1)
+        self._redo.append(rec)
+        out = rec.as_kind("undo", inverse=True)
+        self._log_event("undo", out, when)
+        return out
+
+    def _redo_step(self, when: float) -> StrokeRecord | None:
+        if not self._redo:
+            return None
+        rec = self._redo.pop()
+        self._change(rec.flat, rec.old, rec.new, +1)
+        self._undo.append(rec)
+        out = rec.as_kind("redo")
+        self._log_event("redo", out, when)
+        return out
+
+    def _change(self, flat: np.ndarray, old: np.ndarray, new: np.ndarray, touch: int) -> None:
+        """Write ``new`` at ``flat``; move counts and touch codes by ``touch`` (+1 or -1)."""
+        self._corrected[flat] = new
+        self._counts.update(flat, old, new)
+        codes = self._touch[flat]
+        live = codes != PERMANENT
+        if touch > 0:
+            crossed = flat[codes == 0]
+            self._touch[flat[live]] += 1
+        else:
+            crossed = flat[codes == 1]
+            self._touch[flat[live]] -= 1
+        n_flagged = (
+            crossed.size if self._flagged is None else int(np.count_nonzero(self._flagged[crossed]))
+        )
+        self._n_touched += touch * crossed.size
+        self._n_touched_flagged += touch * n_flagged
+
+    @staticmethod
+    def _same(rec: StrokeRecord, flat: np.ndarray, new: np.ndarray, *, undo: bool) -> bool:
+        target = rec.old if undo else rec.new
+        return np.array_equal(rec.flat, flat) and np.array_equal(target, new)
+
+    @staticmethod
+    def _shows(labels: np.ndarray, rec: StrokeRecord, *, undo: bool) -> bool:
+        target = rec.old if undo else rec.new
+        return bool(np.array_equal(labels[rec.indices()], target))
+
+    def _with_rejected(self, rec: StrokeRecord | None, rejected: np.ndarray) -> StrokeRecord | None:
+        if rec is None or not rejected.size:
+            return rec
+        merged = np.union1d(rec.rejected, rejected)
+        return StrokeRecord(rec.stroke_id, rec.kind, rec.flat, rec.old, rec.new, merged, self.shape)
+
+    def _label_counts(self, values: np.ndarray) -> list[int]:
+        known = [int(np.count_nonzero(values == v)) for v in self._label_values]
+        return [*known, int(values.size) - sum(known)]
+
+    def _log_event(self, event: str, rec: StrokeRecord | None, when: float) -> None:
+        empty = np.empty(0, np.int64)
+        old, new = (rec.old, rec.new) if rec is not None else (empty, empty)
+        single = new.size and new.min() == new.max()
+        dice = list(self.dice.values())
+        row = [
+            when,
+            EVENTS.index(event),
+            rec.stroke_id if rec is not None else NOT_A_LABEL,
+            old.size,
+            rec.rejected.size if rec is not None else 0,
+            int(new[0]) if single else NOT_A_LABEL,
+            *self._label_counts(old),
+            *self._label_counts(new),
+            math.nan if self._threshold is None else self._threshold,
+            self._n_touched,
+            self.fraction_reviewed,
+            *dice,
+            float(np.mean(dice)) if dice else math.nan,
+        ]
+        self._log.append(row)
+        if self._store is not None:
+            self._store.record(event, rec, when, self._threshold)
+            self._store.compact_if_needed(self)
