@@ -69,6 +69,8 @@ class SegmentationModel(nn.Module):
     in_channels: int
     num_classes: int
     size_multiple: int
+    #: Cardiac phases per input: the output holds ``num_classes // num_phases`` classes per phase.
+    num_phases: int = 1
 
     @property
     def config(self) -> dict[str, Any]:

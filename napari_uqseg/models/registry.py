@@ -16,7 +16,11 @@ from napari_uqseg.errors import InputError
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
 #: Modules whose import registers the built-in architectures (imported lazily to avoid a cycle).
-_BUILTIN_MODULES = ("napari_uqseg.models.unet",)
+_BUILTIN_MODULES = (
+    "napari_uqseg.models.unet",
+    "napari_uqseg.models.dilated",
+    "napari_uqseg.models.bmtctl",
+)
 
 
 def register_model(name: str) -> Callable[[type], type]:

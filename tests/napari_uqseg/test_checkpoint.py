@@ -84,8 +84,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, writer, reason):
     assert marker.exists()
 
 
-def _save_raw(path: Path, **overrides) -> Path:
-    m = _model()
+def _save_raw(path: Path, m: torch.nn.Module, **overrides) -> Path:
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -103,13 +102,13 @@ def _save_raw(path: Path, **overrides) -> Path:
 
 
 def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
-    good = save_checkpoint(tmp_path / "good.pt", _model())
+    m = _model()
+    good = save_checkpoint(tmp_path / "good.pt", m)
     data = good.read_bytes()
     (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
     (tmp_path / "text.pt").write_text("not a checkpoint at all\n")
     (tmp_path / "empty.pt").write_bytes(b"")
     torch.save({"conv.weight": torch.ones(1)}, tmp_path / "bare.pt")
-    m = _model()
     state = m.state_dict()
     bigger = dict(state)
     bigger["extra.weight"] = torch.ones(1)
@@ -123,16 +122,16 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "text": (tmp_path / "text.pt", "not a torch checkpoint or is truncated"),
         "empty": (tmp_path / "empty.pt", "not a torch checkpoint or is truncated"),
         "bare state dict": (tmp_path / "bare.pt", "not a napari-uqseg checkpoint"),
-        "newer": (_save_raw(tmp_path / "v9.pt", version=9), "version 9"),
-        "architecture": (_save_raw(tmp_path / "arch.pt", architecture="vnet"), "unknown model"),
+        "newer": (_save_raw(tmp_path / "v9.pt", m, version=9), "version 9"),
+        "architecture": (_save_raw(tmp_path / "arch.pt", m, architecture="vnet"), "unknown model"),
         "arguments": (
-            _save_raw(tmp_path / "args.pt", arguments={"depth": 2, "colour": 1}),
+            _save_raw(tmp_path / "args.pt", m, arguments={"depth": 2, "colour": 1}),
             "unknown argument",
         ),
-        "bad value": (_save_raw(tmp_path / "val.pt", arguments={"depth": -1}), "depth"),
-        "unexpected key": (_save_raw(tmp_path / "k1.pt", state_dict=bigger), "unexpected keys"),
-        "missing key": (_save_raw(tmp_path / "k2.pt", state_dict=smaller), "missing keys"),
-        "shape": (_save_raw(tmp_path / "k3.pt", state_dict=reshaped), "shape mismatch"),
+        "bad value": (_save_raw(tmp_path / "val.pt", m, arguments={"depth": -1}), "depth"),
+        "unexpected key": (_save_raw(tmp_path / "k1.pt", m, state_dict=bigger), "unexpected keys"),
+        "missing key": (_save_raw(tmp_path / "k2.pt", m, state_dict=smaller), "missing keys"),
+        "shape": (_save_raw(tmp_path / "k3.pt", m, state_dict=reshaped), "shape mismatch"),
     }
 
 
