@@ -34,7 +34,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,52 +42,17 @@ import numpy as np
 from napari_uqseg.errors import InputError
 from napari_uqseg.labels import LABEL_NAMES, STRUCTURE_LABELS
 from napari_uqseg.referral.journal import fingerprint
-from napari_uqseg.referral.session_atoms import atoms_to_writes, indices_to_flat, net_change
+from napari_uqseg.referral.session_atoms import (
+    StrokeRecord,
+    atoms_to_writes,
+    indices_to_flat,
+    net_change,
+)
 from napari_uqseg.referral.session_counts import DiceCounts
-from napari_uqseg.referral.session_log import EVENTS, NOT_A_LABEL, EventLog
+from napari_uqseg.referral.session_log import EventLog
+from napari_uqseg.referral.session_review import PERMANENT, ReviewState
 
 DEFAULT_UNDO_LIMIT = 100
-# Touch codes: how many strokes on the undo stack changed a voxel; PERMANENT once a stroke that
-# changed it fell off the stack (it can never be undone), which keeps the count below 255 and the
-# array uint8.
-PERMANENT = 255
-
-
-@dataclass(frozen=True, eq=False)
-class StrokeRecord:
-    """A change just applied to the session labels: ``flat`` voxels went from ``old`` to ``new``.
-
-    ``flat`` holds sorted raveled indices into the (Z, Y, X) volume of ``shape``; ``old``/``new``
-    the labels before/after; ``rejected`` raveled indices of voxels refused by restrict-to-flagged
-    (the widget reverts them to ``session.corrected``). ``kind`` is "paint", "resync", "undo" or
-    "redo".
-    """
-
-    stroke_id: int
-    kind: str
-    flat: np.ndarray
-    old: np.ndarray
-    new: np.ndarray
-    rejected: np.ndarray
-    shape: tuple[int, ...]
-
-    @property
-    def n_voxels(self) -> int:
-        """Voxels changed by this record."""
-        return int(self.flat.size)
-
-    def indices(self) -> tuple[np.ndarray, ...]:
-        """``(z, y, x)`` index arrays of the changed voxels, ready for ``layer.data[...]``."""
-        return np.unravel_index(self.flat, self.shape)
-
-    def rejected_indices(self) -> tuple[np.ndarray, ...]:
-        """``(z, y, x)`` index arrays of the voxels restrict-to-flagged refused."""
-        return np.unravel_index(self.rejected, self.shape)
-
-    def as_kind(self, kind: str, *, inverse: bool = False) -> StrokeRecord:
-        """The same voxels relabelled as ``kind``; ``inverse`` swaps old and new (an undo)."""
-        old, new = (self.new, self.old) if inverse else (self.old, self.new)
-        return StrokeRecord(self.stroke_id, kind, self.flat, old, new, self.rejected, self.shape)
 
 
 def _volume(name: str, arr: Any, shape: tuple[int, ...] | None) -> np.ndarray:
@@ -127,11 +91,9 @@ class ReferralSession:
         # Own copies: the caller (e.g. a napari layer) may keep painting into the arrays it passed
         # in.
         self._corrected = np.array(pred, copy=True).reshape(-1)
-        self._uncertainty = None
+        unc_flat = None
         if uncertainty is not None:
-            self._uncertainty = np.array(_volume("uncertainty", uncertainty, self.shape)).reshape(
-                -1
-            )
+            unc_flat = np.array(_volume("uncertainty", uncertainty, self.shape)).reshape(-1)
         ref_flat = None
         if reference is not None:
             ref_flat = np.array(_volume("reference", reference, self.shape)).reshape(-1)
@@ -142,19 +104,15 @@ class ReferralSession:
             "reference": None if reference is None else fingerprint(np.asarray(reference)),
         }
         self._counts = DiceCounts(self._corrected, ref_flat, self.structures)
-        self._label_values = (0, *self.structures.values())
-        names = [LABEL_NAMES.get(0, "background"), *self.structures, "other"]
-        self._log = EventLog(names, list(self.structures))
-        self._touch = np.zeros(self._corrected.size, np.uint8)
-        self._n_touched = 0
+        label_names = {LABEL_NAMES.get(0, "background"): 0, **self.structures}
+        self._log = EventLog(label_names, list(self.structures))
+        self._review = ReviewState(self._corrected.size, unc_flat)
         self._undo: deque[StrokeRecord] = deque()
         self._redo: list[StrokeRecord] = []
         self._next_id = 0
         self._store: Any = None
-        self._threshold: float | None = None
-        self._flagged: np.ndarray | None = None
-        self._flag_threshold(threshold)
-        if self.restrict_to_flagged and self._flagged is None:
+        self._review.set_threshold(threshold)
+        if self.restrict_to_flagged and self._review.flagged is None:
             raise InputError("restrict_to_flagged needs both an uncertainty map and a threshold")
         self._log_event("start", None, time.time())
         if autosave_path is not None:
@@ -172,7 +130,7 @@ class ReferralSession:
     @property
     def threshold(self) -> float | None:
         """The uncertainty threshold in force (None: every voxel counts as flagged)."""
-        return self._threshold
+        return self._review.threshold
 
     @property
     def dice(self) -> dict[str, float]:
@@ -182,17 +140,17 @@ class ReferralSession:
     @property
     def voxels_corrected(self) -> int:
         """Distinct voxels changed by at least one applied stroke (undone strokes do not count)."""
-        return self._n_touched
+        return self._review.n_touched
 
     @property
     def n_flagged(self) -> int:
         """Voxels in the flagged region (all voxels without uncertainty or threshold)."""
-        return self._n_flagged
+        return self._review.n_flagged
 
     @property
     def fraction_reviewed(self) -> float:
         """Corrected flagged voxels / flagged voxels (0.0 when nothing is flagged)."""
-        return self._n_touched_flagged / self._n_flagged if self._n_flagged else 0.0
+        return self._review.fraction_reviewed
 
     @property
     def curve(self) -> np.ndarray:
@@ -248,7 +206,7 @@ class ReferralSession:
         flat = np.flatnonzero(labels != self._corrected)
         new = labels[flat]
         flat, old, new = net_change(flat, new.astype(np.int64), self._corrected)
-        accepted = self._clip(flat)[0]
+        accepted = self._clip(flat)
         if self._undo and self._same(self._undo[-1], flat[accepted], new[accepted], undo=True):
             return self._with_rejected(self._undo_step(time.time()), flat[~accepted])
         if self._redo and self._same(self._redo[-1], flat[accepted], new[accepted], undo=False):
@@ -273,7 +231,7 @@ class ReferralSession:
         """Set the flagged region to ``uncertainty > threshold``; recount the fraction reviewed."""
         if self.restrict_to_flagged and threshold is None:
             raise InputError("restrict_to_flagged needs a threshold; got None")
-        self._flag_threshold(threshold)
+        self._review.set_threshold(threshold)
         self._log_event("threshold", None, time.time())
 
     def log_records(self) -> list[dict[str, Any]]:
@@ -326,28 +284,11 @@ class ReferralSession:
             self._store.close()
             self._store = None
 
-    def _flag_threshold(self, threshold: float | None) -> None:
-        unc = self._uncertainty
-        if threshold is not None:
-            threshold = float(threshold)
-            if not math.isfinite(threshold):
-                raise InputError(f"threshold must be a finite number, got {threshold}")
-        self._threshold = threshold
-        self._flagged = None if unc is None or threshold is None else (unc > threshold).reshape(-1)
-        touched = self._touch != 0
-        if self._flagged is None:
-            self._n_flagged = self._corrected.size
-            self._n_touched_flagged = self._n_touched
-        else:
-            self._n_flagged = int(np.count_nonzero(self._flagged))
-            self._n_touched_flagged = int(np.count_nonzero(touched & self._flagged))
-
-    def _clip(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boolean mask of accepted voxels of ``flat`` and the raveled rejected ones."""
-        if not self.restrict_to_flagged or self._flagged is None:
-            return np.ones(flat.shape, bool), np.empty(0, np.int64)
-        accepted = self._flagged[flat]
-        return accepted, flat[~accepted]
+    def _clip(self, flat: np.ndarray) -> np.ndarray:
+        """Boolean mask of the voxels of ``flat`` that restrict-to-flagged accepts."""
+        if not self.restrict_to_flagged:
+            return np.ones(flat.shape, bool)
+        return self._review.clip(flat)
 
     def _record_change(
         self,
@@ -358,7 +299,8 @@ class ReferralSession:
         kind: str,
         when: float | None = None,
     ) -> StrokeRecord | None:
-        accepted, rejected = self._clip(flat)
+        accepted = self._clip(flat)
+        rejected = flat[~accepted]
         rec = StrokeRecord(
             self._next_id, kind, flat[accepted], old[accepted], new[accepted], rejected, self.shape
         )
@@ -374,7 +316,7 @@ class ReferralSession:
         self._redo.clear()
         if len(self._undo) > self.undo_limit:
             evicted = self._undo.popleft()
-            self._touch[evicted.flat] = PERMANENT
+            self._review.make_permanent(evicted.flat)
         self._log_event(rec.kind, rec, when)
 
     def _undo_step(self, when: float) -> StrokeRecord | None:
@@ -397,23 +339,11 @@ class ReferralSession:
         self._log_event("redo", out, when)
         return out
 
-    def _change(self, flat: np.ndarray, old: np.ndarray, new: np.ndarray, touch: int) -> None:
-        """Write ``new`` at ``flat``; move counts and touch codes by ``touch`` (+1 or -1)."""
+    def _change(self, flat: np.ndarray, old: np.ndarray, new: np.ndarray, step: int) -> None:
+        """Write ``new`` at ``flat``; move Dice counts and touch codes (``step`` +1 or -1)."""
         self._corrected[flat] = new
         self._counts.update(flat, old, new)
-        codes = self._touch[flat]
-        live = codes != PERMANENT
-        if touch > 0:
-            crossed = flat[codes == 0]
-            self._touch[flat[live]] += 1
-        else:
-            crossed = flat[codes == 1]
-            self._touch[flat[live]] -= 1
-        n_flagged = (
-            crossed.size if self._flagged is None else int(np.count_nonzero(self._flagged[crossed]))
-        )
-        self._n_touched += touch * crossed.size
-        self._n_touched_flagged += touch * n_flagged
+        self._review.change(flat, step)
 
     @staticmethod
     def _same(rec: StrokeRecord, flat: np.ndarray, new: np.ndarray, *, undo: bool) -> bool:
@@ -431,31 +361,17 @@ class ReferralSession:
         merged = np.union1d(rec.rejected, rejected)
         return StrokeRecord(rec.stroke_id, rec.kind, rec.flat, rec.old, rec.new, merged, self.shape)
 
-    def _label_counts(self, values: np.ndarray) -> list[int]:
-        known = [int(np.count_nonzero(values == v)) for v in self._label_values]
-        return [*known, int(values.size) - sum(known)]
-
     def _log_event(self, event: str, rec: StrokeRecord | None, when: float) -> None:
-        empty = np.empty(0, np.int64)
-        old, new = (rec.old, rec.new) if rec is not None else (empty, empty)
-        single = new.size and new.min() == new.max()
-        dice = list(self.dice.values())
-        row = [
+        review = self._review
+        self._log.append_event(
             when,
-            EVENTS.index(event),
-            rec.stroke_id if rec is not None else NOT_A_LABEL,
-            old.size,
-            rec.rejected.size if rec is not None else 0,
-            int(new[0]) if single else NOT_A_LABEL,
-            *self._label_counts(old),
-            *self._label_counts(new),
-            math.nan if self._threshold is None else self._threshold,
-            self._n_touched,
-            self.fraction_reviewed,
-            *dice,
-            float(np.mean(dice)) if dice else math.nan,
-        ]
-        self._log.append(row)
+            event,
+            rec,
+            review.threshold,
+            review.n_touched,
+            review.fraction_reviewed,
+            self.dice,
+        )
         if self._store is not None:
-            self._store.record(event, rec, when, self._threshold)
+            self._store.record(event, rec, when, review.threshold)
             self._store.compact_if_needed(self)

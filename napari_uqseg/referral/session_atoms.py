@@ -18,6 +18,7 @@ session exact even when one event paints the same voxel twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -120,3 +121,40 @@ def net_change(
     new = last.astype(current.dtype)
     changed = old != new
     return uniq[changed], old[changed], new[changed]
+
+
+@dataclass(frozen=True, eq=False)
+class StrokeRecord:
+    """A change just applied to the session labels: ``flat`` voxels went from ``old`` to ``new``.
+
+    ``flat`` holds sorted raveled indices into the (Z, Y, X) volume of ``shape``; ``old``/``new``
+    the labels before/after; ``rejected`` raveled indices of voxels refused by restrict-to-flagged
+    (the widget reverts them to ``session.corrected``). ``kind`` is "paint", "resync", "undo" or
+    "redo".
+    """
+
+    stroke_id: int
+    kind: str
+    flat: np.ndarray
+    old: np.ndarray
+    new: np.ndarray
+    rejected: np.ndarray
+    shape: tuple[int, ...]
+
+    @property
+    def n_voxels(self) -> int:
+        """Voxels changed by this record."""
+        return int(self.flat.size)
+
+    def indices(self) -> tuple[np.ndarray, ...]:
+        """``(z, y, x)`` index arrays of the changed voxels, ready for ``layer.data[...]``."""
+        return np.unravel_index(self.flat, self.shape)
+
+    def rejected_indices(self) -> tuple[np.ndarray, ...]:
+        """``(z, y, x)`` index arrays of the voxels restrict-to-flagged refused."""
+        return np.unravel_index(self.rejected, self.shape)
+
+    def as_kind(self, kind: str, *, inverse: bool = False) -> StrokeRecord:
+        """The same voxels relabelled as ``kind``; ``inverse`` swaps old and new (an undo)."""
+        old, new = (self.new, self.old) if inverse else (self.old, self.new)
+        return StrokeRecord(self.stroke_id, kind, self.flat, old, new, self.rejected, self.shape)

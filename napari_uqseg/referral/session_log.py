@@ -13,23 +13,31 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_uqseg.referral.journal import atomic_write
+
+if TYPE_CHECKING:
+    from napari_uqseg.referral.session_atoms import StrokeRecord
 
 EVENTS: tuple[str, ...] = ("start", "paint", "undo", "redo", "resync", "threshold")
 NOT_A_LABEL = -1
 
 
 class EventLog:
-    """Growable table of event rows; ``columns`` names them, ``curve_columns`` are the curve's."""
+    """Growable table of event rows; ``columns`` names them, ``curve_columns`` are the curve's.
 
-    def __init__(self, label_names: Sequence[str], structures: Sequence[str]) -> None:
-        self.label_names = tuple(label_names)
+    ``label_values`` maps the names of the labels whose old/new voxel counts get a column
+    (background and the structures) to their values; every other value is counted under "other".
+    """
+
+    def __init__(self, label_values: Mapping[str, int], structures: Sequence[str]) -> None:
+        self._values = np.array(list(label_values.values()), np.int64)
+        self.label_names = (*label_values, "other")
         self.curve_columns = (
             "voxels_corrected",
             "fraction_reviewed",
@@ -71,6 +79,43 @@ class EventLog:
             self._rows = grown
         self._rows[self.n] = row
         self.n += 1
+
+    def _label_counts(self, values: np.ndarray) -> list[int]:
+        known = [int(np.count_nonzero(values == v)) for v in self._values]
+        return [*known, int(values.size) - sum(known)]
+
+    def append_event(
+        self,
+        when: float,
+        event: str,
+        rec: StrokeRecord | None,
+        threshold: float | None,
+        voxels_corrected: int,
+        fraction_reviewed: float,
+        dice: Mapping[str, float],
+    ) -> None:
+        """Append the row of one event: ``rec`` is the change it made (None for start/threshold)."""
+        empty = np.empty(0, np.int64)
+        old, new = (rec.old, rec.new) if rec is not None else (empty, empty)
+        single = bool(new.size) and new.min() == new.max()
+        dices = list(dice.values())
+        self.append(
+            [
+                when,
+                EVENTS.index(event),
+                rec.stroke_id if rec is not None else NOT_A_LABEL,
+                old.size,
+                rec.rejected.size if rec is not None else 0,
+                int(new[0]) if single else NOT_A_LABEL,
+                *self._label_counts(old),
+                *self._label_counts(new),
+                math.nan if threshold is None else threshold,
+                voxels_corrected,
+                fraction_reviewed,
+                *dices,
+                float(np.mean(dices)) if dices else math.nan,
+            ]
+        )
 
     def replace(self, rows: np.ndarray) -> None:
         """Replace every row (used when a saved session is reloaded)."""

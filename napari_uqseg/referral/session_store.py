@@ -21,10 +21,11 @@ import numpy as np
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.referral.journal import Journal, atomic_write, fingerprint, read_journal
+from napari_uqseg.referral.session_atoms import StrokeRecord
 from napari_uqseg.referral.session_counts import full_counts
 
 if TYPE_CHECKING:
-    from napari_uqseg.referral.session import ReferralSession, StrokeRecord
+    from napari_uqseg.referral.session import ReferralSession
 
 SNAPSHOT = "snapshot.npz"
 JOURNAL = "journal.bin"
@@ -64,8 +65,6 @@ def _stack_arrays(prefix: str, records: list[StrokeRecord], size: int) -> dict[s
 
 
 def _stack_records(prefix: str, arrays: Any, session: ReferralSession) -> list[StrokeRecord]:
-    from napari_uqseg.referral.session import StrokeRecord
-
     dtype = session._corrected.dtype
     ends = np.cumsum(arrays[f"{prefix}_len"])
     rej_ends = np.cumsum(arrays[f"{prefix}_rej_len"])
@@ -105,7 +104,7 @@ def write_snapshot(session: ReferralSession, folder: Path, generation: int) -> N
     arrays = {
         "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8),
         "corrected": session._corrected,
-        "touch": session._touch,
+        "touch": session._review.touch,
         "log": session._log.rows,
         **_stack_arrays("undo", list(session._undo), session._corrected.size),
         **_stack_arrays("redo", session._redo, session._corrected.size),
@@ -194,8 +193,6 @@ def _replay(
     session: ReferralSession, header: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> None:
     """Re-run one journaled event through the session's own code paths (exactly as it first ran)."""
-    from napari_uqseg.referral.session import StrokeRecord
-
     event, when = header["e"], float(header["t"])
     if event in _STROKE_KINDS:
         flat = arrays["flat"].astype(np.int64)
@@ -212,7 +209,7 @@ def _replay(
     elif event == "redo":
         session._redo_step(when)
     elif event == "threshold":
-        session._flag_threshold(header["thr"])
+        session._review.set_threshold(header["thr"])
         session._log_event("threshold", None, when)
     else:
         raise InputError(f"unknown journal event {event!r}")
@@ -251,14 +248,12 @@ def load_session(
         undo_limit=meta["undo_limit"],
     )
     session._corrected[:] = arrays["corrected"]
-    session._touch[:] = arrays["touch"]
-    session._n_touched = int(np.count_nonzero(session._touch))
+    session._review.load_touch(arrays["touch"])
     counts = session._counts
     if counts._reference is not None:
         counts.inter, counts.pred, counts.ref = full_counts(
             session._corrected, counts._reference, counts.labels
         )
-    session._flag_threshold(meta["threshold"])
     session._undo.extend(_stack_records("undo", arrays, session))
     session._redo.extend(_stack_records("redo", arrays, session))
     session._next_id = int(meta["next_id"])
