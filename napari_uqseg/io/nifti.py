@@ -230,7 +230,8 @@ def write_volume(
     header = reference.header.copy()
     header.set_data_dtype(out_dtype)
     header.set_data_shape(data.shape)
-    image = nib.Nifti1Image(data, reference.affine, header=header)
+    image_class = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
+    image = image_class(data, reference.affine, header=header)
     for field in _GEOMETRY_FIELDS:
         image.header[field] = reference.header[field]
     image.header["pixdim"][0] = reference.header["pixdim"][0]  # qfac: sign of the qform's z axis

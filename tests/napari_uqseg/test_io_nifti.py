@@ -255,3 +255,37 @@ def test_shared_acdc_round_trip(acdc_dir: Path, tmp_path: Path, case: str) -> No
     assert_same_header_geometry(map_out, image_path)
     np.testing.assert_array_equal(read_labels(lab_out).array, labels.array)
     np.testing.assert_array_equal(read_volume(map_out).array, image.array * 0.5)
+
+
+def test_scaled_reference_and_multichannel_output(tmp_path: Path) -> None:
+    data = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    image = nib.Nifti1Image(data, np.diag([2.0, 2.0, 5.0, 1.0]))
+    image.header.set_slope_inter(0.5, 10.0)
+    nib.save(image, tmp_path / "scaled.nii")
+    vol = read_volume(tmp_path / "scaled.nii")
+    np.testing.assert_array_equal(vol.array[0, 0, :3], [10.0, 20.0, 30.0])  # scaling applied
+    labels = np.full(vol.array.shape, 3, np.uint8)
+    np.testing.assert_array_equal(
+        read_labels(write_volume(labels, vol, tmp_path / "l.nii")).array, 3
+    )
+    probs = np.random.default_rng(4).random((4, *vol.array.shape)).astype(np.float32)
+    out = write_volume(probs, vol, tmp_path / "probs.nii.gz")
+    assert nib.load(out).header.get_zooms()[:3] == (2.0, 2.0, 5.0)
+    np.testing.assert_array_equal(read_volume(out, allow_4d=True).array, probs)
+
+
+def test_truncated_uncompressed_nifti(tmp_path: Path) -> None:
+    path = save(tmp_path / "full.nii", np.zeros((4, 5, 6), np.float32))
+    bad = tmp_path / "cut.nii"
+    bad.write_bytes(path.read_bytes()[:400])
+    with pytest.raises(InputError, match=r"cut\.nii: truncated or corrupt NIfTI data"):
+        read_volume(bad)
+
+
+def test_nifti2_round_trip(tmp_path: Path) -> None:
+    affine = oblique_affine()
+    nib.save(nib.Nifti2Image(np.ones((4, 5, 3), np.float32), affine), tmp_path / "n2.nii.gz")
+    vol = read_volume(tmp_path / "n2.nii.gz")
+    out = write_volume(np.ones(vol.array.shape, np.uint8), vol, tmp_path / "o2.nii.gz")
+    assert isinstance(nib.load(out), nib.Nifti2Image)
+    np.testing.assert_allclose(nib.load(out).affine, affine, atol=1e-6)
