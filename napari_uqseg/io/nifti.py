@@ -41,6 +41,7 @@ _GEOMETRY_FIELDS = (
 # What nibabel and the codecs raise on a truncated or corrupt file.
 _READ_ERRORS = (ImageFileError, OSError, EOFError, zlib.error, ValueError)
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
+_UNIT_TO_MM = {"meter": 1000.0, "micron": 0.001}
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,13 +60,18 @@ class Volume:
 
     @property
     def spacing(self) -> tuple[float, float, float]:
-        """Voxel size (z, y, x) in mm from the header zooms; (1, 1, 1) if the header has none."""
+        """Voxel size (z, y, x) in mm from the header zooms; (1, 1, 1) if the header has none.
+
+        Zooms stored in metres or microns (``xyzt_units``) are converted; unknown units are
+        taken as mm, as scanners and ACDC write them.
+        """
         zooms = self.header.get_zooms()[:3]
         if len(zooms) < 3 or not all(np.isfinite(z) and z > 0 for z in zooms):
             return (1.0, 1.0, 1.0)
+        to_mm = _UNIT_TO_MM.get(self.header.get_xyzt_units()[0], 1.0)
         # Zooms are float32 in the header; the shortest float32 repr gives back the 1.56 that was
         # written rather than 1.5599999427..., which keeps reports and spacing comparisons clean.
-        return tuple(float(str(np.float32(z))) for z in zooms[::-1])
+        return tuple(float(str(np.float32(z))) * to_mm for z in zooms[::-1])
 
     @property
     def spacing_known(self) -> bool:

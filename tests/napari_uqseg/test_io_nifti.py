@@ -128,6 +128,10 @@ def test_identity_affine_with_unit_zooms_means_unknown_spacing(tmp_path: Path) -
     assert vol.spacing == (1.0, 1.0, 1.0)
     scaled = read_volume(save(tmp_path / "s.nii.gz", np.zeros((4, 4, 2)), np.diag([2, 2, 5, 1.0])))
     assert scaled.spacing_known and scaled.spacing == (5.0, 2.0, 2.0)
+    metres = nib.Nifti1Image(np.zeros((4, 4, 2), np.float32), np.diag([0.002, 0.002, 0.005, 1]))
+    metres.header.set_xyzt_units("meter")
+    nib.save(metres, tmp_path / "m.nii.gz")
+    assert read_volume(tmp_path / "m.nii.gz").spacing == pytest.approx((5.0, 2.0, 2.0))
 
 
 def test_4d_cine_and_frame(tmp_path: Path) -> None:
