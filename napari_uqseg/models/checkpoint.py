@@ -169,9 +169,10 @@ def _check_state_dict(path: Path, model: nn.Module, state: dict) -> None:
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     shapes = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        f"{k}: file {tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else 'non-tensor'}"
+        f" vs model {tuple(v.shape)}"
         for k, v in expected.items()
-        if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != v.shape
+        if k in state and (not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape)
     ]
     problems = []
     if missing:
@@ -188,6 +189,33 @@ def _check_state_dict(path: Path, model: nn.Module, state: dict) -> None:
         )
 
 
+def _info(path: Path, payload: dict) -> CheckpointInfo:
+    spacing = payload.get("spacing")
+    try:
+        return CheckpointInfo(
+            architecture=payload["architecture"],
+            arguments=dict(payload["arguments"]),
+            label_names={
+                int(k): str(v) for k, v in (payload.get("label_names") or LABEL_NAMES).items()
+            },
+            normalisation=dict(payload.get("normalisation") or DEFAULT_NORMALISATION),
+            spacing=(float(spacing[0]), float(spacing[1])) if spacing is not None else None,
+            version=payload["version"],
+            extra=dict(payload.get("extra") or {}),
+        )
+    except (TypeError, ValueError, IndexError, AttributeError) as e:
+        raise InputError(f"checkpoint {path} has a malformed description: {e}") from None
+
+
+def read_checkpoint_info(path: str | os.PathLike) -> CheckpointInfo:
+    """The description stored in the checkpoint at ``path``, without building the model.
+
+    Raises :class:`InputError` for the same file-level problems as :func:`load_checkpoint`.
+    """
+    path = Path(path)
+    return _info(path, _read(path, "cpu"))
+
+
 def load_checkpoint(
     path: str | os.PathLike, *, map_location: Any = "cpu"
 ) -> tuple[nn.Module, CheckpointInfo]:
@@ -199,8 +227,9 @@ def load_checkpoint(
     """
     path = Path(path)
     payload = _read(path, map_location)
+    info = _info(path, payload)
     try:
-        model = build_model(payload["architecture"], **payload["arguments"])
+        model = build_model(info.architecture, **info.arguments)
     except InputError as e:
         raise InputError(f"checkpoint {path}: {e}") from None
     except TypeError as e:
@@ -210,14 +239,4 @@ def load_checkpoint(
     if isinstance(map_location, str | torch.device):
         model.to(map_location)
     model.eval()
-    spacing = payload.get("spacing")
-    info = CheckpointInfo(
-        architecture=payload["architecture"],
-        arguments=dict(payload["arguments"]),
-        label_names=dict(payload.get("label_names") or LABEL_NAMES),
-        normalisation=dict(payload.get("normalisation") or DEFAULT_NORMALISATION),
-        spacing=tuple(float(s) for s in spacing) if spacing is not None else None,
-        version=payload["version"],
-        extra=dict(payload.get("extra") or {}),
-    )
     return model, info

@@ -14,6 +14,7 @@ from napari_uqseg.models.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     load_checkpoint,
+    read_checkpoint_info,
     save_checkpoint,
 )
 from napari_uqseg.models.registry import available_models, build_model
@@ -49,6 +50,7 @@ def test_round_trip_identical_outputs_and_info(tmp_path, name):
     assert info.spacing == (1.4, 1.4)
     assert info.version == CHECKPOINT_VERSION
     assert info.extra == {"fold": 2, "loss": "dice"}
+    assert read_checkpoint_info(path) == info
 
 
 class _Evil:
@@ -115,6 +117,8 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     smaller = {k: v for k, v in state.items() if not k.startswith("decoder.out")}
     reshaped = dict(state)
     reshaped["decoder.out.bias"] = torch.zeros(7)
+    not_tensor = dict(state)
+    not_tensor["decoder.out.bias"] = [0.0] * 4
     return {
         "missing": (tmp_path / "nope.pt", "not a file"),
         "folder": (tmp_path, "not a file"),
@@ -132,6 +136,9 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "unexpected key": (_save_raw(tmp_path / "k1.pt", m, state_dict=bigger), "unexpected keys"),
         "missing key": (_save_raw(tmp_path / "k2.pt", m, state_dict=smaller), "missing keys"),
         "shape": (_save_raw(tmp_path / "k3.pt", m, state_dict=reshaped), "shape mismatch"),
+        "non-tensor": (_save_raw(tmp_path / "k4.pt", m, state_dict=not_tensor), "non-tensor"),
+        "label names": (_save_raw(tmp_path / "l.pt", m, label_names=[1, 2]), "malformed"),
+        "spacing": (_save_raw(tmp_path / "s.pt", m, spacing=1.4), "malformed"),
     }
 
 
