@@ -12,12 +12,16 @@ Arrays are core layout, (Z, Y, X) with any number of leading axes (e.g. [T, C, Z
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.labels import NUM_CLASSES, STRUCTURE_LABELS
+
+if TYPE_CHECKING:  # only for the hint; preprocessing works on bare arrays
+    from napari_uqseg.io.nifti import Volume
 
 _LV = STRUCTURE_LABELS["LV"]
 
@@ -252,4 +256,27 @@ def plan_transform(
         resampled_yx=tuple(int(v) for v in resampled),
         start_yx=(int(start[0]), int(start[1])),
         out_yx=(int(size[0]), int(size[1])),
+    )
+
+
+def plan_for_volume(
+    volume: Volume,
+    *,
+    target_spacing: float | tuple[float, float] | None = None,
+    crop_size: int | tuple[int, int] | None = None,
+    centre_yx: tuple[float, float] | None = None,
+    multiple_of: int = 1,
+) -> GridTransform:
+    """:func:`plan_transform` for a loaded volume (3D or 4D: its last three axes).
+
+    The volume's spacing is used only when it is known; otherwise (the shared ACDC copy) the plan
+    does not resample and the caller works in voxel units.
+    """
+    return plan_transform(
+        volume.array.shape[-3:],
+        volume.spacing if volume.spacing_known else None,
+        target_spacing=target_spacing,
+        crop_size=crop_size,
+        centre_yx=centre_yx,
+        multiple_of=multiple_of,
     )

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from napari_uqseg.errors import InputError
-from napari_uqseg.preprocess import lv_centre, percentile_normalise, plan_transform
+from napari_uqseg.io.nifti import Volume
+from napari_uqseg.preprocess import (
+    lv_centre,
+    percentile_normalise,
+    plan_for_volume,
+    plan_transform,
+)
 
 
 def smooth_image(shape: tuple[int, int, int]) -> np.ndarray:
@@ -228,3 +235,15 @@ def test_real_acdc_labels_survive_resampling_and_crop(acdc_dir: Path) -> None:
         np.testing.assert_allclose(
             percentile_normalise(image.array * 1234.5 + 10.0), normalised, atol=1e-5
         )
+
+
+def test_plan_for_volume_uses_spacing_only_when_known() -> None:
+    header = nib.Nifti1Header()
+    header.set_data_shape((40, 50, 3))
+    header.set_zooms((1.56, 1.56, 10.0))
+    known = Volume(np.zeros((3, 50, 40), np.float32), np.diag([1.56, 1.56, 10.0, 1.0]), header)
+    plan = plan_for_volume(known, target_spacing=1.4, multiple_of=16)
+    assert plan.resampled_yx == (56, 45) and plan.out_yx == (64, 48)
+    unknown = Volume(np.zeros((2, 3, 50, 40), np.float32), np.eye(4), nib.Nifti1Header())
+    plan = plan_for_volume(unknown, target_spacing=1.4, crop_size=32)
+    assert plan.resampled_yx == (50, 40) and plan.out_shape == (3, 32, 32)
