@@ -33,3 +33,25 @@ def test_unknown_name_lists_bundled(tmp_path, monkeypatch):
     monkeypatch.setattr(bundled, "BUNDLED_DIR", tmp_path / "missing")
     with pytest.raises(InputError, match="none are bundled yet"):
         bundled.resolve_model("acdc_unet")
+
+
+def test_package_reexports_lazily_without_torch():
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, napari_uqseg.models as m\n"
+        "before = 'torch' in sys.modules\n"
+        "names = m.bundled_models()\n"
+        "light = 'torch' in sys.modules\n"
+        "m.build_model\n"
+        "print(json.dumps([before, light, 'torch' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [False, False, True]
+    import napari_uqseg.models as models
+
+    assert models.load_checkpoint.__module__ == "napari_uqseg.models.checkpoint"
+    with pytest.raises(AttributeError):
+        models.nope  # noqa: B018
