@@ -79,3 +79,8 @@ def format_table(metrics: Mapping[str, Mapping[str, float]], *, spacing_known: b
         for row in [headers, *rows]
     ]
     return "\n".join(lines)
+
+
+def flat_row(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """One flat record ``{"dice_RV": ..., "hd95_LV": ...}``, metric-major, e.g. a cohort CSV row."""
+    return {f"{m}_{name}": values[m] for m in METRICS for name, values in metrics.items()}
