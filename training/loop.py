@@ -1,0 +1,198 @@
+"""The training loop: Adam, scheduled learning rate, bf16 autocast, validation and checkpoints.
+
+:func:`train` runs (or resumes) one run directory and returns its final :class:`RunState`.
+Everything random is seeded from ``config.seed`` and the epoch number, so an interrupted and resumed
+run follows the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from napari_uqseg.models.registry import build_model
+from training.config import TrainConfig
+from training.data import load_volumes, read_cases, resolve_data_dir, split_cases
+from training.losses import combined_loss
+from training.sampler import ExtraSource, SliceSampler
+from training.schedule import is_snapshot_epoch, learning_rate
+from training.state import RunState, append_metrics, export_model, load_state, save_state
+from training.validate import evaluate_volumes
+
+
+def make_model(config: TrainConfig) -> nn.Module:
+    """The registered model described by ``config.model`` (1 input channel, 4 ACDC classes)."""
+    m = config.model
+    model = build_model(
+        m.architecture,
+        in_channels=1,
+        num_classes=4,
+        base_channels=m.base_channels,
+        depth=m.depth,
+        dropout=m.dropout,
+    )
+    return model.to(memory_format=torch.channels_last) if config.channels_last else model
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sampler: SliceSampler,
+    config: TrainConfig,
+    state: RunState,
+    *,
+    progress: bool = True,
+) -> dict[str, float]:
+    """One pass over ``sampler.epoch(state.epoch)``; returns mean loss terms and throughput."""
+    loss_fn = combined_loss(config.loss.terms, config.loss.class_weights)
+    # Dropout draws from torch's global generator (nn.Dropout takes none), so seed it per epoch.
+    torch.manual_seed(config.seed * 100_003 + state.epoch)
+    model.train()
+    n_batches = len(sampler)
+    if config.max_train_batches:
+        n_batches = min(n_batches, config.max_train_batches)
+    totals: dict[str, float] = {}
+    seen = [h["val_mean"] for h in state.history if "val_mean" in h]
+    last_val = {"val_dice": f"{seen[-1]:.4f}"} if seen else {}
+    start = time.perf_counter()
+    bar = tqdm(
+        total=n_batches,
+        desc=f"epoch {state.epoch}",
+        disable=not progress,
+        mininterval=5,
+        leave=False,
+    )
+    for i, batch in zip(range(n_batches), sampler.epoch(state.epoch), strict=False):
+        lr = learning_rate(config.optim, state.epoch + i / n_batches, config.epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        images = batch.images
+        if config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            logits = model(images)
+        loss, parts = loss_fn(logits, batch.labels)
+        if not math.isfinite(float(loss.detach())):
+            raise FloatingPointError(f"non-finite loss {parts} at epoch {state.epoch}, batch {i}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        state.iteration += 1
+        for key, value in {"loss": float(loss.detach()), **parts}.items():
+            totals[key] = totals.get(key, 0.0) + value
+        bar.update()
+        bar.set_postfix(loss=f"{totals['loss'] / (i + 1):.4f}", lr=f"{lr:.2e}", **last_val)
+    bar.close()
+    seconds = time.perf_counter() - start
+    out = {k: v / max(n_batches, 1) for k, v in totals.items()}
+    out.update(lr=lr, train_seconds=seconds, samples_per_s=n_batches * config.batch_size / seconds)
+    return out
+
+
+def train(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    extra_source: ExtraSource | None = None,
+) -> RunState:
+    """Train (or, with ``resume``, continue) the run in ``run_dir``; returns the final state.
+
+    Writes ``config.json``, ``last.pt`` and a ``metrics.jsonl`` line every epoch, ``best.pt``
+    whenever the mean validation Dice improves, and snapshot checkpoints at the end of snapshot
+    cycles. ``extra_source`` supplies the ``config.data.phantom_fraction`` of synthetic slices.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.num_threads)
+    root = resolve_data_dir(config.data.root or None)
+    train_cases, val_cases = split_cases(
+        read_cases(root), num_folds=config.data.num_folds, fold=config.data.fold, seed=config.seed
+    )
+    norm = (config.data.lower_percentile, config.data.upper_percentile)
+    train_volumes, val_volumes = load_volumes(train_cases, *norm), load_volumes(val_cases, *norm)
+    sampler = SliceSampler(
+        train_volumes,
+        config.augment,
+        crop_size=config.data.crop_size,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        extra_source=extra_source,
+        extra_fraction=config.data.phantom_fraction,
+    )
+    # Model weights are initialised from a seeded global generator; nothing else draws from it here.
+    torch.manual_seed(config.seed)
+    model = make_model(config)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
+    )
+    state = (
+        load_state(run_dir, model, optimizer)
+        if resume and (run_dir / "last.pt").is_file()
+        else RunState()
+    )
+    config.save(run_dir / "config.json")
+    append_metrics(
+        run_dir,
+        {
+            "event": "resume" if state.epoch else "start",
+            "epoch": state.epoch,
+            "config": config.to_dict(),
+            "train_slices": len(sampler.index),
+            "val_volumes": len(val_volumes),
+            "time": time.time(),
+        },
+    )
+    while state.epoch < config.epochs:
+        metrics = train_one_epoch(model, optimizer, sampler, config, state, progress=progress)
+        record = {"epoch": state.epoch, "iteration": state.iteration, **metrics}
+        if (state.epoch + 1) % config.val_every == 0 or state.epoch + 1 == config.epochs:
+            start = time.perf_counter()
+            val = evaluate_volumes(
+                model, val_volumes, bf16=config.bf16, channels_last=config.channels_last
+            )
+            record.update(
+                {f"val_{k}": v for k, v in val.items()}, val_seconds=time.perf_counter() - start
+            )
+            if val["mean"] > state.best:
+                state.best, state.best_epoch, state.bad_epochs = val["mean"], state.epoch, 0
+                export_model(
+                    run_dir / "best.pt", model, config, {"epoch": state.epoch, "val_dice": val}
+                )
+            else:
+                state.bad_epochs += 1
+        if is_snapshot_epoch(config.optim, state.epoch):
+            export_model(
+                run_dir / f"snapshot_{state.epoch:04d}.pt", model, config, {"epoch": state.epoch}
+            )
+        state.history.append({k: v for k, v in record.items() if k.startswith("val_mean")})
+        state.epoch += 1
+        save_state(run_dir, model, optimizer, state)
+        append_metrics(run_dir, {**record, "time": time.time()})
+        tqdm.write(_summary(record))
+        if config.patience and state.bad_epochs >= config.patience:
+            tqdm.write(f"early stop: no better validation Dice for {config.patience} epochs")
+            break
+    return state
+
+
+def _summary(record: dict[str, float]) -> str:
+    parts = [
+        f"epoch {record['epoch']:4d}",
+        f"loss {record['loss']:.4f}",
+        f"lr {record['lr']:.2e}",
+        f"{record['samples_per_s']:.1f} samples/s",
+    ]
+    if "val_mean" in record:
+        parts.append(
+            "val Dice "
+            + " ".join(f"{k} {record[f'val_{k}']:.4f}" for k in ("RV", "Myo", "LV", "mean"))
+        )
+        parts.append(f"(lcc mean {record['val_mean_lcc']:.4f})")
+    return " | ".join(parts)

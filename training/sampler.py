@@ -1,0 +1,94 @@
+"""Seeded epochs of augmented training batches drawn from preloaded volumes.
+
+Each epoch visits every training slice once in a random order; the order, the augmentation and the
+phantom draws of epoch ``e`` depend only on ``(seed, e)``, so a resumed run repeats exactly the
+batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from training.augment import apply_intensity, apply_spatial, draw_params, heart_centre
+from training.config import AugmentConfig
+from training.data import VolumeData
+
+#: ``source(rng) -> (image (Y, X) float32 normalised, labels (Y, X) uint8)``: synthetic slices.
+ExtraSource = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """``images [B, 1, S, S]`` float32 and ``labels [B, S, S]`` int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+class SliceSampler:
+    """All 2D slices of ``volumes`` with their heart centroids, served as augmented batches."""
+
+    def __init__(
+        self,
+        volumes: list[VolumeData],
+        augment: AugmentConfig,
+        *,
+        crop_size: int,
+        batch_size: int,
+        seed: int,
+        extra_source: ExtraSource | None = None,
+        extra_fraction: float = 0.0,
+    ) -> None:
+        if not 0.0 <= extra_fraction < 1.0:
+            raise ValueError(f"extra_fraction must be in [0, 1), got {extra_fraction}")
+        self.volumes = volumes
+        self.augment = augment
+        self.crop_size = crop_size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.extra_source = extra_source
+        self.extra_fraction = extra_fraction if extra_source is not None else 0.0
+        self.index = [(v, z) for v, vol in enumerate(volumes) for z in range(vol.image.shape[0])]
+        self.centres = [heart_centre(volumes[v].labels[z]) for v, z in self.index]
+
+    def __len__(self) -> int:
+        """Batches per epoch (the last, partial batch is dropped to keep BN statistics sane)."""
+        return len(self.index) // self.batch_size
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        """The batches of ``epoch`` (reproducible from ``(seed, epoch)``)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        order = rng.permutation(len(self.index))
+        for b in range(len(self)):
+            picks = order[b * self.batch_size : (b + 1) * self.batch_size]
+            images, labels = [], []
+            for i in picks:
+                if self.extra_fraction and rng.random() < self.extra_fraction:
+                    image, label = self.extra_source(rng)
+                    centre = heart_centre(label)
+                else:
+                    v, z = self.index[i]
+                    image, label = self.volumes[v].image[z], self.volumes[v].labels[z]
+                    centre = self.centres[i]
+                img, lab = self.transform(image, label, centre, rng, generator)
+                images.append(img)
+                labels.append(lab)
+            yield Batch(torch.stack(images), torch.stack(labels))
+
+    def transform(
+        self,
+        image: np.ndarray,
+        labels: np.ndarray,
+        centre: tuple[float, float] | None,
+        rng: np.random.Generator,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One augmented crop: ``[1, S, S]`` image and ``[S, S]`` labels."""
+        params = draw_params(rng, self.augment, image.shape, centre, self.crop_size)
+        img, lab = apply_spatial(image, labels, params, self.crop_size)
+        return apply_intensity(img, params, generator), lab

@@ -1,0 +1,101 @@
+"""Run directory files: resumable training state, exported model checkpoints, per-epoch metrics.
+
+Layout of ``runs/<name>/``: ``config.json`` (the current config), ``last.pt`` (model + optimiser +
+counters, rewritten every epoch), ``best.pt`` (plugin-loadable checkpoint of the best validation
+epoch), ``snapshot_<epoch>.pt`` (snapshot-ensemble members), ``metrics.jsonl`` (one JSON object per
+epoch). Every file is written to a temporary name and renamed, so a killed run never leaves a torn
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from napari_uqseg.labels import LABEL_NAMES
+from napari_uqseg.models.checkpoint import save_checkpoint
+from training.config import TrainConfig
+
+
+@dataclass
+class RunState:
+    """Counters carried across resumes. ``epoch`` is the next epoch to run."""
+
+    epoch: int = 0
+    iteration: int = 0
+    best: float = -1.0
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_state(
+    run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: RunState
+) -> None:
+    """Write ``last.pt`` with everything :func:`load_state` needs to continue the run."""
+    payload = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "state": {
+            "epoch": state.epoch,
+            "iteration": state.iteration,
+            "best": state.best,
+            "best_epoch": state.best_epoch,
+            "bad_epochs": state.bad_epochs,
+            "history": state.history,
+        },
+    }
+    _atomic_save(payload, run_dir / "last.pt")
+
+
+def load_state(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> RunState:
+    """Restore ``model`` and ``optimizer`` in place from ``last.pt``; return the counters.
+
+    ``weights_only=True``: a training state holds only tensors and plain values, never code.
+    """
+    payload = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    return RunState(**payload["state"])
+
+
+def export_model(
+    path: Path, model: nn.Module, config: TrainConfig, extra: dict[str, Any] | None = None
+) -> Path:
+    """Save ``model`` as a plugin checkpoint (``napari_uqseg.models.load_checkpoint`` reads it)."""
+    normalisation = {
+        "method": "percentile",
+        "lower": config.data.lower_percentile,
+        "upper": config.data.upper_percentile,
+    }
+    return save_checkpoint(
+        path,
+        model,
+        label_names=LABEL_NAMES,
+        normalisation=normalisation,
+        extra={"training_config": config.to_dict(), **(extra or {})},
+    )
+
+
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line to ``metrics.jsonl``."""
+    with open(run_dir / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps(record) + "\n")
