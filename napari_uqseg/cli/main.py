@@ -17,6 +17,8 @@ from napari_uqseg.errors import InputError
 #: Subcommand name -> module under ``napari_uqseg.cli`` implementing it.
 COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
+    "referral": "referral",
+    "calibrate": "calibrate",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
