@@ -194,23 +194,28 @@ class ReferralSession:
         return self._redo_step(time.time())
 
     def resync(self, labels_zyx: np.ndarray) -> StrokeRecord | None:
-        """Make the session match ``labels_zyx`` exactly (O(volume) diff against the session's
-        copy).
+        """Make the session match ``labels_zyx`` exactly: an O(volume) diff against its own copy.
 
         A difference equal to undoing the top undo stroke (or redoing the top redo stroke) is
         recorded as that undo/redo, so napari's undo and redo keep the session's stacks aligned; any
-        other difference becomes a new "resync" stroke. Returns the change made, or None when
-        already in sync.
+        other difference becomes a new "resync" stroke (clipped like a paint stroke). Returns the
+        change made, or None when already in sync.
         """
         labels = _volume("labels", labels_zyx, self.shape).reshape(-1)
         flat = np.flatnonzero(labels != self._corrected)
-        new = labels[flat]
-        flat, old, new = net_change(flat, new.astype(np.int64), self._corrected)
-        accepted = self._clip(flat)
-        if self._undo and self._same(self._undo[-1], flat[accepted], new[accepted], undo=True):
-            return self._with_rejected(self._undo_step(time.time()), flat[~accepted])
-        if self._redo and self._same(self._redo[-1], flat[accepted], new[accepted], undo=False):
-            return self._with_rejected(self._redo_step(time.time()), flat[~accepted])
+        flat, old, new = net_change(flat, labels[flat].astype(np.int64), self._corrected)
+        # Undo and redo restore a whole stroke whatever the flagged region is now: only new strokes
+        # are clipped to it.
+        if self._undo and self._same(self._undo[-1], flat, new, undo=True):
+            return self._undo_step(time.time())
+        if self._redo:
+            top = self._redo[-1]
+            # napari's redo also repaints the voxels restrict-to-flagged refused the first time; the
+            # returned record lists them again so the widget reverts them again.
+            extra = ~np.isin(flat, top.flat)
+            refused_before = np.isin(flat[extra], top.rejected).all()
+            if refused_before and self._same(top, flat[~extra], new[~extra], undo=False):
+                return self._redo_step(time.time())
         return self._record_change(flat, old, new, kind="resync")
 
     def sync_history(self, labels_zyx: np.ndarray) -> StrokeRecord | None:
@@ -354,12 +359,6 @@ class ReferralSession:
     def _shows(labels: np.ndarray, rec: StrokeRecord, *, undo: bool) -> bool:
         target = rec.old if undo else rec.new
         return bool(np.array_equal(labels[rec.indices()], target))
-
-    def _with_rejected(self, rec: StrokeRecord | None, rejected: np.ndarray) -> StrokeRecord | None:
-        if rec is None or not rejected.size:
-            return rec
-        merged = np.union1d(rec.rejected, rejected)
-        return StrokeRecord(rec.stroke_id, rec.kind, rec.flat, rec.old, rec.new, merged, self.shape)
 
     def _log_event(self, event: str, rec: StrokeRecord | None, when: float) -> None:
         review = self._review
