@@ -1,0 +1,287 @@
+"""Monte-Carlo dropout inference of a 2D model over a 3D volume, as a cancellable generator.
+
+Why it is fast: the deterministic stem (everything before the first dropout) runs once per slice,
+and its features are replicated for a batch of samples, so only the head runs T times; inputs are
+channels-last, the passes run under ``torch.inference_mode`` and, where :func:`autocast_dtype`
+allows, bf16/fp16 autocast. Why memory stays flat in T: each batch of softmax samples goes straight
+into :class:`StreamingStats`.
+
+Reproducibility: dropout masks come from a private generator state seeded with ``seed`` and swapped
+into the device's default generator only while the head runs, so the caller's global RNG is neither
+used nor advanced. The same seed, device, precision and batch size give the same maps; a different
+batch size draws the masks in a different order (equally valid samples, not bit-identical maps).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from napari_uqseg.errors import InputError
+from napari_uqseg.inference.device import autocast_dtype, is_out_of_memory, select_device
+from napari_uqseg.inference.rng import PrivateRng
+from napari_uqseg.inference.stats import StreamingStats, UncertaintyMaps
+from napari_uqseg.models.mc import mc_dropout
+
+#: 2D images (samples × slices) per forward pass when ``batch_slices`` is not given.
+DEFAULT_BATCH = {"cpu": 8, "cuda": 64, "mps": 16}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``done`` of ``total`` slice passes finished; ``stage`` is "sampling" or "deterministic"."""
+
+    done: int
+    total: int
+    stage: str
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+class InferenceCancelled(RuntimeError):
+    """Raised by the generator when its ``cancel`` event was set between two batches."""
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        yield model
+    finally:
+        for m, training in flags:
+            m.training = training
+
+
+def _prepare_image(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.Tensor:
+    """(Z, Y, X) or (C_in, Z, Y, X) -> float32 [Z, C_in, Y, X] (slices become the batch axis)."""
+    x = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image)
+    x = x.detach().to(device="cpu", dtype=torch.float32)
+    if x.ndim == 3:
+        x = x.unsqueeze(0)
+    if x.ndim != 4 or min(x.shape) < 1:
+        raise InputError(f"image shape {tuple(x.shape)} is not (Z, Y, X) or (C_in, Z, Y, X)")
+    if x.shape[0] != in_channels:
+        raise InputError(
+            f"image has {x.shape[0]} channel(s) but the model expects in_channels={in_channels}"
+        )
+    if not torch.isfinite(x).all():
+        raise InputError("image contains NaN or infinite values")
+    return x.transpose(0, 1)
+
+
+def _repeat(features: object, times: int) -> object:
+    """Replicate stem features ``times`` along the batch axis, sample-major (index t·B + b)."""
+    if isinstance(features, torch.Tensor):
+        out = features.repeat(times, *([1] * (features.ndim - 1)))
+        return out.contiguous(memory_format=torch.channels_last) if out.ndim == 4 else out
+    if isinstance(features, tuple | list):
+        return type(features)(_repeat(f, times) for f in features)
+    if isinstance(features, dict):
+        return {k: _repeat(v, times) for k, v in features.items()}
+    raise TypeError(f"cannot replicate stem features of type {type(features).__name__}")
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def _iterate(
+    model: nn.Module,
+    image: np.ndarray | torch.Tensor,
+    *,
+    samples: int,
+    seed: int,
+    device: str | torch.device | None,
+    precision: str,
+    batch_slices: int | None,
+    dropout_rate: float | None,
+    track_samples: bool,
+    cancel: threading.Event | None,
+    stochastic: bool,
+) -> Generator[Progress, None, UncertaintyMaps]:
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise InputError(f"samples must be a positive integer, got {samples!r}")
+    if batch_slices is not None and (isinstance(batch_slices, bool) or batch_slices < 1):
+        raise InputError(f"batch_slices must be a positive integer, got {batch_slices!r}")
+    x = _prepare_image(image, int(getattr(model, "in_channels", 1)))
+    dev = select_device(device)
+    dtype = autocast_dtype(dev, precision)
+    depth, height, width = x.shape[0], x.shape[2], x.shape[3]
+    multiple = int(getattr(model, "size_multiple", 1))
+    pad_y, pad_x = (-height) % multiple, (-width) % multiple
+    stem: Callable = getattr(model, "stem", lambda t: t)
+    head: Callable = getattr(model, "head", model)
+    num_classes = int(getattr(model, "num_classes", 0)) or None
+    stats: StreamingStats | None = None
+    budget = batch_slices or DEFAULT_BATCH.get(dev.type, 8)
+    stage = "sampling" if stochastic else "deterministic"
+    total, done = samples * depth, 0
+    home = _model_device(model)
+    mode = mc_dropout(model, rate=dropout_rate) if stochastic else _eval_mode(model)
+    rng = PrivateRng(dev, seed)
+
+    def passes(fn: Callable, arg: object) -> object:
+        with torch.inference_mode(), torch.autocast(dev.type, dtype, enabled=dtype is not None):
+            return fn(arg)
+
+    def load(z0: int, z1: int) -> torch.Tensor:
+        xs = F.pad(x[z0:z1], (0, pad_x, 0, pad_y)) if pad_x or pad_y else x[z0:z1]
+        return xs.to(dev).contiguous(memory_format=torch.channels_last)
+
+    try:
+        model.to(dev)
+        with mode:
+            first = min(depth, budget)
+            queue = deque((z0, min(z0 + first, depth), 0) for z0 in range(0, depth, first))
+            while queue:
+                z0, z1, t0 = queue.popleft()
+                features = passes(stem, load(z0, z1))
+                while t0 < samples:
+                    if cancel is not None and cancel.is_set():
+                        raise InferenceCancelled("MC inference cancelled")
+                    n = z1 - z0
+                    ts = min(max(1, budget // n), samples - t0)
+                    try:
+                        with rng:
+                            logits = passes(head, _repeat(features, ts))
+                    except (RuntimeError, torch.OutOfMemoryError) as err:
+                        if not is_out_of_memory(err):
+                            raise
+                        if dev.type == "cuda":
+                            torch.cuda.empty_cache()
+                        if ts * n > 1:  # smaller batches first: fewer samples, then fewer slices
+                            budget = max(1, ts * n // 2)
+                            if budget < n:
+                                mid = z0 + n // 2
+                                queue.extendleft([(mid, z1, t0), (z0, mid, t0)])
+                                break
+                            continue
+                        if dev.type == "cpu":
+                            raise
+                        dev, dtype = torch.device("cpu"), autocast_dtype("cpu", precision)
+                        model.to(dev)
+                        rng = rng.moved_to(dev)
+                        features = passes(stem, load(z0, z1))
+                        continue
+                    probs = torch.softmax(logits.float(), dim=1)[..., :height, :width]
+                    probs = probs.reshape(ts, n, *probs.shape[1:]).transpose(1, 2)
+                    if stats is None:
+                        classes = num_classes or int(probs.shape[1])
+                        stats = StreamingStats(
+                            classes, (depth, height, width), samples, track_samples=track_samples
+                        )
+                    stats.update(probs, first_sample=t0, offset=z0)
+                    del logits, probs
+                    t0 += ts
+                    done += ts * n
+                    yield Progress(done, total, stage)
+    finally:
+        model.to(home)
+    if stats is None:  # unreachable: depth >= 1 and samples >= 1 give at least one batch
+        raise RuntimeError("no batch was run")
+    return stats.finalize()
+
+
+def iter_mc_inference(
+    model: nn.Module,
+    image_zyx: np.ndarray | torch.Tensor,
+    *,
+    samples: int = 10,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+    batch_slices: int | None = None,
+    dropout_rate: float | None = None,
+    track_samples: bool = True,
+    cancel: threading.Event | None = None,
+) -> Generator[Progress, None, UncertaintyMaps]:
+    """Draw ``samples`` MC-dropout samples of a 2D ``model`` slice by slice over ``image_zyx``.
+
+    ``image_zyx`` is (Z, Y, X) or (C_in, Z, Y, X), already normalised and on the model's grid; Y and
+    X are padded to ``model.size_multiple`` internally and the maps cropped back, so they have shape
+    (Z, Y, X). Yields :class:`Progress` after every batch and returns :class:`UncertaintyMaps` (the
+    ``StopIteration`` value). Cancel between batches with ``generator.close()`` or by setting
+    ``cancel`` (then :class:`InferenceCancelled` is raised); either way the model's mode flags,
+    dropout rates and device are restored. ``batch_slices`` is the number of 2D images (samples ×
+    slices) per forward pass; on out-of-memory it is halved, and on an accelerator at one image the
+    run continues on the CPU.
+    """
+    return _iterate(
+        model,
+        image_zyx,
+        samples=samples,
+        seed=seed,
+        device=device,
+        precision=precision,
+        batch_slices=batch_slices,
+        dropout_rate=dropout_rate,
+        track_samples=track_samples,
+        cancel=cancel,
+        stochastic=True,
+    )
+
+
+def drive(
+    generator: Generator[Progress, None, UncertaintyMaps],
+    progress: Callable[[Progress], None] | None = None,
+) -> UncertaintyMaps:
+    """Run an inference generator to completion, passing each :class:`Progress` to ``progress``."""
+    while True:
+        try:
+            update = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(update)
+
+
+def run_mc_inference(
+    model: nn.Module,
+    image_zyx: np.ndarray | torch.Tensor,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    **kwargs: object,
+) -> UncertaintyMaps:
+    """:func:`iter_mc_inference` driven to completion (same keywords, plus ``progress``)."""
+    return drive(iter_mc_inference(model, image_zyx, **kwargs), progress)
+
+
+def deterministic_inference(
+    model: nn.Module,
+    image_zyx: np.ndarray | torch.Tensor,
+    *,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+    batch_slices: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> UncertaintyMaps:
+    """One pass with dropout off (whole model in eval): Sander's e-map at 1/T of the MC cost.
+
+    Returns :class:`UncertaintyMaps` with ``samples == 1``: ``mean_probs`` and ``entropy`` are the
+    softmax and its entropy; variance and mutual information are zero by construction.
+    """
+    generator = _iterate(
+        model,
+        image_zyx,
+        samples=1,
+        seed=0,
+        device=device,
+        precision=precision,
+        batch_slices=batch_slices,
+        dropout_rate=None,
+        track_samples=True,
+        cancel=None,
+        stochastic=False,
+    )
+    return drive(generator, progress)
