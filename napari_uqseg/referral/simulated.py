@@ -14,7 +14,9 @@ a binary search. The default curve lists the corners of this step function: for 
 uncertainty of an error, the point just before and just after its tie group is referred; between
 two listed points only correct voxels are referred, so Dice is constant there and nothing is lost.
 
-Dice of two empty masks is 1. Referring everything (threshold ``-inf``) gives Dice 1 everywhere.
+Comparisons are exact: a float32 map is compared with float64 thresholds as real numbers (NumPy
+would round a Python-float threshold to float32 first). Dice of two empty masks is 1. Referring
+everything (threshold ``-inf``) gives Dice 1 everywhere.
 """
 
 from __future__ import annotations
