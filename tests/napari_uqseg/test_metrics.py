@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy.spatial.distance import cdist
 
 from napari_uqseg.errors import InputError
@@ -185,3 +188,21 @@ def test_table_and_flat_row() -> None:
     assert "hd95 [mm]" in format_table(metrics, spacing_known=True)
     row = flat_row(metrics)
     assert row["dice_RV"] == 0.5 and math.isnan(row["hd95_LV"]) and len(row) == 2 * len(METRICS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    masks=hnp.arrays(np.bool_, st.tuples(*[st.integers(1, 5)] * 3)).flatmap(
+        lambda a: st.tuples(st.just(a), hnp.arrays(np.bool_, a.shape))
+    )
+)
+def test_metric_identities(masks) -> None:
+    pred, ref = masks
+    d, j = dice(pred, ref), jaccard(pred, ref)
+    assert 0.0 <= j <= d <= 1.0
+    assert d == pytest.approx(2 * j / (1 + j))
+    assert precision(pred, ref) == recall(ref, pred)
+    forward = structure_metrics(pred.astype(np.uint8), ref.astype(np.uint8), labels={"X": 1})["X"]
+    backward = structure_metrics(ref.astype(np.uint8), pred.astype(np.uint8), labels={"X": 1})["X"]
+    for name in ("dice", "jaccard", "hd95", "asd"):  # symmetric metrics
+        assert forward[name] == pytest.approx(backward[name], nan_ok=True), name
