@@ -152,3 +152,19 @@ def test_console_help_smoke(argv: list[str]) -> None:
     assert "evaluate" in done.stdout
     if len(argv) == 2:
         assert "PREDICTION" in done.stdout and "--out" in done.stdout
+
+
+@pytest.mark.slow
+def test_real_acdc_volume_reports_voxel_units(acdc_dir: Path, tmp_path: Path, capsys) -> None:
+    ed = acdc_dir / "patient002" / "patient002_frame01_gt.nii.gz"
+    es = acdc_dir / "patient002" / "patient002_frame02_gt.nii.gz"
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(es), str(ed), "--out", str(out)]) == 0
+    assert "spacing unknown (identity affine)" in capsys.readouterr().out
+    document = json.loads(out.read_text())
+    assert document["distance_unit"] == "voxels" and document["spacing_zyx"] is None
+    es_lv = np.asarray(nib.load(es).dataobj) == 3
+    ed_lv = np.asarray(nib.load(ed).dataobj) == 3
+    expected = 2 * np.count_nonzero(es_lv & ed_lv) / (es_lv.sum() + ed_lv.sum())
+    assert document["metrics"]["LV"]["dice"] == pytest.approx(expected)
+    assert document["metrics"]["LV"]["precision"] == pytest.approx(1.0, abs=0.05)  # ES inside ED
