@@ -269,7 +269,7 @@ def deterministic_inference(
     """One pass with dropout off (whole model in eval): Sander's e-map at 1/T of the MC cost.
 
     Returns :class:`UncertaintyMaps` with ``samples == 1``: ``mean_probs`` and ``entropy`` are the
-    softmax and its entropy; variance and mutual information are zero by construction.
+    softmax and its entropy; variance is zero and mutual information zero up to float32 rounding.
     """
     generator = _iterate(
         model,
