@@ -9,6 +9,10 @@ follow the table in :mod:`napari_uqseg.metrics`; undefined distances print as "n
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import math
+from pathlib import Path
 
 EPILOG = """examples:
   uqseg evaluate pred.nii.gz patient001_frame01_gt.nii.gz
@@ -37,22 +41,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _jsonable(value: float) -> float | None:
-    import math
-
     return value if math.isfinite(value) else None
 
 
 def _csv_value(value: float) -> str:
-    import math
-
     return f"{value:.10g}" if math.isfinite(value) else "n/a"
 
 
-def _write(path, args, metrics, spacing, unit) -> None:
-    import csv
-    import json
-    from pathlib import Path
-
+def _write(
+    path: str,
+    args: argparse.Namespace,
+    metrics: dict[str, dict[str, float]],
+    spacing: tuple[float, ...] | None,
+    unit: str,
+) -> None:
+    """JSON (nested) or CSV (one flat row) by the extension of ``path``."""
     from napari_uqseg.metrics.table import flat_row
 
     out = Path(path)
@@ -82,8 +85,7 @@ def _write(path, args, metrics, spacing, unit) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    """Read, check geometry, compute, print; the exit code is 0 (bad input raises InputError)."""
     from napari_uqseg.errors import InputError
     from napari_uqseg.io.nifti import check_same_geometry, read_labels
     from napari_uqseg.metrics.table import format_table, metric_units, structure_metrics
