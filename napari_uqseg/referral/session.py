@@ -22,7 +22,8 @@ Wiring for the widget (napari 0.9.2; see ``session_atoms`` for the atom formats)
   replaces the data.
 - With ``restrict_to_flagged``, voxels outside the flagged region are not accepted; every returned
   record lists them in ``rejected`` and the widget writes ``session.corrected`` back there without
-  history.
+  history. napari emits the paint event of ``data_setitem`` and ``fill`` *before* it writes the
+  data, so that write-back must run after the handler returns (e.g. a zero-delay Qt timer).
 
 The undo stack holds at most ``undo_limit`` strokes (napari's own limit is 100): memory stays flat
 over any number of strokes, while the full log goes to the autosave journal (``session_store``).
