@@ -59,7 +59,9 @@ class ReliabilityBins:
     def mce(self) -> float:
         """Maximum calibration error over non-empty bins."""
         full = self.counts > 0
-        return float(np.max(np.abs(self.accuracy[full] - self.confidence[full]), initial=np.nan))
+        if not full.any():
+            return float("nan")
+        return float(np.max(np.abs(self.accuracy[full] - self.confidence[full])))
 
 
 def reliability_bins(
