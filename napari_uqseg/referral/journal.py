@@ -22,7 +22,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -139,33 +139,33 @@ def read_journal(path: Path, generation: int) -> list[tuple[dict[str, Any], dict
 
 
 class Journal:
-    """An open, append-only journal for snapshot ``generation``; starts empty (atomically replaced).
+    """An append-only journal for snapshot ``generation``; starts empty (atomically replaced).
 
-    ``durable=True`` fsyncs every record (survives power loss); ``False`` only flushes to the OS,
-    which already survives the process being killed.
+    Each append opens, writes, flushes and closes the file: no handle stays open between strokes,
+    so a session dropped without ``close()`` leaks nothing. ``durable=True`` also fsyncs every
+    record (survives power loss); ``False`` only hands it to the OS (survives a killed process).
     """
 
     def __init__(self, path: Path, generation: int, *, durable: bool = True) -> None:
         self.path = Path(path)
         self.durable = durable
         atomic_write(self.path, lambda fh: fh.write(_FILE_HEADER.pack(FILE_MAGIC, generation)))
-        self._fh: BinaryIO | None = open(self.path, "ab")
         self.nbytes = _FILE_HEADER.size
+        self.closed = False
 
     def append(self, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> int:
         """Append one record and flush it (fsync when durable); returns the bytes written."""
-        if self._fh is None:
+        if self.closed:
             raise InputError(f"journal {self.path} is closed")
         record = encode_record(header, arrays)
-        self._fh.write(record)
-        self._fh.flush()
-        if self.durable:
-            os.fsync(self._fh.fileno())
+        with open(self.path, "ab") as fh:
+            fh.write(record)
+            fh.flush()
+            if self.durable:
+                os.fsync(fh.fileno())
         self.nbytes += len(record)
         return len(record)
 
     def close(self) -> None:
-        """Close the file; appending afterwards raises."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        """Refuse further appends."""
+        self.closed = True
