@@ -1,5 +1,5 @@
-"""Property test: the incremental session equals a from-scratch recomputation after any sequence of
-strokes, undos, redos, resyncs (napari's undo/redo) and threshold changes; a reload equals it too."""
+"""Property test: the incremental session equals a from-scratch recomputation after any sequence
+of strokes, undos, redos, resyncs (napari's undo/redo) and threshold changes; so does a reload."""
 
 from __future__ import annotations
 
