@@ -19,9 +19,10 @@ Two empty masks agree perfectly (MONAI ``compute_dice(ignore_empty=False)`` and 
 convention "Dice of two empty masks is 1"). When exactly one mask is empty, every overlap ratio is 0
 (the 0/0 ratio, precision of an empty prediction or recall against an empty reference, is set to 0
 so that a missed or hallucinated structure is never rewarded). A surface distance to a surface that
-does not exist is undefined: NaN (MONAI returns inf there); the command line prints "n/a" and JSON
-stores null, and cohort means should skip NaN and count them. RAVD divides by the reference volume,
-so it is undefined (NaN) for an empty reference and 1 for an empty prediction.
+does not exist is undefined: NaN (MONAI 1.6 returns NaN for HD95 and inf for ASD there, and NaN for
+the 0/0 precision or recall); the command line prints "n/a" and JSON stores null, and cohort means
+should skip NaN and count them. RAVD divides by the reference volume, so it is undefined (NaN) for
+an empty reference and 1 for an empty prediction.
 
 Definitions, chosen to match MONAI 1.x so comparisons are like for like:
 
