@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import ndimage
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.postprocess import largest_component
@@ -66,3 +70,18 @@ def test_empty_volume_stays_empty() -> None:
 def test_bad_connectivity_is_rejected(connectivity: int) -> None:
     with pytest.raises(InputError, match=f"connectivity {connectivity}"):
         largest_component(np.zeros((2, 2, 2), dtype=np.uint8), connectivity=connectivity)
+
+
+@settings(max_examples=30, deadline=None)
+@given(hnp.arrays(np.uint8, st.tuples(*[st.integers(1, 5)] * 3), elements=st.integers(0, 3)))
+def test_result_is_one_largest_component_per_class(labels: np.ndarray) -> None:
+    result = largest_component(labels)
+    kept = result > 0
+    np.testing.assert_array_equal(result[kept], labels[kept])  # never adds or relabels voxels
+    for value in range(1, 4):
+        components, count = ndimage.label(labels == value)
+        _, kept_count = ndimage.label(result == value)
+        assert kept_count == min(count, 1)
+        if count:
+            largest = np.bincount(components.ravel())[1:].max()
+            assert np.count_nonzero(result == value) == largest
