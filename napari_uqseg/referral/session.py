@@ -66,7 +66,12 @@ def _volume(name: str, arr: Any, shape: tuple[int, ...] | None) -> np.ndarray:
 
 
 class ReferralSession:
-    """Corrections of a predicted (Z, Y, X) label volume: live Dice and curve, undo, autosave."""
+    """Corrections of a predicted (Z, Y, X) label volume: live Dice and curve, undo, autosave.
+
+    ``autosave_path`` is a folder (snapshot + journal, see ``session_store``) written after every
+    event; ``autosave_fsync=False`` skips the per-stroke fsync (a killed process still loses at most
+    the stroke being written; a power cut may lose more). ``undo_limit`` bounds the undo stack.
+    """
 
     def __init__(
         self,
@@ -79,6 +84,7 @@ class ReferralSession:
         labels: Mapping[str, int] = STRUCTURE_LABELS,
         autosave_path: str | Path | None = None,
         undo_limit: int = DEFAULT_UNDO_LIMIT,
+        autosave_fsync: bool = True,
     ) -> None:
         pred = _volume("prediction", prediction_zyx, None)
         if pred.dtype.kind not in "iu":
@@ -119,7 +125,7 @@ class ReferralSession:
         if autosave_path is not None:
             from napari_uqseg.referral.session_store import SessionStore
 
-            self._store = SessionStore.create(self, Path(autosave_path))
+            self._store = SessionStore.create(self, Path(autosave_path), durable=autosave_fsync)
 
     @property
     def corrected(self) -> np.ndarray:
