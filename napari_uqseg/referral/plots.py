@@ -92,11 +92,14 @@ def _dice_floor(*arrays: np.ndarray) -> float:
     return max(0.0, np.floor(low * 10 - 0.5) / 10)
 
 
-def _auto_limit(x_percent: np.ndarray, dice: np.ndarray) -> float:
-    """Right x limit: a bit past where every structure is (nearly) perfect, within [0.5, 100] %."""
-    done = np.flatnonzero(dice.min(axis=1) >= 0.999)
+def _auto_limit(x_percent: np.ndarray, dice_mean: np.ndarray) -> float:
+    """Right x limit: twice the % referred at which the mean Dice has made 95 % of its gain
+    (the tail, where the last low-uncertainty errors are found, would squash the useful part)."""
+    start = float(dice_mean[0])
+    target = start + 0.95 * (1.0 - start)
+    done = np.flatnonzero(dice_mean >= target)
     reach = x_percent[done[0]] if done.size else 100.0
-    return float(np.clip(reach * 1.3, 0.5, 100.0))
+    return float(np.clip(2.0 * reach, 0.5, 100.0))
 
 
 def referral_figure(
@@ -115,7 +118,7 @@ def referral_figure(
         return 100.0 * (c.fraction_referred if of == "volume" else c.fraction_referred_roi)
 
     x = x_of(curve)
-    limit = _auto_limit(x, curve.dice) if max_percent is None else float(max_percent)
+    limit = _auto_limit(x, curve.dice_mean) if max_percent is None else float(max_percent)
     for extra, style, width in ((oracle, "--", 1.0), (random, ":", 1.2)):
         if extra is not None:
             for i, name in enumerate(extra.structures):
