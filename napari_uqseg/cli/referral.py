@@ -131,13 +131,13 @@ def _print_filter_summary(curve) -> None:
 def _plot(args: argparse.Namespace, curve, prediction, reference, roi) -> None:
     import numpy as np
 
-    from napari_uqseg.referral import plots, simulated
+    from napari_uqseg.referral import baselines, plots
 
     if args.mode == "filter":
         fig = plots.filter_figure(curve)
     else:
         rng = np.random.default_rng(args.seed)
-        oracle = simulated.oracle_curve(prediction, reference, roi=roi, rng=rng)
-        random = simulated.random_curve(prediction, reference, roi=roi, rng=rng)
+        oracle = baselines.oracle_curve(prediction, reference, roi=roi, rng=rng)
+        random = baselines.random_curve(prediction, reference, roi=roi, rng=rng)
         fig = plots.referral_figure(curve, of=args.of, oracle=oracle, random=random)
     plots.save_figure(fig, args.plot)

@@ -241,38 +241,3 @@ def corrected_labels(
     """
     check_same_shape(uncertainty=uncertainty, prediction=prediction, reference=reference)
     return np.where(np.asarray(uncertainty) > threshold, reference, prediction)
-
-
-def oracle_curve(
-    prediction: np.ndarray,
-    reference: np.ndarray,
-    *,
-    roi: np.ndarray | None = None,
-    rng: np.random.Generator | None = None,
-    structures: Mapping[str, int] = STRUCTURE_LABELS,
-) -> ReferralCurve:
-    """Best possible curve: every error is referred before any correct voxel, one error per step.
-
-    Errors are taken in raster order, or in a random order drawn from ``rng`` (which spreads the
-    gain evenly over the structures, as a perfect uncertainty map with no preference would).
-    """
-    errors = np.flatnonzero(np.asarray(prediction).ravel() != np.asarray(reference).ravel())
-    if rng is not None:
-        errors = rng.permutation(errors)
-    score = np.zeros(np.size(prediction), dtype=np.float64)
-    score[errors] = np.arange(errors.size, 0, -1)
-    score = score.reshape(np.shape(prediction))
-    return referral_curve(score, prediction, reference, roi=roi, structures=structures)
-
-
-def random_curve(
-    prediction: np.ndarray,
-    reference: np.ndarray,
-    *,
-    rng: np.random.Generator,
-    roi: np.ndarray | None = None,
-    structures: Mapping[str, int] = STRUCTURE_LABELS,
-) -> ReferralCurve:
-    """Baseline: voxels referred in a uniformly random order (one draw from ``rng``)."""
-    score = rng.random(np.shape(prediction))
-    return referral_curve(score, prediction, reference, roi=roi, structures=structures)

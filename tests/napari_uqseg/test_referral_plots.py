@@ -10,6 +10,7 @@ from matplotlib.colors import to_rgba
 
 from napari_uqseg.calibration import calibration_report
 from napari_uqseg.labels import LABEL_COLORS, STRUCTURE_LABELS
+from napari_uqseg.referral.baselines import oracle_curve, random_curve
 from napari_uqseg.referral.filtering import filter_curve, scale_to_100
 from napari_uqseg.referral.plots import (
     filter_figure,
@@ -18,7 +19,7 @@ from napari_uqseg.referral.plots import (
     save_figure,
     unit_referral_figure,
 )
-from napari_uqseg.referral.simulated import oracle_curve, random_curve, referral_curve
+from napari_uqseg.referral.simulated import referral_curve
 from napari_uqseg.referral.slices import slice_referral_curve
 from tests.napari_uqseg.referral_cases import random_case
 

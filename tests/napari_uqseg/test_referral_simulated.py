@@ -6,13 +6,9 @@ import numpy as np
 import pytest
 
 from napari_uqseg.errors import InputError
+from napari_uqseg.referral.baselines import oracle_curve, random_curve
 from napari_uqseg.referral.roi import foreground_roi
-from napari_uqseg.referral.simulated import (
-    oracle_curve,
-    random_curve,
-    referral_at_fractions,
-    referral_curve,
-)
+from napari_uqseg.referral.simulated import referral_at_fractions, referral_curve
 from tests.napari_uqseg.referral_cases import (
     ACDC_VAL_CASES,
     acdc_reference,
