@@ -27,6 +27,7 @@ from torch import nn
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, is_out_of_memory, select_device
+from napari_uqseg.inference.optimise import inference_copy
 from napari_uqseg.inference.rng import PrivateRng
 from napari_uqseg.inference.stats import StreamingStats, UncertaintyMaps
 from napari_uqseg.models.mc import mc_dropout
@@ -83,8 +84,9 @@ def _prepare_image(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.
 def _repeat(features: object, times: int) -> object:
     """Replicate stem features ``times`` along the batch axis, sample-major (index t·B + b)."""
     if isinstance(features, torch.Tensor):
-        out = features.repeat(times, *([1] * (features.ndim - 1)))
-        return out.contiguous(memory_format=torch.channels_last) if out.ndim == 4 else out
+        if features.ndim == 4:  # one copy, straight into channels-last
+            features = features.contiguous(memory_format=torch.channels_last)
+        return torch.cat([features] * times) if times > 1 else features
     if isinstance(features, tuple | list):
         return type(features)(_repeat(f, times) for f in features)
     if isinstance(features, dict):
@@ -109,12 +111,15 @@ def _iterate(
     track_samples: bool,
     cancel: threading.Event | None,
     stochastic: bool,
+    optimise: bool,
 ) -> Generator[Progress, None, UncertaintyMaps]:
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise InputError(f"samples must be a positive integer, got {samples!r}")
     if batch_slices is not None and (isinstance(batch_slices, bool) or batch_slices < 1):
         raise InputError(f"batch_slices must be a positive integer, got {batch_slices!r}")
     x = _prepare_image(image, int(getattr(model, "in_channels", 1)))
+    if optimise:
+        model = inference_copy(model)
     dev = select_device(device)
     dtype = autocast_dtype(dev, precision)
     depth, height, width = x.shape[0], x.shape[2], x.shape[3]
@@ -205,6 +210,7 @@ def iter_mc_inference(
     dropout_rate: float | None = None,
     track_samples: bool = True,
     cancel: threading.Event | None = None,
+    optimise: bool = True,
 ) -> Generator[Progress, None, UncertaintyMaps]:
     """Draw ``samples`` MC-dropout samples of a 2D ``model`` slice by slice over ``image_zyx``.
 
@@ -215,7 +221,8 @@ def iter_mc_inference(
     ``cancel`` (then :class:`InferenceCancelled` is raised); either way the model's mode flags,
     dropout rates and device are restored. ``batch_slices`` is the number of 2D images (samples ×
     slices) per forward pass; on out-of-memory it is halved, and on an accelerator at one image the
-    run continues on the CPU.
+    run continues on the CPU. ``optimise`` runs an :func:`inference_copy` of the model (BatchNorm
+    folded, fast dropout masks); ``False`` runs the model itself with its own dropout layers.
     """
     return _iterate(
         model,
@@ -229,6 +236,7 @@ def iter_mc_inference(
         track_samples=track_samples,
         cancel=cancel,
         stochastic=True,
+        optimise=optimise,
     )
 
 
@@ -265,6 +273,7 @@ def deterministic_inference(
     precision: str = "auto",
     batch_slices: int | None = None,
     progress: Callable[[Progress], None] | None = None,
+    optimise: bool = True,
 ) -> UncertaintyMaps:
     """One pass with dropout off (whole model in eval): Sander's e-map at 1/T of the MC cost.
 
@@ -283,5 +292,6 @@ def deterministic_inference(
         track_samples=True,
         cancel=None,
         stochastic=False,
+        optimise=optimise,
     )
     return drive(generator, progress)

@@ -1,0 +1,91 @@
+"""An inference-only copy of a model with the same function and less work per MC pass.
+
+Profiling a 16-channel U-Net on CPU showed convolutions take under half of a pass: the rest is
+Bernoulli mask generation, eval-mode BatchNorm and memory-format copies. The copy made here (the
+caller's model is never modified) therefore:
+
+- folds every BatchNorm2d that directly follows a Conv2d in an ``nn.Sequential`` into the
+  convolution. Exact, because MC dropout keeps BatchNorm in eval mode with fixed running statistics;
+- replaces plain ``nn.Dropout`` by :class:`FastDropout`, which draws 16 random bits per element from
+  64-bit words (4 elements per generator call instead of 1). The drop probability is quantised to a
+  multiple of 1/65536 (0.1 becomes 0.0999985) and the survivors are rescaled by the quantised rate,
+  so the layer stays unbiased;
+- stores convolution weights channels-last and turns ``requires_grad`` off.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+_LANES = 65536  # values of a 16-bit lane
+
+
+class FastDropout(nn.Dropout):
+    """Elementwise dropout with masks from 16-bit random lanes; same contract as ``nn.Dropout``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        cut = round(self.p * _LANES)
+        if cut == 0 or not x.is_floating_point():
+            return F.dropout(x, self.p, True, self.inplace)
+        channels_last = x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        dense = x if channels_last or x.is_contiguous() else x.contiguous()
+        words = torch.empty((dense.numel() + 3) // 4, dtype=torch.int64, device=x.device)
+        words.random_(-(2**63), None)  # full 64-bit range: four independent uniform 16-bit lanes
+        lanes = torch.as_strided(words.view(torch.int16), dense.shape, dense.stride())
+        keep = lanes >= cut - _LANES // 2  # P(keep) = 1 - cut / 65536
+        return dense.mul(_LANES / (_LANES - cut)).mul_(keep)
+
+    @classmethod
+    def like(cls, module: nn.Dropout) -> FastDropout:
+        fast = cls(module.p, inplace=False)
+        fast.train(module.training)
+        return fast
+
+
+def _fold_batchnorm(sequential: nn.Sequential) -> None:
+    names = list(sequential._modules)
+    for first, second in itertools.pairwise(names):
+        conv, bn = sequential._modules[first], sequential._modules[second]
+        if (
+            type(conv) is nn.Conv2d
+            and type(bn) is nn.BatchNorm2d
+            and bn.track_running_stats
+            and bn.running_mean is not None
+        ):
+            sequential._modules[first] = fuse_conv_bn_eval(conv.eval(), bn.eval())
+            sequential._modules[second] = nn.Identity()
+
+
+def inference_copy(
+    model: nn.Module, *, fold_batchnorm: bool = True, fast_dropout: bool = True
+) -> nn.Module:
+    """A deep copy of ``model`` prepared for MC inference (see the module docstring).
+
+    The copy starts in eval mode; switch dropout on with ``mc_dropout`` as for the original. Models
+    that cannot be deep-copied are returned unchanged.
+    """
+    try:
+        clone = copy.deepcopy(model)
+    except (TypeError, RuntimeError, copy.Error):
+        return model
+    clone.eval()
+    for param in clone.parameters():
+        param.requires_grad_(False)
+    for module in list(clone.modules()):
+        if fold_batchnorm and isinstance(module, nn.Sequential):
+            _fold_batchnorm(module)
+        for name, child in list(module.named_children()):
+            if fast_dropout and type(child) is nn.Dropout:
+                setattr(module, name, FastDropout.like(child))
+    for module in clone.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
+    return clone
