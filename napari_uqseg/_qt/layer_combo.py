@@ -1,0 +1,95 @@
+"""A combo box listing the viewer's layers of one type, kept current as layers come and go.
+
+Both the referral and the QC widget choose their inputs with these. The choice is kept by layer
+identity across inserts, removals and renames; an optional ``prefer`` function picks a sensible
+default (e.g. the run widget's entropy map) the first time a matching layer appears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from napari.layers import Layer
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QComboBox
+
+NONE_TEXT = "(none)"
+
+
+class LayerCombo(QComboBox):
+    """Layers of ``layer_type`` in ``viewer``; emits ``layer_changed`` with the chosen layer."""
+
+    layer_changed = Signal(object)
+
+    def __init__(
+        self,
+        viewer: Any,
+        layer_type: type[Layer],
+        *,
+        optional: bool = False,
+        prefer: Callable[[Layer], bool] | None = None,
+        accept: Callable[[Layer], bool] | None = None,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self._viewer, self._type, self._optional = viewer, layer_type, optional
+        self._prefer, self._accept = prefer, accept
+        self._layers: list[Layer | None] = []
+        self._current: Layer | None = None
+        self._rebuilding = False
+        self.currentIndexChanged.connect(self._on_index)
+        events = viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered):
+            event.connect(self.refresh)
+        self.refresh()
+
+    def disconnect_viewer(self) -> None:
+        """Stop following the viewer (called when the owning widget closes)."""
+        events = self._viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered):
+            event.disconnect(self.refresh)
+
+    @property
+    def layer(self) -> Layer | None:
+        return self._current
+
+    def set_layer(self, layer: Layer | None) -> None:
+        """Choose ``layer`` (it must be listed); None picks "(none)" in an optional combo."""
+        self.setCurrentIndex(self._layers.index(layer))
+
+    def _candidates(self) -> list[Layer]:
+        return [
+            layer
+            for layer in self._viewer.layers
+            if isinstance(layer, self._type) and (self._accept is None or self._accept(layer))
+        ]
+
+    def refresh(self, event: Any = None) -> None:
+        """Re-list the layers, keeping the current choice when it still exists."""
+        layers = self._candidates()
+        keep = self._current if self._current in layers else None
+        if keep is None and self._prefer is not None:
+            keep = next((la for la in layers if self._prefer(la)), None)
+        if keep is None and layers and not self._optional:
+            keep = layers[0]
+        self._rebuilding = True
+        self.clear()
+        self._layers = ([None] if self._optional else []) + layers
+        for layer in self._layers:
+            self.addItem(NONE_TEXT if layer is None else layer.name)
+        if self._layers:
+            self.setCurrentIndex(self._layers.index(keep) if keep in self._layers else 0)
+        self._rebuilding = False
+        self._emit_if_changed()
+
+    def _on_index(self, index: int) -> None:
+        if not self._rebuilding:
+            self._emit_if_changed()
+
+    def _emit_if_changed(self) -> None:
+        index = self.currentIndex()
+        layer = self._layers[index] if 0 <= index < len(self._layers) else None
+        if layer is not self._current:
+            self._current = layer
+            self.layer_changed.emit(layer)

@@ -1,0 +1,309 @@
+"""What the referral dock does, as methods: the widget's callbacks and the tests call these.
+
+It owns the pure objects (a :class:`ReferralView` for threshold and simulated curve, a
+:class:`ReviewNavigator`, a :class:`ReferralSession` while recording) plus the layers it adds: the
+flagged overlay and the correction layer. The widget only shows what it reports through the
+``on_*`` callbacks. Every public method reports failures as napari notifications (``reported``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_error, show_info
+
+from napari_uqseg._qt.referral_keys import KeyBindings
+from napari_uqseg._qt.referral_recorder import Recorder
+from napari_uqseg.referral import autosave
+from napari_uqseg.referral.export import export_session
+from napari_uqseg.referral.live_plot import Recorded
+from napari_uqseg.referral.navigation import ReviewNavigator, Target, Unit
+from napari_uqseg.referral.session import ReferralSession
+from napari_uqseg.referral.view import Marker, ReferralView
+
+FLAG_COLORMAP = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0), 1: (0.0, 1.0, 1.0, 1.0)}
+
+
+def reported(method: Callable) -> Callable:
+    """Turn any exception of a GUI action into an error notification (never a traceback)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as err:
+            show_error(f"Referral: {err}")
+            return None
+
+    return wrapper
+
+
+def _source_path(layer: Any) -> str | None:
+    geometry = layer.metadata.get("uqseg_geometry") or {}
+    return geometry.get("path") or getattr(layer.source, "path", None)
+
+
+class ReferralController:
+    """State and actions of the referral dock for one viewer."""
+
+    def __init__(self, viewer: Any) -> None:
+        self.viewer = viewer
+        self.uncertainty: Image | None = None
+        self.prediction: Labels | None = None
+        self.reference: Labels | None = None
+        self.view: ReferralView | None = None
+        self.navigator: ReviewNavigator | None = None
+        self.threshold: float | None = None
+        self.overlay: Labels | None = None
+        self.session: ReferralSession | None = None
+        self.correction: Labels | None = None
+        self.recorder: Recorder | None = None
+        self.session_dir: Path | None = None
+        self.start_dice: dict[str, float] = {}
+        self.keys = KeyBindings(viewer, self)
+        self.on_view: Callable[[], None] = lambda: None
+        self.on_marker: Callable[[Marker], None] = lambda m: None
+        self.on_session: Callable[[], None] = lambda: None
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+
+    # ---- inputs and threshold -------------------------------------------------------------
+    @reported
+    def set_inputs(
+        self, uncertainty: Image | None, prediction: Labels | None, reference: Labels | None
+    ) -> None:
+        """New input layers: recompute the simulated curve once (one sort)."""
+        if self.session is not None:
+            raise RuntimeError("stop recording before changing the input layers")
+        self.uncertainty, self.prediction, self.reference = uncertainty, prediction, reference
+        self.view = None
+        if uncertainty is not None:
+            pred = None if prediction is None else np.asarray(prediction.data)
+            ref = None if reference is None else np.asarray(reference.data)
+            self.view = ReferralView(np.asarray(uncertainty.data), pred, ref)
+        self.session_dir = None
+        if prediction is not None:
+            self.session_dir = autosave.session_folder(prediction.data, _source_path(prediction))
+        if self.view is None:
+            self.threshold = None
+        else:
+            self.threshold = self.view.default_threshold()
+            self.navigator = ReviewNavigator(self.view.uncertainty, self.threshold)
+        self._update_overlay()
+        self.on_view()
+
+    @reported
+    def set_threshold(self, threshold: float) -> None:
+        """Move the threshold: overlay and marker now, the recording session on a debounce."""
+        if self.view is None:
+            return
+        self.threshold = self.view.snap(threshold)
+        self._update_overlay()
+        self.navigator.set_threshold(self.threshold)
+        self.on_marker(self.view.marker(self.threshold))
+
+    def marker(self) -> Marker | None:
+        return None if self.view is None else self.view.marker(self.threshold)
+
+    @reported
+    def commit_threshold(self) -> None:
+        """Hand the current threshold to the session (O(volume); logged and autosaved)."""
+        if self.session is not None and self.threshold != self.session.threshold:
+            self.session.set_threshold(self.threshold)
+            self.on_session()
+
+    def _update_overlay(self) -> None:
+        if self.view is None:
+            return
+        if self.overlay is None or self.overlay not in self.viewer.layers:
+            data = np.zeros(self.view.uncertainty.shape, np.uint8)
+            self.overlay = self.viewer.add_labels(
+                data,
+                name="referral flagged",
+                opacity=0.45,
+                scale=self.uncertainty.scale,
+                translate=self.uncertainty.translate,
+                colormap=FLAG_COLORMAP,
+            )
+            self.viewer.layers.selection.active = self.correction or self.uncertainty
+        if self.overlay.data.shape != self.view.uncertainty.shape:
+            self.overlay.data = np.zeros(self.view.uncertainty.shape, np.uint8)
+        self.view.flagged(self.threshold, out=self.overlay.data)
+        self.overlay.refresh()
+
+    # ---- recording --------------------------------------------------------------------------
+    @reported
+    def start_recording(self, restrict_to_flagged: bool = False) -> None:
+        """New session on the current layers; an earlier autosave is moved aside, not lost."""
+        if self.session is not None or self.prediction is None:
+            return
+        if self.session_dir is not None and self.session_dir.exists():
+            moved = autosave.set_aside(self.session_dir)
+            show_info(f"Earlier session kept in {moved}")
+        session = ReferralSession(
+            np.asarray(self.prediction.data),
+            uncertainty=self._array(self.uncertainty),
+            reference=self._array(self.reference),
+            threshold=self.threshold,
+            restrict_to_flagged=restrict_to_flagged,
+            autosave_path=self.session_dir,
+        )
+        self._attach(session)
+
+    @reported
+    def resume(self) -> None:
+        """Reload the autosaved session of this prediction and continue recording it."""
+        if self.session is not None or not self.can_resume:
+            return
+        session = ReferralSession.load(
+            self.session_dir,
+            np.asarray(self.prediction.data),
+            uncertainty=self._array(self.uncertainty),
+            reference=self._array(self.reference),
+            autosave=True,
+        )
+        self.navigator.load(self.session_dir / autosave.REVIEW_LOG)
+        if session.threshold is not None:
+            self.set_threshold(session.threshold)
+        self._attach(session)
+
+    @property
+    def can_resume(self) -> bool:
+        return (
+            self.session is None
+            and self.session_dir is not None
+            and autosave.has_session(self.session_dir)
+        )
+
+    @staticmethod
+    def _array(layer: Any) -> np.ndarray | None:
+        return None if layer is None else np.asarray(layer.data)
+
+    def _attach(self, session: ReferralSession) -> None:
+        self.session = session
+        self.start_dice = session.log_records()[0]
+        name = f"{self.prediction.name} corrected"
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        self.correction = self.viewer.add_labels(
+            np.array(session.corrected),
+            name=name,
+            scale=self.prediction.scale,
+            translate=self.prediction.translate,
+            colormap=self.prediction.colormap,
+            metadata=dict(self.prediction.metadata),
+            opacity=0.6,
+        )
+        self.correction.mode = "paint"
+        self.viewer.layers.selection.active = self.correction
+        self.recorder = Recorder(self.correction, session, self.on_session)
+        self.keys.bind(self.correction)
+        self.on_session()
+
+    @reported
+    def stop_recording(self) -> None:
+        """Stop following the correction layer; the autosave stays on disk for Resume."""
+        self._detach()
+        self.on_session()
+
+    def _detach(self) -> None:
+        self.keys.unbind()
+        if self.recorder is not None:
+            self.recorder.close()
+        if self.session is not None:
+            self._save_review_log()
+            self.session.close()
+        self.recorder = self.session = self.correction = None
+
+    def _save_review_log(self) -> None:
+        if (
+            self.session_dir is not None
+            and self.navigator is not None
+            and self.session_dir.exists()
+        ):
+            self.navigator.save(self.session_dir / autosave.REVIEW_LOG)
+
+    def _on_layer_removed(self, event: Any) -> None:
+        if event.value is self.correction and self.correction is not None:
+            self.stop_recording()
+            show_info("Correction layer removed: recording stopped (the session is autosaved).")
+        if event.value is self.overlay:
+            self.overlay = None
+
+    @reported
+    def undo(self) -> None:
+        if self.correction is not None:
+            self.correction.undo()
+
+    @reported
+    def redo(self) -> None:
+        if self.correction is not None:
+            self.correction.redo()
+
+    def recorded(self) -> Recorded | None:
+        s = self.session
+        return None if s is None else Recorded(s.curve, s.curve_columns, s.corrected.size)
+
+    # ---- navigation ---------------------------------------------------------------------------
+    @reported
+    def set_unit(self, kind: Unit) -> None:
+        if self.navigator is not None:
+            self.navigator.set_kind(kind)
+
+    @reported
+    def next(self) -> Target | None:
+        return self._go(self.navigator.next() if self.navigator else None)
+
+    @reported
+    def previous(self) -> Target | None:
+        return self._go(self.navigator.previous() if self.navigator else None)
+
+    @reported
+    def accept(self) -> Target | None:
+        """Mark the slice (or region) on screen reviewed, log it, and go to the next one."""
+        if self.navigator is None:
+            return None
+        if self.navigator.accept(self._current_z()) is not None:
+            self._save_review_log()
+        self.on_session()
+        return self._go(self.navigator.next())
+
+    def _current_z(self) -> int:
+        """The uncertainty layer's slice index the viewer shows."""
+        return round(self.uncertainty.world_to_data(self.viewer.dims.point)[0])
+
+    def _go(self, target: Target | None) -> Target | None:
+        if target is None:
+            show_info("No flagged slice or region left to review.")
+            return None
+        world = self.uncertainty.data_to_world((target.z, *target.center_yx))
+        self.viewer.dims.set_point(0, world[0])
+        self.viewer.camera.center = tuple(world[1:])
+        return target
+
+    # ---- export and close ---------------------------------------------------------------------
+    @reported
+    def export(self, folder: str | Path) -> list[Path] | None:
+        """Corrected labels (NIfTI, original geometry), log, curve CSV and PNG into ``folder``."""
+        if self.session is None:
+            raise RuntimeError("nothing to export: start or resume a recording first")
+        meta = {"metadata": self.prediction.metadata, "scale": tuple(self.prediction.scale)}
+        paths = export_session(
+            self.session,
+            folder,
+            stem=self.prediction.name.replace(" ", "_"),
+            layer_meta=meta,
+            view=self.view,
+            navigator=self.navigator,
+        )
+        show_info(f"Exported {len(paths)} files to {folder}")
+        return paths
+
+    def close(self) -> None:
+        """Stop recording (the autosave stays), unbind keys, disconnect from the viewer."""
+        self._detach()
+        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)

@@ -1,0 +1,92 @@
+"""Keep a correction Labels layer and a :class:`ReferralSession` exactly in step (napari 0.9.2).
+
+- ``events.paint`` (brush, fill, polygon, ``data_setitem``) carries the changed voxels as atoms:
+  one event is one napari undo step and becomes one session stroke (``apply_atoms``).
+- ``Layer.undo()`` / ``redo()`` emit only ``set_data``, with no voxel list: ``sync_history``
+  recognises the top undo/redo stroke in O(stroke) and falls back to an exact O(volume) diff.
+- With restrict-to-flagged, voxels outside the flagged region are refused by the session; napari
+  emits the paint event *before* it writes, so we revert them on a zero-delay timer, writing into
+  the array without history (napari's undo stack then still matches the session's).
+
+Anything unexpected (a bad label value, an error in a handler) ends in a notification and an exact
+``resync`` from the layer: the session never silently diverges from what the user sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from napari.layers import Labels
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
+
+from napari_uqseg.referral.session import ReferralSession
+from napari_uqseg.referral.session_atoms import StrokeRecord
+
+
+class Recorder:
+    """Forwards a correction layer's edits to ``session``; calls ``on_change`` after each one."""
+
+    def __init__(
+        self, layer: Labels, session: ReferralSession, on_change: Callable[[], None]
+    ) -> None:
+        self.layer, self.session, self._on_change = layer, session, on_change
+        self._pending: list[tuple[Any, ...]] = []
+        self._closed = False
+        layer.events.paint.connect(self._on_paint)
+        layer.events.set_data.connect(self._on_set_data)
+
+    def _on_paint(self, event: Any) -> None:
+        self._guarded(lambda: self.session.apply_atoms(event.value))
+
+    def _on_set_data(self, event: Any) -> None:
+        self._guarded(lambda: self.session.sync_history(self.layer.data))
+
+    def _guarded(self, step: Callable[[], StrokeRecord | None]) -> None:
+        try:
+            rec = step()
+        except Exception as err:
+            show_error(f"Correction not recorded as painted ({err}); resynchronising the session.")
+            QTimer.singleShot(0, self.resync)
+            return
+        if rec is not None and rec.rejected.size:
+            self._pending.append(rec.rejected_indices())
+            QTimer.singleShot(0, self.flush)
+        self._on_change()
+
+    def flush(self) -> None:
+        """Revert refused voxels to the session's labels (no napari history); then redraw."""
+        if self._closed or not self._pending:
+            return
+        data = self.layer.data
+        while self._pending:
+            idx = self._pending.pop()
+            data[idx] = self.session.corrected[idx]
+        self.layer.refresh()
+
+    def resync(self) -> None:
+        """Make the session match the layer exactly (O(volume)), whatever happened."""
+        if self._closed:
+            return
+        try:
+            self.session.resync(self.layer.data)
+        except Exception as err:
+            show_error(f"Could not resynchronise the referral session: {err}")
+        self._on_change()
+
+    def close(self) -> None:
+        """Stop listening (idempotent); the session itself is closed by its owner."""
+        if self._closed:
+            return
+        self._closed = True
+        self.flush_now_safe()
+        self.layer.events.paint.disconnect(self._on_paint)
+        self.layer.events.set_data.disconnect(self._on_set_data)
+
+    def flush_now_safe(self) -> None:
+        """Apply pending reverts before disconnecting (the timer would find us closed)."""
+        data = self.layer.data
+        while self._pending:
+            idx = self._pending.pop()
+            data[idx] = self.session.corrected[idx]

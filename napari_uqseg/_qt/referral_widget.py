@@ -1,0 +1,250 @@
+"""The referral dock: choose layers, move the threshold, watch Dice, record corrections, export.
+
+Layout only: each callback forwards to :class:`ReferralController` (which tests drive directly) or
+redraws what it reports. The threshold slider works by value or by % of voxels flagged; while
+recording, the session receives the threshold once the slider rests (its recount is O(volume)).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from napari.layers import Image, Labels
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_uqseg._qt.layer_combo import LayerCombo
+from napari_uqseg._qt.referral_controller import ReferralController
+from napari_uqseg._qt.referral_plot import ReferralPlot
+from napari_uqseg.referral.readout import readout_html
+from napari_uqseg.referral.view import SLIDER_STEPS, Marker
+
+_ROLE = "uqseg_role"
+_UNCERTAINTY = ("entropy", "variance", "mutual information", "mutual_info", "uncertainty")
+
+
+def _is_uncertainty(layer: Image) -> bool:
+    """The run widget's maps (by role) or any image named like one."""
+    role = layer.metadata.get(_ROLE)
+    return role in _UNCERTAINTY or (role is None and layer.name.lower().endswith(_UNCERTAINTY))
+
+
+def _is_prediction(layer: Labels) -> bool:
+    return layer.metadata.get(_ROLE) == "segmentation" or layer.name.endswith("segmentation")
+
+
+def _is_reference(layer: Labels) -> bool:
+    name = layer.name.lower()
+    return "_gt" in name or "reference" in name or "ground truth" in name
+
+
+class ReferralWidget(QWidget):
+    """Dock widget; ``controller`` holds all state (``controller.session`` while recording)."""
+
+    def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.controller = ReferralController(napari_viewer)
+        self._commit = QTimer(self, singleShot=True, interval=400)
+        self._commit.timeout.connect(lambda: self.controller.commit_threshold())
+        self._build()
+        self.controller.on_view = self._show_view
+        self.controller.on_marker = self._show_marker
+        self.controller.on_session = self._show_session
+        for combo in (self.uncertainty_combo, self.prediction_combo, self.reference_combo):
+            combo.layer_changed.connect(lambda _layer: self._inputs_changed())
+        self._inputs_changed()
+
+    # ---- construction -----------------------------------------------------------------------
+    def _build(self) -> None:
+        v = self.viewer
+        own = lambda la: la is not self.controller.overlay and la is not self.controller.correction  # noqa: E731
+        self.uncertainty_combo = LayerCombo(v, Image, prefer=_is_uncertainty, accept=own)
+        self.prediction_combo = LayerCombo(v, Labels, prefer=_is_prediction, accept=own)
+        self.reference_combo = LayerCombo(
+            v, Labels, optional=True, prefer=_is_reference, accept=own
+        )
+        form = QFormLayout()
+        form.addRow("Uncertainty", self.uncertainty_combo)
+        form.addRow("Prediction", self.prediction_combo)
+        form.addRow("Reference", self.reference_combo)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(["threshold by value", "threshold by % of voxels"])
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.spin = QDoubleSpinBox(decimals=4, keyboardTracking=False)
+        self.flag_label = QLabel()
+        row = QHBoxLayout()
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.spin)
+        form.addRow(self.mode_combo)
+        form.addRow(row)
+        form.addRow(self.flag_label)
+        self.plot = ReferralPlot(v, parent=self)
+        self.restrict_box = QCheckBox("only accept corrections inside the flagged region")
+        self.buttons = {
+            name: QPushButton(text)
+            for name, text in (
+                ("start", "Start recording"),
+                ("resume", "Resume session"),
+                ("stop", "Stop"),
+                ("undo", "Undo"),
+                ("redo", "Redo"),
+                ("previous", "◀ Previous (Shift-N)"),
+                ("next", "Next (N) ▶"),
+                ("accept", "Accept (A)"),
+                ("export", "Export…"),
+            )
+        }
+        self.unit_combo = QComboBox()
+        self.unit_combo.addItems(["slice", "region"])
+        grid = QGridLayout()
+        for i, name in enumerate(("start", "resume", "stop", "undo", "redo", "export")):
+            grid.addWidget(self.buttons[name], i // 3, i % 3)
+        grid.addWidget(self.unit_combo, 2, 0)
+        grid.addWidget(self.buttons["previous"], 3, 0)
+        grid.addWidget(self.buttons["next"], 3, 1)
+        grid.addWidget(self.buttons["accept"], 3, 2)
+        self.readout = QLabel(wordWrap=True, textFormat=Qt.RichText)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.restrict_box)
+        layout.addLayout(grid)
+        layout.addWidget(self.readout)
+        self._connect()
+
+    def _connect(self) -> None:
+        c, b = self.controller, self.buttons
+        self.mode_combo.currentIndexChanged.connect(lambda _i: self._sync_threshold_widgets())
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.spin.valueChanged.connect(self._spin_changed)
+        b["start"].clicked.connect(lambda: c.start_recording(self.restrict_box.isChecked()))
+        b["resume"].clicked.connect(lambda: c.resume())
+        b["stop"].clicked.connect(lambda: c.stop_recording())
+        b["undo"].clicked.connect(lambda: c.undo())
+        b["redo"].clicked.connect(lambda: c.redo())
+        b["next"].clicked.connect(lambda: c.next())
+        b["previous"].clicked.connect(lambda: c.previous())
+        b["accept"].clicked.connect(lambda: c.accept())
+        b["export"].clicked.connect(self._export_clicked)
+        self.unit_combo.currentTextChanged.connect(lambda kind: c.set_unit(kind))
+
+    # ---- callbacks ----------------------------------------------------------------------------
+    @property
+    def by_percent(self) -> bool:
+        return self.mode_combo.currentIndex() == 1
+
+    def _inputs_changed(self) -> None:
+        self.controller.set_inputs(
+            self.uncertainty_combo.layer, self.prediction_combo.layer, self.reference_combo.layer
+        )
+
+    def _slider_moved(self, position: int) -> None:
+        if self.controller.view is not None:
+            self.set_threshold(
+                self.controller.view.threshold_from_slider(position, self.by_percent)
+            )
+
+    def _spin_changed(self, value: float) -> None:
+        view = self.controller.view
+        if view is not None:
+            self.set_threshold(view.threshold_for_percent(value) if self.by_percent else value)
+
+    def set_threshold(self, threshold: float) -> None:
+        """Move the threshold (as the slider does); the session gets it once the slider rests."""
+        self.controller.set_threshold(threshold)
+        if self.controller.session is not None:
+            self._commit.start()
+
+    def _export_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export corrections to folder")
+        if folder:
+            self.controller.export(folder)
+
+    # ---- showing the controller's state -------------------------------------------------------
+    def _show_view(self) -> None:
+        self._sync_threshold_widgets()
+        self.plot.show_curves(
+            None if self.controller.view is None else self.controller.view.curve,
+            self.controller.recorded(),
+            self.controller.marker(),
+        )
+        self._show_session()
+
+    def _sync_threshold_widgets(self) -> None:
+        view, t = self.controller.view, self.controller.threshold
+        for w in (self.slider, self.spin):
+            w.blockSignals(True)
+        if view is not None and t is not None:
+            low, high = view.value_range
+            if self.by_percent:
+                self.spin.setRange(0.0, 100.0)
+                self.spin.setSingleStep(0.5)
+                self.spin.setSuffix(" %")
+                self.spin.setValue(view.percent_flagged(t))
+            else:
+                self.spin.setRange(math.nextafter(low, -math.inf), high)
+                self.spin.setSingleStep((high - low) / 100 or 1.0)
+                self.spin.setSuffix("")
+                self.spin.setValue(t)
+            self.slider.setValue(view.slider_from_threshold(t, self.by_percent))
+        for w in (self.slider, self.spin):
+            w.blockSignals(False)
+        marker = self.controller.marker()
+        self.flag_label.setText(self._flag_text(marker))
+
+    def _show_marker(self, marker: Marker) -> None:
+        self._sync_threshold_widgets()
+        self.plot.move_marker(marker)
+
+    @staticmethod
+    def _flag_text(marker: Marker | None) -> str:
+        if marker is None:
+            return "Choose an uncertainty layer."
+        return (
+            f"flagged: {marker.percent_flagged:.2f} % of voxels ({marker.n_flagged:,}), "
+            f"uncertainty > {marker.threshold:.4g}"
+        )
+
+    def _show_session(self) -> None:
+        c = self.controller
+        recording = c.session is not None
+        self.plot.show_curves(self.plot.simulated, c.recorded(), c.marker())
+        self.readout.setText(readout_html(c.session, c.start_dice, c.navigator, c.marker()))
+        self.buttons["start"].setEnabled(not recording and c.prediction is not None)
+        self.buttons["resume"].setEnabled(c.can_resume)
+        for name in ("stop", "undo", "redo", "export"):
+            self.buttons[name].setEnabled(recording)
+        self.restrict_box.setEnabled(not recording)
+        for combo in (self.uncertainty_combo, self.prediction_combo, self.reference_combo):
+            combo.setEnabled(not recording)
+
+    def closeEvent(self, event: Any) -> None:
+        self.close_widget()
+        super().closeEvent(event)
+
+    def close_widget(self) -> None:
+        """Stop recording (autosave kept), unbind keys, stop following the viewer (idempotent)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        self._commit.stop()
+        self.controller.commit_threshold()
+        self.controller.close()
+        for combo in (self.uncertainty_combo, self.prediction_combo, self.reference_combo):
+            combo.disconnect_viewer()
