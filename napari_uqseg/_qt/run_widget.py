@@ -1,0 +1,237 @@
+"""Dock widget that runs MC-dropout segmentation on an image layer and adds the output layers.
+
+The work is :func:`napari_uqseg.run.iter_segment`, a generator: this widget only collects the
+settings, drives the generator and adds the layers built by :mod:`napari_uqseg.layer_data`. Two
+drivers sit behind one switch (``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``): a napari
+generator ``thread_worker`` (default), or the event loop itself, processing pending events after
+every batch. ``benchmarks/bench_gui_stall.py`` measures the longest event-loop stall of each.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from napari.qt.threading import create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_uqseg._qt.layers import add_layer_data, is_source_image, source_volume
+from napari_uqseg.layer_data import result_layers
+from napari_uqseg.models.bundled import bundled_models
+from napari_uqseg.run import (
+    DEFAULT_FLAG_FRACTION,
+    DEVICES,
+    RunOutcome,
+    RunSettings,
+    guarded,
+    iter_segment,
+)
+
+BROWSE = "Browse checkpoint…"
+
+
+class RunWidget(QWidget):
+    """Image, model, MC samples, dropout override, device, seed, flag share; Run and Cancel.
+
+    ``finished`` is emitted with the :class:`~napari_uqseg.run.RunOutcome` after the layers (if
+    any) were added; errors go to napari notifications, never to a traceback.
+    """
+
+    finished = Signal(object)
+    #: True: run in a napari thread worker; False: drive the generator from the event loop.
+    use_thread: bool = os.environ.get("UQSEG_SYNC_RUN", "") in ("", "0")
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self._cancel: threading.Event | None = None
+        self._progress: progress | None = None
+        self._worker: Any = None
+        self._build()
+        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
+        self.viewer.layers.events.removed.connect(self._refresh_images)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._refresh_images)
+        self._refresh_images()
+
+    def _build(self) -> None:
+        self.image_combo = QComboBox()
+        self.model_combo = QComboBox()
+        self.model_combo.addItems([*bundled_models(), BROWSE])
+        self.model_combo.activated.connect(self._on_model_activated)
+        self.samples_spin = QSpinBox(minimum=1, maximum=500, value=10)
+        self.dropout_spin = QDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
+        self.dropout_spin.setSpecialValueText("checkpoint's rate")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.flag_spin = QDoubleSpinBox(minimum=0.0, maximum=100.0, decimals=1, suffix=" %")
+        self.flag_spin.setValue(100 * DEFAULT_FLAG_FRACTION)
+        form = QFormLayout()
+        form.addRow("Image", self.image_combo)
+        form.addRow("Model", self.model_combo)
+        form.addRow("MC samples", self.samples_spin)
+        form.addRow("Dropout rate", self.dropout_spin)
+        form.addRow("Device", self.device_combo)
+        form.addRow("Seed", self.seed_spin)
+        form.addRow("Flag most uncertain", self.flag_spin)
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel", enabled=False)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+    # ---- choices -------------------------------------------------------------------------------
+    def _on_layers_changed(self, event: Any) -> None:
+        event.value.events.name.connect(self._refresh_images)
+        self._refresh_images()
+
+    def _refresh_images(self, event: Any = None) -> None:
+        current = self.image_combo.currentText()
+        names = [layer.name for layer in self.viewer.layers if is_source_image(layer)]
+        self.image_combo.clear()
+        self.image_combo.addItems(names)
+        if current in names:
+            self.image_combo.setCurrentText(current)
+
+    def _on_model_activated(self, index: int) -> None:
+        if self.model_combo.itemText(index) != BROWSE:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, BROWSE, "", "Checkpoints (*.pt);;All (*)")
+        if path:
+            self.add_checkpoint(path)
+        else:
+            self.model_combo.setCurrentIndex(0)
+
+    def select_model(self, name_or_path: str) -> None:
+        """Select a bundled model by name, or add and select a checkpoint path."""
+        if self.model_combo.findText(name_or_path) >= 0:
+            self.model_combo.setCurrentText(name_or_path)
+        else:
+            self.add_checkpoint(name_or_path)
+
+    def add_checkpoint(self, path: str | os.PathLike) -> None:
+        """Offer the checkpoint file ``path`` in the model list and select it."""
+        text = str(Path(path))
+        if self.model_combo.findText(text) < 0:
+            self.model_combo.insertItem(self.model_combo.count() - 1, text)
+        self.model_combo.setCurrentText(text)
+
+    def settings(self) -> RunSettings:
+        """The form as :class:`RunSettings` (raises InputError for a missing model choice)."""
+        model = self.model_combo.currentText()
+        if model in ("", BROWSE):
+            from napari_uqseg.errors import InputError
+
+            raise InputError("choose a model: no bundled model is installed; browse a checkpoint")
+        dropout = self.dropout_spin.value()
+        return RunSettings(
+            model=model,
+            samples=self.samples_spin.value(),
+            seed=self.seed_spin.value(),
+            device=self.device_combo.currentText(),
+            dropout_rate=dropout if dropout > 0 else None,
+            flag_fraction=self.flag_spin.value() / 100.0,
+        )
+
+    # ---- running -------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Start a run on the chosen image with the form's settings (no-op while one runs)."""
+        if self._cancel is not None:
+            return
+        name = self.image_combo.currentText()
+        if name not in self.viewer.layers:
+            show_error("napari-uqseg: choose an image layer to segment")
+            return
+        try:
+            settings = self.settings()
+        except ValueError as err:
+            show_error(f"napari-uqseg: {err}")
+            return
+        frame = self.viewer.dims.current_step[0]
+        data, spacing, source = source_volume(self.viewer.layers[name], frame)
+        self._cancel = threading.Event()
+        self._set_running(True, f"Running {Path(settings.model).name} on {name}…")
+        job = guarded(iter_segment(data, spacing, settings, cancel=self._cancel))
+        on_done = lambda outcome: self._finish(outcome, name, source)  # noqa: E731
+        if self.use_thread:
+            worker = create_worker(_relay, job, _start_thread=False)
+            worker.yielded.connect(self._on_progress)
+            worker.returned.connect(on_done)
+            worker.errored.connect(lambda err: self._finish(RunOutcome(None, error=str(err)), name))
+            self._worker = worker
+            worker.start()
+        else:
+            on_done(self._drive_in_event_loop(job))
+
+    def cancel(self) -> None:
+        """Stop the current run after the batch in progress; no layer is added."""
+        if self._cancel is not None:
+            self._cancel.set()
+            self.status.setText("Cancelling…")
+
+    def _drive_in_event_loop(self, job: Any) -> RunOutcome:
+        while True:
+            try:
+                self._on_progress(next(job))
+            except StopIteration as stop:
+                return stop.value
+            QApplication.processEvents()
+
+    def _on_progress(self, update: Any) -> None:
+        if self._progress is None:
+            self._progress = progress(total=update.total, desc="MC dropout")
+        self._progress.update(update.done - self._progress.n)
+
+    def _finish(self, outcome: RunOutcome, name: str, source: dict | None = None) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self._cancel = None
+        self._worker = None
+        if outcome.cancelled:
+            self._set_running(False, "Cancelled.")
+            show_info("napari-uqseg: run cancelled")
+        elif outcome.error is not None:
+            self._set_running(False, f"Failed: {outcome.error}")
+            show_error(f"napari-uqseg: {outcome.error}")
+        else:
+            add_layer_data(self.viewer, result_layers(outcome.result, name, source or {}))
+            self._set_running(False, f"Done: {outcome.result.settings.samples} samples.")
+        self.finished.emit(outcome)
+
+    def _set_running(self, running: bool, message: str) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.status.setText(message)
+
+
+def _relay(job: Any) -> Any:
+    """Generator function for napari's worker (it needs one): pass ``job`` through."""
+    return (yield from job)

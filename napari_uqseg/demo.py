@@ -1,0 +1,120 @@
+"""``uqseg demo`` without the viewer: phantom, MC-dropout segmentation and every result file.
+
+What lands in the output folder, for the phantom named ``phantom_ED``:
+
+- ``phantom_ED.nii.gz`` (image), ``phantom_ED_gt.nii.gz`` (exact labels), ``phantom_ED_seg.nii.gz``
+  (prediction), ``phantom_ED_entropy``/``_variance``/``_mutual_info.nii.gz`` (maps), all in the
+  same geometry (10 × 1.5 × 1.5 mm);
+- ``phantom_ED_qc.json``: settings, Dice per structure before referral, image-level QC scores;
+- ``phantom_ED_referral.csv`` and ``.png``: the entropy referral curve against the exact labels
+  (columns as ``uqseg referral``), with oracle and random baselines in the figure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from napari_uqseg.io.nifti import Volume, write_volume
+from napari_uqseg.layer_data import LayerData, labels_layer, result_layers
+from napari_uqseg.napari_io import volume_layer_kwargs
+from napari_uqseg.phantom import make_phantom
+from napari_uqseg.run import RunSettings, SegmentationResult, iter_segment
+from napari_uqseg.samples import GROUND_TRUTH_NAME, PHANTOM_NAME, phantom_volume
+
+NAME = "phantom_ED"
+CSV_ROWS = 1000
+
+
+@dataclass(frozen=True, eq=False)
+class DemoResult:
+    """The phantom, its exact labels, the run's result and the files written (by kind)."""
+
+    volume: Volume
+    truth: np.ndarray
+    result: SegmentationResult
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def run_demo(
+    out_dir: str | Path,
+    settings: RunSettings,
+    *,
+    phantom_seed: int = 0,
+    progress: Callable | None = None,
+) -> DemoResult:
+    """Make the ED phantom, segment it with ``settings`` and write the results into ``out_dir``."""
+    from napari_uqseg.inference.engine import drive
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    phantom = make_phantom(seed=phantom_seed, phase="ED")
+    volume = phantom_volume(phantom)
+    result = drive(iter_segment(volume.array, volume.spacing, settings), progress)
+    files: dict[str, Path] = {}
+    arrays = {
+        "image": ("", volume.array),
+        "ground_truth": ("_gt", phantom.labels),
+        "segmentation": ("_seg", result.prediction),
+        "entropy": ("_entropy", result.maps.entropy),
+        "variance": ("_variance", result.maps.variance),
+        "mutual_info": ("_mutual_info", result.maps.mutual_info),
+    }
+    for kind, (suffix, array) in arrays.items():
+        files[kind] = write_volume(array, volume, out / f"{NAME}{suffix}.nii.gz")
+    files.update(_write_referral(out, result, phantom.labels, seed=settings.seed))
+    return DemoResult(volume=volume, truth=phantom.labels, result=result, files=files)
+
+
+def _write_referral(
+    out: Path, result: SegmentationResult, truth: np.ndarray, *, seed: int
+) -> dict[str, Path]:
+    from napari_uqseg.cli._inputs import write_csv
+    from napari_uqseg.referral import plots
+    from napari_uqseg.referral.baselines import oracle_curve, random_curve
+    from napari_uqseg.referral.simulated import referral_curve
+
+    prediction = result.prediction
+    curve = referral_curve(result.maps.entropy, prediction, truth)
+    rows = np.unique(np.linspace(0, curve.thresholds.size - 1, CSV_ROWS).round().astype(int))
+    header = ["threshold", "fraction_referred", "fraction_referred_roi"]
+    header += [f"dice_{name}" for name in curve.structures] + ["dice_mean"]
+    columns = [curve.thresholds, curve.fraction_referred, curve.fraction_referred_roi]
+    table = np.column_stack([*columns, *curve.dice.T, curve.dice_mean])[rows]
+    csv_path = out / f"{NAME}_referral.csv"
+    write_csv(csv_path, header, table)
+    rng = np.random.default_rng(seed)
+    figure = plots.referral_figure(
+        curve,
+        oracle=oracle_curve(prediction, truth, rng=rng),
+        random=random_curve(prediction, truth, rng=rng),
+        title="Phantom: referral by entropy",
+    )
+    png_path = out / f"{NAME}_referral.png"
+    plots.save_figure(figure, png_path)
+    qc_path = out / f"{NAME}_qc.json"
+    settings = result.settings
+    report = {
+        "model": result.model_path,
+        "samples": settings.samples,
+        "seed": settings.seed,
+        "dropout_rate": settings.dropout_rate,
+        "flag_fraction": settings.flag_fraction,
+        "dice": dict(zip(curve.structures, map(float, curve.dice[0]), strict=True)),
+        "qc": result.qc,
+    }
+    qc_path.write_text(json.dumps(report, indent=2) + "\n")
+    return {"referral_csv": csv_path, "referral_png": png_path, "qc": qc_path}
+
+
+def demo_layers(demo: DemoResult) -> list[LayerData]:
+    """Image, ground truth and every result layer, named as the widgets expect."""
+    kwargs = volume_layer_kwargs(demo.volume, PHANTOM_NAME)
+    image = (demo.volume.array, {**kwargs, "colormap": "gray"}, "image")
+    truth = labels_layer(demo.truth, kwargs, GROUND_TRUTH_NAME)
+    truth[1]["visible"] = False
+    return [image, truth, *result_layers(demo.result, PHANTOM_NAME, kwargs)]

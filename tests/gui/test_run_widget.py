@@ -1,0 +1,133 @@
+"""Run widget: layers from a tiny model, cancel, bad checkpoint, both drivers, clean close."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from napari_uqseg._qt import run_widget as run_widget_module
+from napari_uqseg._qt.run_widget import RunWidget
+from napari_uqseg.layer_data import MAPS_KEY, QC_KEY
+from napari_uqseg.models import build_model, save_checkpoint
+from napari_uqseg.phantom import make_phantom
+from napari_uqseg.samples import phantom_volume
+
+pytestmark = pytest.mark.gui
+
+ROLES = ("segmentation", "entropy", "variance", "mutual information", "flagged")
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    torch.manual_seed(0)
+    model = build_model("unet2d", base_channels=4, depth=2)
+    return str(save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", model))
+
+
+@pytest.fixture
+def viewer_with_image(make_napari_viewer):
+    from napari_uqseg.napari_io import volume_layer_kwargs
+
+    phantom = make_phantom(shape=(4, 64, 64), spacing=(10.0, 2.0, 2.0))
+    volume = phantom_volume(phantom)
+    viewer = make_napari_viewer()
+    viewer.add_image(volume.array, **volume_layer_kwargs(volume, "heart"))
+    return viewer
+
+
+@pytest.fixture
+def errors(monkeypatch) -> list[str]:
+    messages: list[str] = []
+    monkeypatch.setattr(run_widget_module, "show_error", messages.append)
+    monkeypatch.setattr(run_widget_module, "show_info", lambda message: None)
+    return messages
+
+
+def _widget(viewer, checkpoint: str, *, use_thread: bool) -> RunWidget:
+    widget = RunWidget(viewer)
+    widget.use_thread = use_thread
+    widget.add_checkpoint(checkpoint)
+    widget.samples_spin.setValue(3)
+    return widget
+
+
+@pytest.mark.parametrize("use_thread", [True, False], ids=["thread", "sync"])
+def test_run_adds_named_layers(viewer_with_image, tiny_checkpoint, errors, qtbot, use_thread):
+    viewer = viewer_with_image
+    widget = _widget(viewer, tiny_checkpoint, use_thread=use_thread)
+    assert widget.image_combo.currentText() == "heart"
+    with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
+        widget.run()
+    outcome = blocker.args[0]
+    assert outcome.error is None and not outcome.cancelled and not errors
+    names = [f"heart {role}" for role in ROLES]
+    assert all(name in viewer.layers for name in names)
+    seg = viewer.layers["heart segmentation"]
+    assert seg.data.shape == (4, 64, 64) and set(np.unique(seg.data)) <= {0, 1, 2, 3}
+    assert np.array_equal(seg.data, outcome.result.prediction)
+    assert set(seg.metadata[QC_KEY]) == {"RV", "Myo", "LV"}
+    assert seg.metadata[MAPS_KEY].samples == 3
+    for name in names:
+        layer = viewer.layers[name]
+        assert tuple(layer.scale) == (10.0, 2.0, 2.0)
+        assert "uqseg_geometry" in layer.metadata
+    assert viewer.layers["heart entropy"].contrast_limits == pytest.approx([0, math.log(4)])
+    assert seg.get_status((0, 0, 0))  # hovering works on the direct colormap
+    assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
+    # A second run replaces the outputs instead of adding copies.
+    with qtbot.waitSignal(widget.finished, timeout=60_000):
+        widget.run()
+    assert len(viewer.layers) == 1 + len(ROLES)
+
+
+def test_cancel_adds_no_layer(viewer_with_image, tiny_checkpoint, errors, qtbot):
+    viewer = viewer_with_image
+    widget = _widget(viewer, tiny_checkpoint, use_thread=True)
+    widget.samples_spin.setValue(200)
+    with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
+        widget.run()
+        widget.cancel_button.click()
+    assert blocker.args[0].cancelled
+    assert [layer.name for layer in viewer.layers] == ["heart"]
+    assert widget.run_button.isEnabled() and not errors
+
+
+def test_bad_checkpoint_is_a_notification(viewer_with_image, tmp_path, errors, qtbot):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    widget = _widget(viewer_with_image, str(bad), use_thread=True)
+    with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
+        widget.run()
+    assert blocker.args[0].error is not None
+    assert len(errors) == 1 and "broken.pt" in errors[0]
+    assert [layer.name for layer in viewer_with_image.layers] == ["heart"]
+
+
+def test_image_list_follows_layers(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = RunWidget(viewer)
+    assert widget.image_combo.count() == 0
+    layer = viewer.add_image(np.zeros((3, 8, 8), np.float32), name="a")
+    viewer.add_image(np.zeros((8, 8), np.float32), name="flat")  # 2D: not offered
+    assert [widget.image_combo.itemText(i) for i in range(widget.image_combo.count())] == ["a"]
+    layer.name = "b"
+    assert widget.image_combo.currentText() == "b"
+    viewer.layers.remove(layer)
+    assert widget.image_combo.count() == 0
+
+
+def test_no_model_chosen_is_a_notification(viewer_with_image, errors):
+    widget = RunWidget(viewer_with_image)
+    widget.model_combo.setCurrentText(run_widget_module.BROWSE)
+    widget.run()
+    assert errors and "model" in errors[0]
+    assert len(viewer_with_image.layers) == 1
+
+
+def test_viewer_closes_cleanly(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.window.add_dock_widget(RunWidget(viewer))
+    viewer.close()
