@@ -10,11 +10,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from napari.layers import Layer
+from napari.layers import Image, Labels, Layer
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox
 
 NONE_TEXT = "(none)"
+_ROLE = "uqseg_role"
+_UNCERTAINTY = ("entropy", "variance", "mutual information", "mutual_info", "uncertainty")
+
+
+def is_uncertainty(layer: Image) -> bool:
+    """The run widget's maps (by role) or any image named like one."""
+    role = layer.metadata.get(_ROLE)
+    return role in _UNCERTAINTY or (role is None and layer.name.lower().endswith(_UNCERTAINTY))
+
+
+def is_prediction(layer: Labels) -> bool:
+    return layer.metadata.get(_ROLE) == "segmentation" or layer.name.endswith("segmentation")
+
+
+def is_reference(layer: Labels) -> bool:
+    name = layer.name.lower()
+    return "_gt" in name or "reference" in name or "ground truth" in name
 
 
 class LayerCombo(QComboBox):

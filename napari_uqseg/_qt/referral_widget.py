@@ -27,29 +27,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_uqseg._qt.layer_combo import LayerCombo
+from napari_uqseg._qt.layer_combo import LayerCombo, is_prediction, is_reference, is_uncertainty
 from napari_uqseg._qt.referral_controller import ReferralController
 from napari_uqseg._qt.referral_plot import ReferralPlot
 from napari_uqseg.referral.readout import readout_html
 from napari_uqseg.referral.view import SLIDER_STEPS, Marker
-
-_ROLE = "uqseg_role"
-_UNCERTAINTY = ("entropy", "variance", "mutual information", "mutual_info", "uncertainty")
-
-
-def _is_uncertainty(layer: Image) -> bool:
-    """The run widget's maps (by role) or any image named like one."""
-    role = layer.metadata.get(_ROLE)
-    return role in _UNCERTAINTY or (role is None and layer.name.lower().endswith(_UNCERTAINTY))
-
-
-def _is_prediction(layer: Labels) -> bool:
-    return layer.metadata.get(_ROLE) == "segmentation" or layer.name.endswith("segmentation")
-
-
-def _is_reference(layer: Labels) -> bool:
-    name = layer.name.lower()
-    return "_gt" in name or "reference" in name or "ground truth" in name
 
 
 class ReferralWidget(QWidget):
@@ -73,11 +55,9 @@ class ReferralWidget(QWidget):
     def _build(self) -> None:
         v = self.viewer
         own = lambda la: la is not self.controller.overlay and la is not self.controller.correction  # noqa: E731
-        self.uncertainty_combo = LayerCombo(v, Image, prefer=_is_uncertainty, accept=own)
-        self.prediction_combo = LayerCombo(v, Labels, prefer=_is_prediction, accept=own)
-        self.reference_combo = LayerCombo(
-            v, Labels, optional=True, prefer=_is_reference, accept=own
-        )
+        self.uncertainty_combo = LayerCombo(v, Image, prefer=is_uncertainty, accept=own)
+        self.prediction_combo = LayerCombo(v, Labels, prefer=is_prediction, accept=own)
+        self.reference_combo = LayerCombo(v, Labels, optional=True, prefer=is_reference, accept=own)
         form = QFormLayout()
         form.addRow("Uncertainty", self.uncertainty_combo)
         form.addRow("Prediction", self.prediction_combo)

@@ -1,0 +1,167 @@
+"""The QC panel: image-level scores per structure with flags, most uncertain slices, calibration.
+
+Scores come from the segmentation layer's ``metadata["uqseg_qc"]`` (the run widget stores them);
+the reliability diagram needs the mean MC probabilities (``metadata["uqseg_maps"].mean_probs``) and
+a reference Labels layer. Plain layers work too: without scores the table says so, and the slice
+list only needs an uncertainty map. State lives in :class:`QCView`; callbacks are one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_error
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QBrush, QColor
+from qtpy.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_uqseg._qt.layer_combo import LayerCombo, is_prediction, is_reference, is_uncertainty
+from napari_uqseg._qt.qc_plot import ReliabilityPlot
+from napari_uqseg.calibration import calibration_report
+from napari_uqseg.qc_view import QC_METRICS, QCView, uncertain_slices
+
+FLAG_BRUSH = QBrush(QColor(200, 60, 60))
+NO_REFERENCE = "Choose a reference layer to see the reliability diagram."
+
+
+class QCWidget(QWidget):
+    """Dock widget; ``qc`` is the pure state, ``report`` the calibration (or None)."""
+
+    def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.qc = QCView()
+        self.report = None
+        self.slices: list[tuple[int, float]] = []
+        v = napari_viewer
+        self.segmentation_combo = LayerCombo(v, Labels, prefer=is_prediction)
+        self.uncertainty_combo = LayerCombo(v, Image, prefer=is_uncertainty)
+        self.reference_combo = LayerCombo(v, Labels, optional=True, prefer=is_reference)
+        form = QFormLayout()
+        form.addRow("Segmentation", self.segmentation_combo)
+        form.addRow("Uncertainty", self.uncertainty_combo)
+        form.addRow("Reference", self.reference_combo)
+        self.table = QTableWidget(0, len(QC_METRICS))
+        self.table.setHorizontalHeaderLabels([m.title for m in QC_METRICS])
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.setMaximumHeight(130)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.limits: dict[str, QDoubleSpinBox] = {}
+        limits_row = QHBoxLayout()
+        limits_row.addWidget(QLabel("flag if"))
+        for m in QC_METRICS:
+            spin = QDoubleSpinBox(decimals=3, maximum=1e6, singleStep=0.05, value=m.default_limit)
+            spin.setPrefix(f"{m.title} {'>' if m.higher_is_worse else '<'} ")
+            spin.valueChanged.connect(lambda value, key=m.key: self.set_limit(key, value))
+            self.limits[m.key] = spin
+            limits_row.addWidget(spin)
+        self.summary = QLabel(wordWrap=True)
+        self.slice_list = QListWidget()
+        self.slice_list.setMaximumHeight(150)
+        self.slice_list.itemClicked.connect(lambda item: self.go_to_slice(item.data(Qt.UserRole)))
+        self.plot = ReliabilityPlot(v, parent=self)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Image-level scores per structure (Hoebel et al.)"))
+        layout.addWidget(self.table)
+        layout.addLayout(limits_row)
+        layout.addWidget(self.summary)
+        layout.addWidget(QLabel("Most uncertain slices (click to go there)"))
+        layout.addWidget(self.slice_list)
+        layout.addWidget(self.plot, 1)
+        for combo in (self.segmentation_combo, self.uncertainty_combo, self.reference_combo):
+            combo.layer_changed.connect(lambda _layer: self.update_inputs())
+        self.update_inputs()
+
+    def update_inputs(self) -> None:
+        """Re-read scores, slice ranking and calibration from the chosen layers."""
+        try:
+            self._update()
+        except Exception as err:
+            show_error(f"QC: {err}")
+
+    def _update(self) -> None:
+        seg = self.segmentation_combo.layer
+        self.qc.scores = {} if seg is None else dict(seg.metadata.get("uqseg_qc") or {})
+        unc = self.uncertainty_combo.layer
+        self.slices = [] if unc is None else uncertain_slices(np.asarray(unc.data))
+        self.report, self.plot.hint = None, NO_REFERENCE
+        maps = None if seg is None else seg.metadata.get("uqseg_maps")
+        ref = self.reference_combo.layer
+        if ref is not None and maps is None:
+            self.plot.hint = "No MC probabilities on the segmentation layer (run the model first)."
+        elif ref is not None and tuple(maps.mean_probs.shape[1:]) != tuple(ref.data.shape):
+            self.plot.hint = "The reference is not on the grid of the MC probabilities."
+        elif ref is not None:
+            self.report = calibration_report(maps.mean_probs, np.asarray(ref.data))
+        self.plot.report = self.report
+        self._show()
+
+    def set_limit(self, key: str, value: float) -> None:
+        self.qc.set_limit(key, value)
+        self._show_scores()
+
+    def go_to_slice(self, z: int) -> None:
+        """Show slice ``z`` of the uncertainty layer."""
+        layer = self.uncertainty_combo.layer
+        world = layer.data_to_world((z, 0, 0)) if layer is not None else (z,)
+        self.viewer.dims.set_point(0, world[0])
+
+    def _show(self) -> None:
+        self._show_scores()
+        self.slice_list.clear()
+        for z, mean in self.slices:
+            item = QListWidgetItem(f"slice {z}: mean uncertainty {mean:.4f}")
+            item.setData(Qt.UserRole, z)
+            self.slice_list.addItem(item)
+        self.plot.refresh()
+
+    def _show_scores(self) -> None:
+        names = list(self.qc.scores)
+        flags = self.qc.flags()
+        self.table.setRowCount(len(names))
+        self.table.setVerticalHeaderLabels(names)
+        for row, name in enumerate(names):
+            for col, m in enumerate(QC_METRICS):
+                value = self.qc.scores[name].get(m.key)
+                item = QTableWidgetItem("—" if value is None else f"{value:.4g}")
+                if flags[name][m.key]:
+                    item.setBackground(FLAG_BRUSH)
+                    item.setToolTip(f"{m.title} crosses the limit: review {name}")
+                self.table.setItem(row, col, item)
+        if not names:
+            self.summary.setText("No image-level scores on this layer (run MC segmentation).")
+            return
+        flagged = [
+            f"{name} ({', '.join(m.title for m in QC_METRICS if flags[name][m.key])})"
+            for name in self.qc.flagged_structures()
+        ]
+        self.summary.setText(
+            "⚠ Review: " + "; ".join(flagged) if flagged else "No score crosses its limit."
+        )
+
+    def closeEvent(self, event: Any) -> None:
+        self.close_widget()
+        super().closeEvent(event)
+
+    def close_widget(self) -> None:
+        """Stop following the viewer's layers (idempotent)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        for combo in (self.segmentation_combo, self.uncertainty_combo, self.reference_combo):
+            combo.disconnect_viewer()
