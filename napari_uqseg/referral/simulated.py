@@ -109,10 +109,8 @@ class _Ranking:
         if u.dtype not in (np.float32, np.float64):
             u = u.astype(np.float64)
         u = u.ravel()
-        if u.size == 0 or not np.isfinite(u).all():
-            raise InputError(
-                "uncertainty must be a non-empty map of finite values (found NaN or inf)"
-            )
+        if u.size == 0:
+            raise InputError("uncertainty map is empty")
         pred, ref = np.asarray(prediction).ravel(), np.asarray(reference).ravel()
         for name, arr in (("prediction", pred), ("reference", ref)):
             if not np.issubdtype(arr.dtype, np.integer):
@@ -127,6 +125,9 @@ class _Ranking:
         labels = [int(structures[n]) for n in self.names]
         self.dtype = u.dtype
         self.sorted_all = np.sort(u)
+        # NaN sorts last and infinities sit at the ends: two looks replace a pass over the volume.
+        if not np.isfinite(self.sorted_all[[0, -1]]).all():
+            raise InputError("uncertainty must hold finite values (found NaN or inf)")
         self.sorted_roi = np.sort(u[np.asarray(roi, dtype=bool).ravel()])
 
         errors = np.flatnonzero(pred != ref)
@@ -136,9 +137,10 @@ class _Ranking:
         e_pred, e_ref = pred[errors, None] == labels, ref[errors, None] == labels  # (E, S)
         # Python-int labels: a NumPy int64 scalar would upcast the whole uint8 volume to compare.
         self.ref_count = np.array([np.count_nonzero(ref == c) for c in labels], dtype=np.int64)
-        self.pred_count = np.array([np.count_nonzero(pred == c) for c in labels], dtype=np.int64)
-        # Reference voxels of a structure are either predicted right or errors with that reference.
+        # Reference voxels of a structure are either predicted right or errors with that reference;
+        # predicted ones are the same right voxels plus the errors predicted as the structure.
         self.inter = self.ref_count - e_ref.sum(axis=0)
+        self.pred_count = self.inter + e_pred.sum(axis=0)
         d_inter = e_ref.astype(np.int64)
         d_pred = d_inter - e_pred
         # suffix[k] = total change when errors k.. (the most uncertain ones) are referred.
