@@ -10,6 +10,7 @@ caller's model is never modified) therefore:
   64-bit words (4 elements per generator call instead of 1). The drop probability is quantised to a
   multiple of 1/65536 (0.1 becomes 0.0999985) and the survivors are rescaled by the quantised rate,
   so the layer stays unbiased;
+- runs Conv2d followed by ReLU as one fused oneDNN call on CPU (:class:`ConvReLU`);
 - stores convolution weights channels-last and turns ``requires_grad`` off.
 """
 
@@ -40,14 +41,67 @@ class FastDropout(nn.Dropout):
         words = torch.empty((dense.numel() + 3) // 4, dtype=torch.int64, device=x.device)
         words.random_(-(2**63), None)  # full 64-bit range: four independent uniform 16-bit lanes
         lanes = torch.as_strided(words.view(torch.int16), dense.shape, dense.stride())
-        keep = lanes >= cut - _LANES // 2  # P(keep) = 1 - cut / 65536
-        return dense.mul(_LANES / (_LANES - cut)).mul_(keep)
+        drop = lanes < cut - _LANES // 2  # P(drop) = cut / 65536
+        return dense.mul(_LANES / (_LANES - cut)).masked_fill_(drop, 0)
 
     @classmethod
     def like(cls, module: nn.Dropout) -> FastDropout:
         fast = cls(module.p, inplace=False)
         fast.train(module.training)
         return fast
+
+
+def _pointwise_available() -> bool:
+    try:
+        return hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class ConvReLU(nn.Module):
+    """``relu(conv(x))`` as one oneDNN call on CPU (ReLU applied in the convolution's epilogue).
+
+    Uses the fused kernel PyTorch's own compiler emits, honouring CPU autocast by casting input and
+    weights itself; elsewhere (GPU, unusual padding) it is the plain two-step computation.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+        self.fused = (
+            _pointwise_available()
+            and conv.padding_mode == "zeros"
+            and not isinstance(conv.padding, str)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv
+        if not (self.fused and x.device.type == "cpu" and x.is_floating_point()):
+            return F.relu(conv(x))
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+        bias = None if conv.bias is None else conv.bias.to(dtype)
+        return torch.ops.mkldnn._convolution_pointwise(
+            x.to(dtype),
+            conv.weight.to(dtype),
+            bias,
+            list(conv.padding),
+            list(conv.stride),
+            list(conv.dilation),
+            conv.groups,
+            "relu",
+            [],
+            "",
+        )
+
+
+def _fuse_relu(sequential: nn.Sequential) -> None:
+    """Conv2d, optional Identity (a folded BatchNorm), ReLU -> ConvReLU, Identity, Identity."""
+    names = [n for n in sequential._modules if type(sequential._modules[n]) is not nn.Identity]
+    for first, second in itertools.pairwise(names):
+        conv, relu = sequential._modules[first], sequential._modules[second]
+        if type(conv) is nn.Conv2d and type(relu) is nn.ReLU:
+            sequential._modules[first] = ConvReLU(conv)
+            sequential._modules[second] = nn.Identity()
 
 
 def _fold_batchnorm(sequential: nn.Sequential) -> None:
@@ -82,6 +136,7 @@ def inference_copy(
     for module in list(clone.modules()):
         if fold_batchnorm and isinstance(module, nn.Sequential):
             _fold_batchnorm(module)
+            _fuse_relu(module)
         for name, child in list(module.named_children()):
             if fast_dropout and type(child) is nn.Dropout:
                 setattr(module, name, FastDropout.like(child))

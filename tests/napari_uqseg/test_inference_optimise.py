@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from napari_uqseg.inference.optimise import FastDropout, inference_copy
+from napari_uqseg.inference.optimise import ConvReLU, FastDropout, inference_copy
 from napari_uqseg.models.mc import mc_dropout
 
 
@@ -27,7 +27,8 @@ def small_net() -> nn.Module:
 def test_copy_folds_batchnorm_exactly_and_swaps_dropout():
     net = small_net()
     copy = inference_copy(net)
-    assert isinstance(copy[1], nn.Identity) and isinstance(copy[3], FastDropout)
+    assert isinstance(copy[0], ConvReLU) and isinstance(copy[1], nn.Identity)
+    assert isinstance(copy[2], nn.Identity) and isinstance(copy[3], FastDropout)
     assert isinstance(net[1], nn.BatchNorm2d) and type(net[3]) is nn.Dropout  # original intact
     x = torch.randn(2, 1, 9, 7, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
@@ -56,3 +57,13 @@ def test_fast_dropout_is_switched_by_mc_dropout_like_nn_dropout():
         a, b = copy(x), copy(x)
     assert not torch.equal(a, b)
     assert not copy[3].training and copy[3].p == 0.25
+
+
+def test_fused_conv_relu_matches_under_bf16_autocast():
+    net = small_net()
+    copy = inference_copy(net)
+    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+        fast, ref = copy[:3](x), net[:3](x)
+    assert fast.dtype == ref.dtype == torch.bfloat16
+    torch.testing.assert_close(fast.float(), ref.float(), atol=0.1, rtol=0.05)
