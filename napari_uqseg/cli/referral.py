@@ -1,9 +1,11 @@
-"""``uqseg referral``: simulated referral (refer mode) or QU-BraTS filter mode, as CSV and PNG.
+"""``uqseg referral``: simulated referral (refer mode), QU-BraTS filter mode or slice referral.
 
 CSV columns: threshold, fraction_referred, fraction_referred_roi, dice_RV, dice_Myo, dice_LV,
 dice_mean (filter mode adds ftp_* and ftn_* per structure; there "referred" means filtered out).
 Refer mode writes the exact curve's corners (at most ``--points`` rows, evenly spread along the
-curve; 0 keeps all); a threshold of -inf means every voxel is referred.
+curve; 0 keeps all); a threshold of -inf means every voxel is referred. Slices mode reviews whole
+slices, most uncertain first (``--reduce`` sum or max), with columns slices_reviewed, slice,
+score, fraction_referred, dice_RV, dice_Myo, dice_LV, dice_mean.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ EPILOG = """examples:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "referral",
-        help="Dice vs voxels referred (refer mode) or QU-BraTS filter mode",
+        help="Dice vs voxels referred (refer), QU-BraTS filter mode, or slices reviewed",
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -30,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-p", "--prediction", required=True, help="predicted labels (.nii[.gz])")
     parser.add_argument("-r", "--reference", required=True, help="reference labels (.nii[.gz])")
-    parser.add_argument("--mode", choices=("refer", "filter"), default="refer")
+    parser.add_argument("--mode", choices=("refer", "filter", "slices"), default="refer")
     parser.add_argument("--out", help="CSV file for the curve")
     parser.add_argument("--plot", help="PNG file for the figure")
     parser.add_argument(
@@ -46,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--num-points", type=int, default=40, help="filter mode: threshold steps (challenge: 40)"
+    )
+    parser.add_argument(
+        "--reduce", choices=("sum", "max"), default="sum", help="slices mode: slice score"
     )
     parser.add_argument("--margin", type=int, default=5, help="ROI in-plane dilation (voxels)")
     parser.add_argument("--margin-slices", type=int, default=1, help="ROI dilation (slices)")
@@ -68,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_uqseg.cli._inputs import load_array, load_labels, write_csv
     from napari_uqseg.errors import InputError
-    from napari_uqseg.referral import filtering, simulated
+    from napari_uqseg.referral import filtering, plots, simulated
     from napari_uqseg.referral.roi import foreground_roi
+    from napari_uqseg.referral.slices import slice_referral_curve
 
     if args.points < 0:
         raise InputError(f"--points must be >= 0, got {args.points}")
@@ -86,6 +92,20 @@ def run(args: argparse.Namespace) -> int:
         names = list(curve.structures)
         columns, extra = [*table, *curve.dice.T, curve.dice_mean], []
         _print_refer_summary(curve, uncertainty, prediction, ref, roi)
+    elif args.mode == "slices":
+        curve = slice_referral_curve(uncertainty, prediction, ref, reduce=args.reduce)
+        _print_slices_summary(curve)
+        if args.out:
+            header = ["slices_reviewed", "slice", "score", "fraction_referred"]
+            header += [f"dice_{n}" for n in curve.structures] + ["dice_mean"]
+            # Row 0 is "nothing reviewed": no slice, no score.
+            order = np.concatenate([[-1], curve.order])
+            score = np.concatenate([[np.nan], curve.scores])
+            table = [curve.n_reviewed, order, score, curve.fraction_reviewed]
+            write_csv(args.out, header, np.column_stack([*table, *curve.dice.T, curve.dice_mean]))
+        if args.plot:
+            plots.save_figure(plots.unit_referral_figure(curve, unit="slices"), args.plot)
+        return 0
     else:
         scaled = filtering.scale_to_100(uncertainty, max_value=args.max_uncertainty)
         thresholds = filtering.qubrats_thresholds(args.num_points)
@@ -118,6 +138,13 @@ def _print_refer_summary(curve, uncertainty, prediction, reference, roi) -> None
     for i, pct in enumerate((1, 5, 10)):
         dice = "  ".join(f"{n} {d:.4f}" for n, d in zip(names, top.dice[i], strict=True))
         print(f"top {pct:>2d} % referred: {dice}  errors covered {top.error_coverage[i]:.3f}")
+
+
+def _print_slices_summary(curve) -> None:
+    names = curve.structures
+    for k in range(min(3, curve.order.size) + 1):
+        dice = "  ".join(f"{n} {d:.4f}" for n, d in zip(names, curve.dice[k], strict=True))
+        print(f"{k} slice(s) reviewed: {dice}")
 
 
 def _print_filter_summary(curve) -> None:

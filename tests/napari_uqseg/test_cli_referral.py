@@ -143,3 +143,18 @@ def test_calibrate_rejects_probabilities_that_do_not_sum_to_one(case, tmp_path, 
     np.save(npy, _probabilities(case)[:, :2])
     assert main(["calibrate", "-P", str(npy), "-r", str(case["ref_path"])]) == 2
     assert "shape" in capsys.readouterr().err
+
+
+def test_slices_mode_reviews_whole_slices(case, tmp_path: Path, capsys) -> None:
+    out, png = tmp_path / "slices.csv", tmp_path / "slices.png"
+    argv = ["referral", "-u", str(case["u_path"]), "-p", str(case["pred_path"])]
+    argv += ["-r", str(case["ref_path"]), "--mode", "slices", "--reduce", "max"]
+    assert main([*argv, "--out", str(out), "--plot", str(png)]) == 0
+    header, table = _read_csv(out)
+    assert header[:4] == ["slices_reviewed", "slice", "score", "fraction_referred"]
+    expected_order = np.argsort(-case["u"].max(axis=(1, 2)), kind="stable")
+    np.testing.assert_array_equal(table[1:, 1], expected_order)
+    np.testing.assert_allclose(table[:, 3], np.arange(5) / 4)
+    np.testing.assert_array_equal(table[-1, 4:], 1.0)
+    assert "1 slice(s) reviewed" in capsys.readouterr().out
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
