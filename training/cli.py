@@ -121,15 +121,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         resolve_data_dir(config.data.root or None)
         from training.loop import train
-        from training.phantom_source import phantom_source
+        from training.phantom_source import demo_phantoms, phantom_source
 
-        source = phantom_source(config) if config.data.phantom_fraction > 0 else None
+        source, extra_val = None, None
+        if config.data.phantom_fraction > 0:
+            source, extra_val = phantom_source(config), {"phantom": demo_phantoms(config)}
         state = train(
             config,
             args.run_dir,
             resume=args.resume,
             progress=not args.no_progress,
             extra_source=source,
+            extra_val=extra_val,
         )
     except InputError as exc:
         print(f"uqseg-train: error: {exc}", file=sys.stderr)

@@ -25,14 +25,14 @@ DEFAULT_ACDC_DIR = Path("..") / "shared" / "data" / "acdc"
 
 @dataclass(frozen=True)
 class CaseRecord:
-    """One row of ``cases.csv``: an image volume and its label volume."""
+    """One row of ``cases.csv``: image and label volume paths (``None`` for synthetic volumes)."""
 
     id: str
     patient: str
     phase: str
     split: str
-    image_path: Path
-    label_path: Path
+    image_path: Path | None
+    label_path: Path | None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from napari_uqseg.models.registry import build_model
 from training.config import TrainConfig
-from training.data import load_volumes, read_cases, resolve_data_dir, split_cases
+from training.data import VolumeData, load_volumes, read_cases, resolve_data_dir, split_cases
 from training.losses import combined_loss
 from training.sampler import ExtraSource, SliceSampler
 from training.schedule import is_snapshot_epoch, learning_rate
@@ -101,12 +101,15 @@ def train(
     resume: bool = False,
     progress: bool = True,
     extra_source: ExtraSource | None = None,
+    extra_val: dict[str, list[VolumeData]] | None = None,
 ) -> RunState:
     """Train (or, with ``resume``, continue) the run in ``run_dir``; returns the final state.
 
     Writes ``config.json``, ``last.pt`` and a ``metrics.jsonl`` line every epoch, ``best.pt``
     whenever the mean validation Dice improves, and snapshot checkpoints at the end of snapshot
-    cycles. ``extra_source`` supplies the ``config.data.phantom_fraction`` of synthetic slices.
+    cycles. ``extra_source`` supplies the ``config.data.phantom_fraction`` of synthetic slices;
+    ``extra_val`` volumes are validated too and logged as ``val_<name>_<structure>`` (never used to
+    pick the best epoch).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -160,6 +163,9 @@ def train(
             record.update(
                 {f"val_{k}": v for k, v in val.items()}, val_seconds=time.perf_counter() - start
             )
+            for name, volumes in (extra_val or {}).items():
+                extra = evaluate_volumes(model, volumes, bf16=config.bf16)
+                record.update({f"val_{name}_{k}": v for k, v in extra.items()})
             if val["mean"] > state.best:
                 state.best, state.best_epoch, state.bad_epochs = val["mean"], state.epoch, 0
                 export_model(
@@ -195,4 +201,7 @@ def _summary(record: dict[str, float]) -> str:
             + " ".join(f"{k} {record[f'val_{k}']:.4f}" for k in ("RV", "Myo", "LV", "mean"))
         )
         parts.append(f"(lcc mean {record['val_mean_lcc']:.4f})")
+    if "val_phantom_mean" in record:
+        phantom = " ".join(f"{k} {record[f'val_phantom_{k}']:.3f}" for k in ("RV", "Myo", "LV"))
+        parts.append(f"phantom {phantom}")
     return " | ".join(parts)
