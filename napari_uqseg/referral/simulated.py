@@ -242,4 +242,5 @@ def corrected_labels(
     The direct definition, one threshold at a time; tests and the benchmark check the curve on it.
     """
     check_same_shape(uncertainty=uncertainty, prediction=prediction, reference=reference)
-    return np.where(np.asarray(uncertainty) > threshold, reference, prediction)
+    # A NumPy float64 scalar makes the comparison exact (a Python float would be cast to float32).
+    return np.where(np.asarray(uncertainty) > np.float64(threshold), reference, prediction)

@@ -59,7 +59,7 @@ def naive_refer(u, prediction, reference, roi, thresholds) -> np.ndarray:
     rows = []
     for t in thresholds:
         corrected = corrected_labels(u, prediction, reference, t)
-        referred = u > t
+        referred = u > np.float64(t)  # exact, as the curve compares
         row = [referred.mean(), np.count_nonzero(referred & roi) / np.count_nonzero(roi)]
         row += [dice(corrected == c, reference == c) for c in STRUCTURE_LABELS.values()]
         row.append(np.count_nonzero(referred & (prediction != reference)))
