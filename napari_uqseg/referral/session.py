@@ -95,8 +95,7 @@ class ReferralSession:
         self.undo_limit = int(undo_limit)
         self.structures = {str(k): int(v) for k, v in labels.items()}
         self.restrict_to_flagged = bool(restrict_to_flagged)
-        # Own copies: the caller (e.g. a napari layer) may keep painting into the arrays it passed
-        # in.
+        # Own copies: the caller (e.g. a napari layer) may keep painting into the arrays it gave.
         self._corrected = np.array(pred, copy=True).reshape(-1)
         unc_flat = None
         if uncertainty is not None:
@@ -189,7 +188,10 @@ class ReferralSession:
     def paint(self, indices: tuple[Any, ...], new_value: int | np.ndarray) -> StrokeRecord | None:
         """Programmatic correction: set voxels ``indices`` ((z, y, x) arrays) to ``new_value``."""
         flat = indices_to_flat(indices, self.shape)
-        values = np.broadcast_to(np.asarray(new_value, dtype=np.int64), flat.shape)
+        values = np.asarray(new_value, dtype=np.int64)
+        if values.ndim and values.size != flat.size:
+            raise InputError(f"{flat.size} indices but {values.size} new values")
+        values = np.broadcast_to(values.ravel() if values.ndim else values, flat.shape)
         return self._record_change(*net_change(flat, values, self._corrected), kind="paint")
 
     def undo(self) -> StrokeRecord | None:
@@ -309,8 +311,8 @@ class ReferralSession:
         new: np.ndarray,
         *,
         kind: str,
-        when: float | None = None,
     ) -> StrokeRecord | None:
+        """Push the net change (after restrict-to-flagged clipping) as a new stroke."""
         accepted = self._clip(flat)
         rejected = flat[~accepted]
         rec = StrokeRecord(
@@ -318,7 +320,7 @@ class ReferralSession:
         )
         if rec.n_voxels == 0:
             return rec if rejected.size else None
-        self._push(rec, when if when is not None else time.time())
+        self._push(rec, time.time())
         return rec
 
     def _push(self, rec: StrokeRecord, when: float) -> None:
