@@ -8,7 +8,11 @@ import pytest
 from napari_uqseg.errors import InputError
 from napari_uqseg.referral.baselines import oracle_curve, random_curve
 from napari_uqseg.referral.roi import foreground_roi
-from napari_uqseg.referral.simulated import referral_at_fractions, referral_curve
+from napari_uqseg.referral.simulated import (
+    corrected_labels,
+    referral_at_fractions,
+    referral_curve,
+)
 from tests.napari_uqseg.referral_cases import (
     ACDC_VAL_CASES,
     acdc_reference,
@@ -64,6 +68,9 @@ def test_float64_thresholds_against_float32_map_keep_strict_greater() -> None:
     curve = referral_curve(u, pred, ref, thresholds=thresholds)
     exact = [int(np.sum(u.astype(np.float64) > t)) for t in thresholds]
     assert curve.n_referred.tolist() == exact == [4, 3, 2, 2]
+    zeros, ones = np.zeros(u.shape, np.uint8), np.ones(u.shape, np.uint8)
+    direct = [int(corrected_labels(u, zeros, ones, t).sum()) for t in thresholds]
+    assert direct == exact
 
 
 def test_referring_everything_gives_dice_one_and_nothing_gives_baseline() -> None:
