@@ -85,7 +85,8 @@ def _unit_curve(
     sizes = np.bincount(units[member], minlength=n_units)[order]
 
     # Reviewing an error predicted a, reference b: +1 intersection(b), +1 pred(b), -1 pred(a).
-    errors = np.flatnonzero(member & (pred != ref))
+    wrong = pred != ref
+    errors = np.flatnonzero(member & wrong)
     error_rank = rank[units[errors]]
     inter, pred_n, ref_n, d_inter, d_pred = [], [], [], [], []
     for label in structures.values():
@@ -93,7 +94,7 @@ def _unit_curve(
         is_ref, is_pred = ref[errors] == c, pred[errors] == c
         ref_n.append(np.count_nonzero(ref == c))
         pred_n.append(np.count_nonzero(pred == c))
-        inter.append(ref_n[-1] - np.count_nonzero((pred != ref) & (ref == c)))
+        inter.append(ref_n[-1] - np.count_nonzero(wrong & (ref == c)))
         d_inter.append(np.bincount(error_rank, weights=is_ref, minlength=n_units))
         d_pred.append(d_inter[-1] - np.bincount(error_rank, weights=is_pred, minlength=n_units))
     dice = dice_from_counts(
@@ -117,7 +118,9 @@ def _cumulative(columns: list[np.ndarray]) -> np.ndarray:
     return np.vstack([np.zeros((1, stacked.shape[1])), np.cumsum(stacked, axis=0)])
 
 
-def _validated(uncertainty, prediction, reference) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _validated(
+    uncertainty: np.ndarray, prediction: np.ndarray, reference: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     check_same_shape(uncertainty=uncertainty, prediction=prediction, reference=reference)
     u = np.asarray(uncertainty, dtype=np.float64)
     if not np.isfinite(u).all():
