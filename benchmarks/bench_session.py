@@ -5,8 +5,9 @@ Measures, in one run (ratios are what to compare: the machine is shared):
 - one correction stroke of 1,000 voxels (a brush disc on one slice, as napari's ``data_setitem``
   atom and as a brush's masked atom): Dice counts, fraction reviewed, curve and log updated;
 - the same update from scratch (Dice counts and corrected/flagged counts over the whole volume);
-- undo/redo: the session's own ``undo``, ``sync_history`` (O(stroke) check of napari's undo), and
-  the exact fallback ``resync`` (O(volume) diff);
+- undo/redo: the session's own ``undo``, ``sync_history`` (O(stroke) check of napari's undo, and
+  of a ``set_data`` that changed nothing, e.g. a slice change), the exact fallback ``resync``
+  (O(volume) diff);
 - autosave per stroke (journal append, with and without fsync) and its bytes; snapshot and reload;
 - resident memory over 10,000 strokes in a row (after 1,000 warm-up strokes), without and with
   autosave.
@@ -158,6 +159,8 @@ def bench_updates(pred, ref, unc, rng) -> dict:
             np.array_equal(session.corrected, layer)
             and session.log_records()[-1]["event"] == "redo"
         )
+    # set_data from a slice change or display toggle: the layer equals the session.
+    noop = timed(lambda: session.sync_history(layer), 50)
     med = float(np.median(t_setitem))
     return {
         "stroke_voxels_changed_median": float(np.median(n_changed)),
@@ -169,6 +172,7 @@ def bench_updates(pred, ref, unc, rng) -> dict:
         "redo": summary(t_redo),
         "sync_history_fast_napari_undo": summary(fast),
         "resync_full_diff": summary(full),
+        "sync_history_no_change_slice_scroll": summary(noop),
     }
 
 

@@ -15,11 +15,11 @@ Wiring for the widget (napari 0.9.2; see ``session_atoms`` for the atom formats)
 
 - ``layer.events.paint`` → ``apply_atoms(event.value)``. One paint event is one napari undo step and
   becomes one session stroke, so the two undo stacks stay aligned.
-- ``layer.events.set_data`` after ``layer.undo()`` / ``layer.redo()`` (napari sends no voxel list
-  then) → ``sync_history(layer.data)``: it checks, in O(stroke), whether the layer now shows the top
-  undo stroke undone or the top redo stroke redone and mirrors it; when neither or both match it
-  falls back to the exact ``resync`` (O(volume) diff). Call ``resync`` directly after anything else
-  replaces the data.
+- ``layer.events.set_data`` → ``sync_history(layer.data)``. napari sends no voxel list after
+  ``layer.undo()`` / ``layer.redo()``, only ``set_data``, which it also sends on every slice change
+  and display toggle. ``sync_history`` tells these apart in O(stroke) by looking at the voxels of
+  the top undo and redo strokes, and mirrors the undo or redo; when unsure it falls back to the
+  exact ``resync`` (O(volume) diff). Call ``resync`` directly after anything else replaces the data.
 - With ``restrict_to_flagged``, voxels outside the flagged region are not accepted; every returned
   record lists them in ``rejected`` and the widget writes ``session.corrected`` back there without
   history. napari emits the paint event of ``data_setitem`` and ``fill`` *before* it writes the
@@ -227,18 +227,32 @@ class ReferralSession:
                 return self._redo_step(time.time())
         return self._record_change(flat, old, new, kind="resync")
 
-    def sync_history(self, labels_zyx: np.ndarray) -> StrokeRecord | None:
-        """Follow a napari undo/redo (``set_data`` event) in O(stroke), falling back to ``resync``.
+    def sync_history(self, labels_zyx: np.ndarray, hint: str | None = None) -> StrokeRecord | None:
+        """Follow a napari ``set_data`` event in O(stroke), falling back to ``resync`` when unsure.
 
-        Valid when the only change to the layer since the last sync is one napari undo or redo step.
+        napari 0.9.2 emits ``set_data`` after ``undo()``/``redo()`` but also on every slice change,
+        contour or display toggle. We look only at the voxels of the top undo and top redo strokes:
+        the layer shows the undo top undone → undo; the redo top redone → redo; the undo top still
+        applied (or no history) and the redo top not redone → nothing changed, None. Anything else
+        (both match, or neither) is settled by the exact ``resync``. ``hint`` ("undo" or "redo"),
+        when the caller knows which napari step ran, settles the rare ambiguous case (a stroke that
+        exactly reverts the previous one). Assumes napari's history and the session's are aligned:
+        the session saw every paint event since the layer's history was last empty.
         """
+        if hint not in (None, "undo", "redo"):
+            raise InputError(f"hint must be None, 'undo' or 'redo', got {hint!r}")
         labels = _volume("labels", labels_zyx, self.shape)
-        undo_ok = bool(self._undo) and self._shows(labels, self._undo[-1], undo=True)
-        redo_ok = bool(self._redo) and self._shows(labels, self._redo[-1], undo=False)
-        if undo_ok and not redo_ok:
+        undo_top = self._undo[-1] if self._undo else None
+        redo_top = self._redo[-1] if self._redo else None
+        undone = undo_top is not None and self._shows(labels, undo_top, undo=True)
+        redone = redo_top is not None and self._shows(labels, redo_top, undo=False)
+        if undone and (not redone or hint == "undo"):
             return self._undo_step(time.time())
-        if redo_ok and not undo_ok:
+        if redone and (not undone or hint == "redo"):
             return self._redo_step(time.time())
+        still_applied = undo_top is None or self._shows(labels, undo_top, undo=False)
+        if not undone and not redone and still_applied:
+            return None
         return self.resync(labels)
 
     def set_threshold(self, threshold: float | None) -> None:

@@ -149,6 +149,31 @@ def test_session_owns_its_labels():
         s.corrected[0, 0, 0] = 2
 
 
+def test_sync_history_settles_a_stroke_that_reverts_the_previous_one():
+    pred, _, _ = _volumes()
+    idx = (np.array([1, 1]), np.array([2, 2]), np.array([0, 1]))
+    labels = pred.copy()
+    s = ReferralSession(pred)
+    s.paint(idx, 2)
+    s.paint(idx, 0)  # back to the prediction
+    s.undo()  # the layer would now show 2 there
+    labels[idx] = 0  # napari redo: indistinguishable from the data alone from undoing stroke 0
+    assert s.sync_history(labels, hint="redo").kind == "redo"
+    assert s.can_undo and not s.can_redo and s.voxels_corrected == 2
+    assert s.sync_history(labels) is None  # a slice change: nothing happened
+    with pytest.raises(InputError, match="hint"):
+        s.sync_history(labels, hint="paint")
+
+
+def test_sync_history_ignores_set_data_without_history_change():
+    pred, _, _ = _volumes()
+    s = ReferralSession(pred)
+    assert s.sync_history(pred) is None
+    s.paint((np.array([0]), np.array([3]), np.array([3])), 2)
+    assert s.sync_history(s.corrected) is None
+    assert len(s.log_records()) == 2
+
+
 # --------------------------------------------------------------------------------------------------
 # napari 0.9.2 Labels layer, no viewer: the event payloads the widget forwards.
 
@@ -206,6 +231,7 @@ def test_napari_brush_fill_setitem_undo_redo_stay_exact(napari_labels, fast):
         size = [np.sum(layer.data == c) + np.sum(ref == c) for c in (1, 2, 3)]
         expected = [2 * i / n if n else 1.0 for i, n in zip(inter, size, strict=True)]
         np.testing.assert_allclose(list(session.dice.values()), expected)
+    layer.refresh()  # emits set_data too (as does every slice change): nothing to record
     kinds = [r["event"] for r in session.log_records()]
     assert kinds == [
         "start",

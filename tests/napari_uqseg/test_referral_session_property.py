@@ -112,6 +112,7 @@ op = st.one_of(
     st.tuples(st.just("redo"), st.none(), st.none()),
     st.tuples(st.just("napari_undo"), st.none(), st.none()),
     st.tuples(st.just("napari_redo"), st.none(), st.none()),
+    st.tuples(st.just("napari_scroll"), st.none(), st.none()),
     st.tuples(st.just("resync"), voxels, label),
     st.tuples(st.just("threshold"), st.sampled_from([None, 0.2, 0.5, 0.8]), st.none()),
 )
@@ -146,6 +147,11 @@ def _apply(session: ReferralSession, model: Model, kind, a, b) -> None:
     elif kind == "redo":
         session.redo()
         model.do_redo()
+    elif kind == "napari_scroll":
+        # set_data without any change (slice change, display toggle): nothing may be recorded.
+        n_events = session.curve.shape[0]
+        assert session.sync_history(target.reshape(SHAPE)) is None
+        assert session.curve.shape[0] == n_events
     elif kind in ("napari_undo", "napari_redo"):
         # What napari's layer shows after its own undo/redo: only set_data reaches the session.
         stack = model.done[model.permanent :] if kind == "napari_undo" else model.redo
