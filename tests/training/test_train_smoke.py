@@ -11,6 +11,7 @@ import torch
 from napari_uqseg.models.checkpoint import load_checkpoint
 from training.cli import main
 from training.config import AugmentConfig, DataConfig, ModelConfig, TrainConfig
+from training.export import main as export_main
 from training.loop import train
 
 
@@ -45,6 +46,16 @@ def test_two_iterations_write_run_files(tiny_acdc: Path, tmp_path: Path) -> None
     model, info = load_checkpoint(tmp_path / "run" / "best.pt")
     assert info.architecture == "unet2d" and info.normalisation["method"] == "percentile"
     assert model.config["base_channels"] == 4
+
+    out = tmp_path / "bundled" / "tiny.pt"
+    assert export_main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    shipped, shipped_info = load_checkpoint(out)
+    assert shipped_info.extra["epoch"] == 0
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(shipped.state_dict()[key], value, rtol=0, atol=0)
+    card = out.with_suffix(".md").read_text()
+    assert "base_channels=4" in card and f"LV {epoch['val_LV']:.3f}" in card
+    assert export_main([str(tmp_path / "run"), "--out", str(out), "--which", "nope"]) == 2
 
 
 def test_resume_equals_uninterrupted(tiny_acdc: Path, tmp_path: Path) -> None:
