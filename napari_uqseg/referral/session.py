@@ -53,6 +53,8 @@ from napari_uqseg.referral.session_counts import DiceCounts
 from napari_uqseg.referral.session_log import EventLog
 from napari_uqseg.referral.session_review import PERMANENT, ReviewState
 
+__all__ = ["DEFAULT_UNDO_LIMIT", "ReferralSession", "StrokeRecord"]
+
 DEFAULT_UNDO_LIMIT = 100
 
 

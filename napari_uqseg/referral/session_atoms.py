@@ -1,4 +1,4 @@
-"""Turn napari ``Labels`` paint events into one net change per voxel (a stroke).
+"""Turn napari ``Labels`` paint events into one net change per voxel: a :class:`StrokeRecord`.
 
 napari 0.9.2 emits ``layer.events.paint`` once per undo step with ``value`` = a list of history
 atoms, in the order they were applied. Two atom kinds occur (checked on napari 0.9.2):

@@ -45,7 +45,9 @@ def _index_dtype(size: int) -> type:
     return np.uint32 if size < 2**32 else np.int64
 
 
-def _stack_arrays(prefix: str, records: list[StrokeRecord], size: int) -> dict[str, np.ndarray]:
+def _stack_arrays(
+    prefix: str, records: list[StrokeRecord], size: int, dtype: np.dtype
+) -> dict[str, np.ndarray]:
     """One stack of stroke records as flat arrays with offsets (ragged lists without pickle)."""
 
     def ragged(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
@@ -58,8 +60,8 @@ def _stack_arrays(prefix: str, records: list[StrokeRecord], size: int) -> dict[s
         f"{prefix}_len": np.array([r.flat.size for r in records], np.int64),
         f"{prefix}_rej_len": np.array([r.rejected.size for r in records], np.int64),
         f"{prefix}_flat": ragged([r.flat for r in records], idx),
-        f"{prefix}_old": ragged([r.old for r in records], np.int64),
-        f"{prefix}_new": ragged([r.new for r in records], np.int64),
+        f"{prefix}_old": ragged([r.old for r in records], dtype),
+        f"{prefix}_new": ragged([r.new for r in records], dtype),
         f"{prefix}_rejected": ragged([r.rejected for r in records], idx),
     }
 
@@ -101,13 +103,14 @@ def write_snapshot(session: ReferralSession, folder: Path, generation: int) -> N
         "undo_limit": session.undo_limit,
         "next_id": session._next_id,
     }
+    size = session._corrected.size
     arrays = {
         "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8),
         "corrected": session._corrected,
         "touch": session._review.touch,
         "log": session._log.rows,
-        **_stack_arrays("undo", list(session._undo), session._corrected.size),
-        **_stack_arrays("redo", session._redo, session._corrected.size),
+        **_stack_arrays("undo", list(session._undo), size, session._corrected.dtype),
+        **_stack_arrays("redo", session._redo, size, session._corrected.dtype),
     }
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / SNAPSHOT, lambda fh: np.savez_compressed(fh, **arrays))
@@ -135,7 +138,7 @@ class SessionStore:
         header = {"e": event, "t": when, "thr": threshold}
         arrays: dict[str, np.ndarray] = {}
         if event in _STROKE_KINDS and rec is not None:
-            idx = np.uint32 if rec.flat.size == 0 or rec.flat.max() < 2**32 else np.int64
+            idx = _index_dtype(int(np.prod(rec.shape)))
             header["id"] = rec.stroke_id
             arrays = {"flat": rec.flat.astype(idx), "old": rec.old, "new": rec.new}
             arrays["rejected"] = rec.rejected.astype(np.int64)
