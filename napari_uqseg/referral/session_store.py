@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -230,9 +231,12 @@ def load_session(
     path = folder / SNAPSHOT
     if not path.is_file():
         raise InputError(f"no saved session in {folder}: {SNAPSHOT} is missing")
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(arrays["meta"].tobytes())
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(arrays["meta"].tobytes())
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise InputError(f"{path} is not a readable session snapshot: {err}") from err
     if meta.get("format") != FORMAT:
         raise InputError(f"session {folder} has format {meta.get('format')}, expected {FORMAT}")
     for name, arr in (

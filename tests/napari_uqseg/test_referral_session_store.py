@@ -101,6 +101,9 @@ def test_load_refuses_other_inputs(tmp_path):
         ReferralSession.load(tmp_path, pred, uncertainty=unc)
     with pytest.raises(InputError, match="missing"):
         ReferralSession.load(tmp_path / "nowhere", pred)
+    (tmp_path / "snapshot.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a readable session snapshot"):
+        ReferralSession.load(tmp_path, pred, uncertainty=unc, reference=ref)
 
 
 @pytest.mark.parametrize("cut", ["torn", "garbled", "stale_tmp"])
