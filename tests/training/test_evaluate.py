@@ -1,0 +1,41 @@
+"""Evaluation report on the tiny folder with an untrained tiny model: columns, ranges, summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_uqseg.models.checkpoint import save_checkpoint
+from napari_uqseg.models.registry import build_model
+from training.evaluate import main
+
+
+def test_evaluate_writes_cases_and_summary(tiny_acdc: Path, tmp_path: Path, capsys) -> None:
+    torch.manual_seed(0)
+    model = build_model("unet2d", base_channels=4, depth=2)
+    checkpoint = save_checkpoint(tmp_path / "tiny.pt", model)
+    args = [str(checkpoint), "--data", str(tiny_acdc), "--samples", "3", "--out", str(tmp_path)]
+    assert main(args) == 0
+    with open(tmp_path / "cases.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == ["patient003_frame01", "patient003_frame02"]
+    for row in rows:
+        for name in ("RV", "Myo", "LV"):
+            assert 0.0 <= float(row[f"dice_{name}"]) <= 1.0
+            assert -1.0 <= float(row[f"refer1_gain_{name}"]) <= 1.0
+        assert 0.0 <= float(row["ece"]) <= 1.0 and 0.0 <= float(row["brier"]) <= 2.0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    mean_lv = np.mean([float(r["dice_LV"]) for r in rows])
+    assert summary["all"]["dice_LV"] == np.float64(mean_lv).item()
+    assert set(summary) == {"all", "ED", "ES", "spearman_vs_dice"}
+    assert "ECE" in capsys.readouterr().out
+
+
+def test_evaluate_unknown_split(tiny_acdc: Path, tmp_path: Path, capsys) -> None:
+    checkpoint = save_checkpoint(tmp_path / "t.pt", build_model("unet2d", base_channels=4, depth=2))
+    assert main([str(checkpoint), "--data", str(tiny_acdc), "--split", "test"]) == 2
+    assert "split 'test'" in capsys.readouterr().err
