@@ -71,6 +71,7 @@ class _Anatomy:
     ellipticity: float
     rotation: float
     rv_angle: float  # direction from LV centre to RV, image coordinates (y down)
+    rv_skew: float  # RV shift along the septum, in LV epicardial radii
     rv_span: float  # angle between the RV direction and each RV insertion point (horn)
     rv_width: float  # ED radial RV cavity depth beyond the LV epicardium at the base
     rv_extent: float  # fraction of the LV length the RV reaches
@@ -117,6 +118,7 @@ def _draw_anatomy(rng: np.random.Generator) -> _Anatomy:
         ellipticity=u(0.0, 0.06),
         rotation=u(0, np.pi),
         rv_angle=float(rv_angle),
+        rv_skew=u(0.0, 0.15),
         rv_span=np.deg2rad(u(70.0, 85.0)),
         rv_width=u(28.0, 34.0),
         rv_extent=u(0.85, 0.95),
@@ -207,7 +209,8 @@ def _heart(y, x, a: _Anatomy, s: float, phase: str, lv_yx: tuple[float, float]):
     r_mean = float(r_epi)
     if rv_depth > 1.0 and r_mean > 1.0:
         u = dy * np.sin(a.rv_angle) + dx * np.cos(a.rv_angle)  # towards the RV
-        v = -dy * np.cos(a.rv_angle) + dx * np.sin(a.rv_angle)
+        # Shifted along the septum so the RV is deeper inferiorly (image bottom), as in ACDC.
+        v = -dy * np.cos(a.rv_angle) + dx * np.sin(a.rv_angle) - a.rv_skew * r_mean
         # Ellipse reaching rv_depth beyond the epicardium and meeting it at +-rv_span (the horns).
         centre = 0.5 * r_mean
         half_radial = r_mean - centre + rv_depth
