@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -185,4 +184,3 @@ def test_process_killed_while_autosaving_loses_at_most_the_last_stroke(tmp_path)
     kept = sum(r["event"] == "paint" for r in loaded.log_records())
     assert kept >= done  # every stroke reported done had been flushed to the journal
     _assert_same(loaded, _session(n=kept))
-    shutil.rmtree(tmp_path)
