@@ -1,0 +1,274 @@
+"""MC-dropout inference benchmark: the engine against the naive way, same network and weights.
+
+Naive = whole model in train mode (dropout and, as naive code does, BatchNorm too), T sequential
+fp32 passes over the whole volume, all T softmax samples stacked as [T, C, Z, Y, X], statistics from
+the stack. Engine = :func:`napari_uqseg.inference.run_mc_inference` with its defaults.
+
+Records in one run (ratios are what to compare; the machine is shared and absolute times are noisy):
+wall time of both (best of ``--repeats``), peak RSS of each configuration in a fresh subprocess for
+T in ``--memory-samples`` (torch allocations are invisible to tracemalloc), convolution FLOPs
+(``FlopCounterMode`` on the plain model) per second as a fraction of the bf16 matrix-multiply peak
+measured in the same run, and how far the fast path's maps are from fp32 maps.
+
+    .venv/bin/python benchmarks/bench_inference.py [--image NII] [--checkpoint PT] [--samples T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from napari_uqseg.inference.device import autocast_dtype, precision_name
+from napari_uqseg.inference.engine import deterministic_inference, run_mc_inference
+from napari_uqseg.models import build_model, load_checkpoint
+from napari_uqseg.preprocess import percentile_normalise
+
+HERE = Path(__file__).resolve().parent
+ACDC_SIZED = (10, 256, 216)
+DEFAULT_CASE = "patient026/patient026_frame01.nii.gz"  # an ACDC volume of exactly 10 x 256 x 216
+
+
+def load_image(path: str | None) -> tuple[np.ndarray, str]:
+    """The normalised (Z, Y, X) volume and a description; synthetic if no ACDC copy is found."""
+    if path is None:
+        root = Path(os.environ.get("UQSEG_ACDC_DIR", HERE.parent.parent / "shared/data/acdc"))
+        candidate = root / DEFAULT_CASE
+        path = str(candidate) if candidate.is_file() else None
+    if path is None:
+        rng = np.random.default_rng(0)
+        return rng.random(ACDC_SIZED, dtype=np.float32), "synthetic 10x256x216"
+    from napari_uqseg.io.nifti import read_volume
+
+    volume = read_volume(path)
+    return percentile_normalise(volume.array), Path(path).name
+
+
+def load_model(args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
+    if args.checkpoint:
+        model, info = load_checkpoint(args.checkpoint)
+        return model, f"{info.architecture} {info.arguments}"
+    torch.manual_seed(0)
+    arguments = json.loads(args.model_args)
+    return build_model(args.arch, **arguments).eval(), f"{args.arch} {arguments} (random init)"
+
+
+def naive_maps(model: torch.nn.Module, image: np.ndarray, samples: int) -> dict[str, torch.Tensor]:
+    """The naive reference: holds every sample, [T, C, Z, Y, X] float32."""
+    multiple = int(getattr(model, "size_multiple", 1))
+    x = torch.from_numpy(image)[:, None]
+    height, width = x.shape[-2:]
+    x = F.pad(x, (0, (-width) % multiple, 0, (-height) % multiple))
+    model.train()
+    try:
+        with torch.no_grad():
+            stack = torch.stack(
+                [torch.softmax(model(x), 1)[..., :height, :width] for _ in range(samples)]
+            ).transpose(1, 2)
+            mean = stack.mean(0)
+            variance = stack.var(0, unbiased=False)
+            entropy = -torch.special.xlogy(mean, mean).sum(0)
+            sample_entropy = -torch.special.xlogy(stack, stack).sum(1).mean(0)
+            labels = stack.argmax(1)
+            volumes = torch.stack([(labels == k).sum((1, 2, 3)) for k in (1, 2, 3)], 1)
+            return {
+                "mean_probs": mean,
+                "entropy": entropy,
+                "variance": variance.amax(0),
+                "mean_std": variance.sqrt().mean(0),
+                "mutual_info": entropy - sample_entropy,
+                "prediction": mean.argmax(0),
+                "volumes": volumes,
+            }
+    finally:
+        model.eval()
+
+
+def run_config(model, image: np.ndarray, config: str, samples: int) -> object:
+    if config == "naive":
+        return naive_maps(model, image, samples)
+    precision, optimise = {
+        "engine": ("auto", True),
+        "engine_fp32": ("fp32", True),
+        "engine_unoptimised": ("auto", False),
+    }[config]
+    return run_mc_inference(model, image, samples=samples, precision=precision, optimise=optimise)
+
+
+def child(args: argparse.Namespace) -> None:
+    """Fresh process: load, note the baseline peak RSS, run one configuration, print peak RSS."""
+    torch.set_num_threads(args.threads)
+    image, _ = load_image(args.image)
+    model, _ = load_model(args)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    run_config(model, image, args.child, args.samples)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"baseline_mib": baseline / 1024, "peak_mib": peak / 1024, "s": seconds}))
+
+
+def measure_memory(args: argparse.Namespace, config: str, samples: int) -> dict:
+    command = [sys.executable, __file__, "--child", config, "--samples", str(samples)]
+    command += [
+        "--threads",
+        str(args.threads),
+        "--arch",
+        args.arch,
+        "--model-args",
+        args.model_args,
+    ]
+    command += ["--image", args.image] if args.image else []
+    command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    record = json.loads(out.strip().splitlines()[-1])
+    record["incremental_mib"] = record["peak_mib"] - record["baseline_mib"]
+    return record
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Best GFLOP/s of an n x n matrix product in ``dtype``: the practical peak."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def conv_flops(model: torch.nn.Module, image: np.ndarray, samples: int) -> dict[str, float]:
+    """FLOPs of the engine's work (stem once, head T times) and of the naive T full passes."""
+    multiple = int(getattr(model, "size_multiple", 1))
+    x = torch.from_numpy(image)[:, None]
+    x = F.pad(x, (0, (-x.shape[-1]) % multiple, 0, (-x.shape[-2]) % multiple))
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            features = model.stem(x)
+        stem = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter:
+            model.head(features)
+        head = counter.get_total_flops()
+    return {"engine": stem + samples * head, "naive": samples * (stem + head), "stem": stem}
+
+
+def max_abs(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    diff = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    return {"max": float(diff.max()), "p99_9": float(np.quantile(diff, 0.999))}
+
+
+def accuracy(model: torch.nn.Module, image: np.ndarray, samples: int) -> dict:
+    """Fast path (auto precision) vs fp32, same seed and therefore the same dropout masks."""
+    fast = run_mc_inference(model, image, samples=samples, seed=0)
+    ref = run_mc_inference(model, image, samples=samples, seed=0, precision="fp32")
+    other_seed = run_mc_inference(model, image, samples=samples, seed=1, precision="fp32")
+    det_ref = deterministic_inference(model, image, precision="fp32", optimise=False)
+    det_fast = deterministic_inference(model, image)
+    names = ("mean_probs", "entropy", "variance", "mean_std", "mutual_info")
+    return {
+        "fast_vs_fp32_same_masks": {n: max_abs(getattr(fast, n), getattr(ref, n)) for n in names},
+        "argmax_agreement": float((fast.prediction == ref.prediction).mean()),
+        "mc_noise_fp32_seed0_vs_seed1": {
+            n: max_abs(getattr(ref, n), getattr(other_seed, n)) for n in names
+        },
+        "deterministic_fast_vs_unoptimised_fp32": {
+            n: max_abs(getattr(det_fast, n), getattr(det_ref, n)) for n in ("mean_probs", "entropy")
+        },
+    }
+
+
+def timed(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--image", help="NIfTI volume (default: ACDC patient026 ED, 10x256x216)")
+    parser.add_argument("--arch", default="unet2d")
+    parser.add_argument("--model-args", default='{"base_channels": 16, "depth": 4}')
+    parser.add_argument("--checkpoint", help="use this checkpoint instead of --arch/--model-args")
+    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--memory-samples", default="10,30,100")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", default=str(HERE / "results" / "inference.json"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+
+    torch.set_num_threads(args.threads)
+    image, image_name = load_image(args.image)
+    model, model_name = load_model(args)
+    T = args.samples
+    record: dict = {
+        "image": image_name,
+        "shape_zyx": list(image.shape),
+        "model": model_name,
+        "samples": T,
+        "threads": args.threads,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "torch": torch.__version__,
+        "engine_precision": precision_name(autocast_dtype("cpu", "auto")),
+        "load_average_start": os.getloadavg()[0],
+    }
+    times = {}
+    for config in ("naive", "engine", "engine_fp32", "engine_unoptimised"):
+        times[config] = timed(lambda c=config: run_config(model, image, c, T), args.repeats)
+    record["wall_s"] = times
+    record["speedup_vs_naive"] = {k: times["naive"] / v for k, v in times.items() if k != "naive"}
+    record["deterministic_s"] = timed(lambda: deterministic_inference(model, image), args.repeats)
+
+    flops = conv_flops(model, image, T)
+    peak_bf16, peak_fp32 = matmul_peak(torch.bfloat16), matmul_peak(torch.float32)
+    achieved = flops["engine"] / times["engine"] / 1e9
+    record["throughput"] = {
+        "engine_gflop": flops["engine"] / 1e9,
+        "naive_gflop": flops["naive"] / 1e9,
+        "engine_gflops_per_s": achieved,
+        "naive_gflops_per_s": flops["naive"] / times["naive"] / 1e9,
+        "matmul_peak_bf16_gflops": peak_bf16,
+        "matmul_peak_fp32_gflops": peak_fp32,
+        "engine_fraction_of_bf16_peak": achieved / peak_bf16,
+    }
+    record["accuracy"] = accuracy(model, image, T)
+
+    memory: dict = {}
+    for samples in (int(s) for s in args.memory_samples.split(",")):
+        for config in ("naive", "engine"):
+            memory[f"{config}_T{samples}"] = measure_memory(args, config, samples)
+    record["peak_rss"] = memory
+    record["peak_rss_ratio_engine_over_naive"] = {
+        s.split("_T")[1]: {
+            "peak": memory[s.replace("naive", "engine")]["peak_mib"] / memory[s]["peak_mib"],
+            "incremental": memory[s.replace("naive", "engine")]["incremental_mib"]
+            / memory[s]["incremental_mib"],
+        }
+        for s in memory
+        if s.startswith("naive")
+    }
+    record["load_average_end"] = os.getloadavg()[0]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()
