@@ -17,6 +17,7 @@ from napari_uqseg.errors import InputError
 #: Subcommand name -> module under ``napari_uqseg.cli`` implementing it.
 COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
+    "predict": "predict",
     "referral": "referral",
     "calibrate": "calibrate",
     "demo": "demo",
