@@ -133,7 +133,8 @@ class ReferralController:
         if self.overlay.data.shape != self.view.uncertainty.shape:
             self.overlay.data = np.zeros(self.view.uncertainty.shape, np.uint8)
         self.view.flagged(self.threshold, out=self.overlay.data)
-        self.overlay.refresh()
+        # Only the displayed slice changes: skip the thumbnail and extent (layer-list repaints).
+        self.overlay.refresh(thumbnail=False, extent=False, highlight=False)
 
     # ---- recording --------------------------------------------------------------------------
     @reported
@@ -236,13 +237,13 @@ class ReferralController:
 
     @reported
     def undo(self) -> None:
-        if self.correction is not None:
-            self.correction.undo()
+        if self.recorder is not None:
+            self.recorder.undo()
 
     @reported
     def redo(self) -> None:
-        if self.correction is not None:
-            self.correction.redo()
+        if self.recorder is not None:
+            self.recorder.redo()
 
     def recorded(self) -> Recorded | None:
         s = self.session

@@ -1,4 +1,5 @@
-"""Keyboard shortcuts of the referral dock: N next, Shift-N previous flagged unit, A accept.
+"""Keyboard shortcuts of the referral dock: N next, Shift-N previous flagged unit, A accept;
+Ctrl-Z / Ctrl-Shift-Z on the correction layer go through the session-aware undo/redo.
 
 Bound on the correction layer (its keymap comes first while the user paints) and on the viewer (when
 another layer is selected). ``p`` is deliberately not used: it is napari's paint-mode key, which an
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 KEYS = {"N": "next", "Shift-N": "previous", "A": "accept"}
+#: On the correction layer only: undo/redo that also reach strokes recorded before a resume.
+LAYER_KEYS = {"Control-Z": "undo", "Control-Shift-Z": "redo"}
 
 
 class KeyBindings:
@@ -30,15 +33,18 @@ class KeyBindings:
         """Bind on ``layer`` and on the viewer (remembering the viewer's own bindings)."""
         self.unbind()
         self._layer = layer
+        for key, action in LAYER_KEYS.items():
+            layer.bind_key(key, self._handler(action), overwrite=True)
         for key, action in KEYS.items():
             layer.bind_key(key, self._handler(action), overwrite=True)
             self._previous[key] = self.viewer.bind_key(key, self._handler(action), overwrite=True)
 
     def unbind(self) -> None:
         """Remove our bindings; give the viewer back what it had (idempotent)."""
-        for key in KEYS:
-            if self._layer is not None:
+        if self._layer is not None:
+            for key in (*LAYER_KEYS, *KEYS):
                 self._layer.bind_key(key, None)
+        for key in KEYS:
             if key in self._previous:
                 self.viewer.bind_key(key, None)
                 if self._previous[key] is not None:

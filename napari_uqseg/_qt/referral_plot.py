@@ -1,7 +1,9 @@
 """The Dice-vs-referred plot of the referral dock, in the napari theme.
 
-A full redraw (``refresh``) happens when the layers or the recorded curve change; a threshold move
-only shifts the marker's artists and asks for an idle canvas redraw.
+A full redraw (``refresh``, ~200 ms of text layout under a software renderer) happens only when the
+layers change or a point leaves the axes. A threshold move or a stroke only updates the marker and
+recorded-curve artists, which are ``animated`` (left out of full draws) and blitted over a saved
+background: a few milliseconds.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 from napari_uqseg._qt.plot_base import ThemedPlot
 from napari_uqseg.labels import STRUCTURES
-from napari_uqseg.referral.live_plot import MarkerArtists, Recorded, draw_referral, x_limit
+from napari_uqseg.referral.live_plot import LiveArtists, Recorded, draw_referral
 from napari_uqseg.referral.simulated import ReferralCurve
 from napari_uqseg.referral.view import Marker
 
@@ -22,14 +24,27 @@ class ReferralPlot(ThemedPlot):
         self.simulated: ReferralCurve | None = None
         self.recorded: Recorded | None = None
         self.marker: Marker | None = None
-        self._artists: MarkerArtists | None = None
+        self._artists: LiveArtists | None = None
+        self._background: Any = None
         super().__init__(viewer, parent=parent)
         self.setMinimumHeight(260)
+        self.canvas.mpl_connect("draw_event", self._on_draw)
 
     def draw(self) -> None:
+        self._background = None
         self._artists = draw_referral(
             self.axes, self.simulated, self.recorded, self.marker, STRUCTURES
         )
+        for artist in self._artists.all():
+            artist.set_animated(True)
+
+    def _on_draw(self, event: Any) -> None:
+        """After a full draw: keep the static background, then paint the live artists on it."""
+        if self._artists is None:
+            return
+        self._background = self.canvas.copy_from_bbox(self.canvas.figure.bbox)
+        for artist in self._artists.all():
+            self.axes.draw_artist(artist)
 
     def show_curves(
         self, simulated: ReferralCurve | None, recorded: Recorded | None, marker: Marker | None
@@ -38,16 +53,22 @@ class ReferralPlot(ThemedPlot):
         self.simulated, self.recorded, self.marker = simulated, recorded, marker
         self.refresh()
 
-    def move_marker(self, marker: Marker) -> None:
-        """Move the marker only (cheap); widen the x range if it left the axes."""
-        self.marker = marker
-        if self._artists is None:
+    def update_live(self, recorded: Recorded | None, marker: Marker | None) -> None:
+        """Move the marker and the recorded curve; blit, or redraw fully if they left the axes."""
+        self.recorded, self.marker = recorded, marker
+        if self._artists is None or marker is None:
             self.refresh()
             return
+        self._artists.line.set_visible(True)
         self._artists.move(marker)
-        right = self.axes.get_xlim()[1]
-        if marker.percent_flagged > right or right > 1.5 * x_limit(
-            self.simulated, self.recorded, marker.percent_flagged
-        ):
-            self.axes.set_xlim(0.0, x_limit(self.simulated, self.recorded, marker.percent_flagged))
-        self.canvas.draw_idle()
+        self._artists.set_recorded(recorded)
+        if not self._artists.fit(self.axes) or self._background is None:
+            self.refresh()
+            return
+        self.canvas.restore_region(self._background)
+        for artist in self._artists.all():
+            self.axes.draw_artist(artist)
+        # Not canvas.blit(): Qt's blit repaints synchronously (and the whole main window under a
+        # software renderer); update() paints the Agg buffer, now holding the new artists, at the
+        # next event-loop turn, coalescing fast slider moves.
+        self.canvas.update()

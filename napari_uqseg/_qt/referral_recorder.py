@@ -55,6 +55,28 @@ class Recorder:
             QTimer.singleShot(0, self.flush)
         self._on_change()
 
+    def undo(self) -> None:
+        """napari's undo while its history has steps (the session follows through ``set_data``);
+        beyond that (e.g. strokes made before a resume) the session's own undo, written into the
+        layer without napari history."""
+        if self.layer._undo_history:
+            self.layer.undo()
+        else:
+            self._write(self.session.undo())
+
+    def redo(self) -> None:
+        """napari's redo while it has steps, else the session's (see :meth:`undo`)."""
+        if self.layer._redo_history:
+            self.layer.redo()
+        else:
+            self._write(self.session.redo())
+
+    def _write(self, rec: StrokeRecord | None) -> None:
+        if rec is not None:
+            self.layer.data[rec.indices()] = rec.new
+            self.layer.refresh()
+            self._on_change()
+
     def flush(self) -> None:
         """Revert refused voxels to the session's labels (no napari history); then redraw."""
         if self._closed or not self._pending:

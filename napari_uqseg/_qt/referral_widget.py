@@ -68,6 +68,7 @@ class ReferralWidget(QWidget):
         self.slider.setRange(0, SLIDER_STEPS)
         self.spin = QDoubleSpinBox(decimals=4, keyboardTracking=False)
         self.flag_label = QLabel()
+        self.flag_label.setMinimumWidth(380)  # fixed size: no relayout of the dock per slider step
         row = QHBoxLayout()
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
@@ -190,7 +191,7 @@ class ReferralWidget(QWidget):
 
     def _show_marker(self, marker: Marker) -> None:
         self._sync_threshold_widgets()
-        self.plot.move_marker(marker)
+        self.plot.update_live(self.controller.recorded(), marker)
 
     @staticmethod
     def _flag_text(marker: Marker | None) -> str:
@@ -204,7 +205,7 @@ class ReferralWidget(QWidget):
     def _show_session(self) -> None:
         c = self.controller
         recording = c.session is not None
-        self.plot.show_curves(self.plot.simulated, c.recorded(), c.marker())
+        self.plot.update_live(c.recorded(), c.marker())
         self.readout.setText(readout_html(c.session, c.start_dice, c.navigator, c.marker()))
         self.buttons["start"].setEnabled(not recording and c.prediction is not None)
         self.buttons["resume"].setEnabled(c.can_resume)

@@ -3,7 +3,8 @@
 One drawing function serves the napari dock (on its themed axes) and the exported PNG (on an Agg
 figure). x is the % of all voxels referred (simulated) or corrected (recorded), y the Dice per
 structure, one colour per structure from :data:`napari_uqseg.labels.LABEL_COLORS`. The marker's
-artists are returned so the dock can move them on every slider step without redrawing the lines.
+and recorded-curve artists are returned so the dock can update them (and blit) on every slider
+step or stroke without redrawing the rest.
 """
 
 from __future__ import annotations
@@ -27,22 +28,6 @@ if TYPE_CHECKING:
 def colour(name: str) -> tuple[float, ...]:
     """The structure's label colour (grey for anything else)."""
     return LABEL_COLORS.get(STRUCTURE_LABELS.get(name, -1), (0.6, 0.6, 0.6, 1.0))
-
-
-@dataclass
-class MarkerArtists:
-    """The movable part of the plot: a vertical line and one dot per structure."""
-
-    line: Any
-    dots: dict[str, Any]
-
-    def move(self, marker: Marker) -> None:
-        """Put the marker at ``marker`` (cheap: no line is redrawn)."""
-        x = marker.percent_flagged
-        self.line.set_xdata([x, x])
-        for name, dot in self.dots.items():
-            y = marker.dice.get(name, np.nan) if marker.dice else np.nan
-            dot.set_data([x], [y])
 
 
 @dataclass(frozen=True)
@@ -72,42 +57,79 @@ def x_limit(simulated: ReferralCurve | None, recorded: Recorded | None, marker_x
     return float(np.clip(max(reach, marker_x * 1.15, 0.5), 0.5, 100.0))
 
 
+@dataclass
+class LiveArtists:
+    """The parts that change while the user works: the threshold marker (a vertical line and one
+    dot per structure) and the recorded curve (one line per structure). Updating them and
+    re-blitting costs a few ms; the simulated lines, axes and text are drawn once."""
+
+    line: Any
+    dots: dict[str, Any]
+    recorded: dict[str, Any]
+
+    def all(self) -> list[Any]:
+        return [self.line, *self.dots.values(), *self.recorded.values()]
+
+    def move(self, marker: Marker) -> None:
+        """Put the marker at ``marker``."""
+        x = marker.percent_flagged
+        self.line.set_xdata([x, x])
+        for name, dot in self.dots.items():
+            dot.set_data([x], [marker.dice[name] if marker.dice else np.nan])
+
+    def set_recorded(self, recorded: Recorded | None) -> None:
+        for name, line in self.recorded.items():
+            line.set_data(
+                *(([], []) if recorded is None else (recorded.x_percent(), recorded.dice(name)))
+            )
+
+    def fit(self, ax: Axes) -> bool:
+        """Whether every changing point is inside the axes' current limits."""
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        xs = [np.asarray(self.line.get_xdata(), float)]
+        ys = []
+        for artist in [*self.dots.values(), *self.recorded.values()]:
+            xs.append(np.asarray(artist.get_xdata(), float))
+            ys.append(np.asarray(artist.get_ydata(), float))
+        x, y = np.concatenate(xs), np.concatenate(ys) if ys else np.zeros(0)
+        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+        return bool(np.all((x >= x0) & (x <= x1)) and np.all((y >= y0) & (y <= y1)))
+
+
 def draw_referral(
     ax: Axes,
     simulated: ReferralCurve | None,
     recorded: Recorded | None,
     marker: Marker | None,
     structures: Sequence[str],
-) -> MarkerArtists | None:
-    """Draw the whole plot on ``ax``; returns the marker artists (None without a marker)."""
+) -> LiveArtists:
+    """Draw the whole plot on ``ax``; returns the artists that :class:`LiveArtists` updates."""
     have_dice = simulated is not None or (
         recorded is not None and not np.isnan(recorded.curve[:, -1]).all()
     )
+    x_marker = marker.percent_flagged if marker is not None else np.nan
+    line = ax.axvline(0.0 if marker is None else x_marker, color="0.6", lw=1.0, ls=":")
+    line.set_visible(marker is not None)
+    dots, lines = {}, {}
     for name in structures:
         if simulated is not None:
             i = simulated.structures.index(name)
             x = 100.0 * simulated.fraction_referred
             ax.plot(x, simulated.dice[:, i], "-", color=colour(name), lw=1.6, label=name)
-        if recorded is not None and have_dice:
-            ax.plot(
-                recorded.x_percent(),
-                recorded.dice(name),
-                "o--",
-                color=colour(name),
-                lw=1.0,
-                ms=3,
-                label=None if simulated is not None else name,
-            )
-    artists = None
-    if marker is not None:
-        x = marker.percent_flagged
-        line = ax.axvline(x, color="0.6", lw=1.0, ls=":")
-        dots = {}
-        if marker.dice is not None:
-            for name in structures:
-                (dots[name],) = ax.plot([x], [marker.dice[name]], "o", color=colour(name), ms=6)
-        artists = MarkerArtists(line, dots)
-    ax.set_xlim(0.0, x_limit(simulated, recorded, marker.percent_flagged if marker else 0.0))
+        (lines[name],) = ax.plot(
+            [],
+            [],
+            "o--",
+            color=colour(name),
+            lw=1.0,
+            ms=3,
+            label=None if simulated is not None else name,
+        )
+        y = marker.dice[name] if marker is not None and marker.dice else np.nan
+        (dots[name],) = ax.plot([x_marker], [y], "o", color=colour(name), ms=6)
+    artists = LiveArtists(line, dots, lines)
+    artists.set_recorded(recorded)
+    ax.set_xlim(0.0, x_limit(simulated, recorded, 0.0 if marker is None else x_marker))
     if have_dice:
         lows = [simulated.dice.min()] if simulated is not None else []
         if recorded is not None:
