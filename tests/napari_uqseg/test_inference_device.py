@@ -1,0 +1,68 @@
+"""Device selection, autocast precision and out-of-memory detection."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from napari_uqseg.errors import InputError
+from napari_uqseg.inference.device import (
+    autocast_dtype,
+    is_out_of_memory,
+    precision_name,
+    select_device,
+)
+
+
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("napari_uqseg.inference.device._mps_available", lambda: False)
+    assert select_device() == torch.device("cpu")
+    assert select_device("auto") == torch.device("cpu")
+    monkeypatch.setattr("napari_uqseg.inference.device._mps_available", lambda: True)
+    assert select_device(None) == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert select_device("AUTO") == torch.device("cuda")
+
+
+def test_explicit_devices_are_checked(monkeypatch):
+    assert select_device("cpu") == torch.device("cpu")
+    assert select_device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("napari_uqseg.inference.device._mps_available", lambda: False)
+    with pytest.raises(InputError, match=r"'cuda:1'.*not available"):
+        select_device("cuda:1")
+    with pytest.raises(InputError, match="'mps'"):
+        select_device("mps")
+    with pytest.raises(InputError, match="'gpu please'"):
+        select_device("gpu please")
+
+
+def test_precision_choices():
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, "fp32") is None
+    assert autocast_dtype(cpu, "bf16") is torch.bfloat16
+    assert autocast_dtype("cpu", "FP16") is torch.float16
+    assert autocast_dtype(cpu, "auto") in (None, torch.bfloat16)
+    assert autocast_dtype(torch.device("mps"), "auto") is None
+    with pytest.raises(InputError, match="'fp8'"):
+        autocast_dtype(cpu, "fp8")
+    assert [precision_name(d) for d in (None, torch.bfloat16, torch.float16)] == [
+        "fp32",
+        "bf16",
+        "fp16",
+    ]
+
+
+def test_auto_uses_bf16_only_on_cpus_with_native_support(monkeypatch):
+    monkeypatch.setattr("napari_uqseg.inference.device._cpu_has_native_bf16", lambda: False)
+    assert autocast_dtype("cpu", "auto") is None
+    monkeypatch.setattr("napari_uqseg.inference.device._cpu_has_native_bf16", lambda: True)
+    assert autocast_dtype("cpu", "auto") is torch.bfloat16
+
+
+def test_out_of_memory_detection():
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: 1 GB"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+    assert not is_out_of_memory(ValueError("out of memory"))
