@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -120,8 +121,6 @@ def test_export_writes_labels_in_original_geometry_log_and_curve(tmp_path, volum
     session.paint(wrong, ref[wrong])
     affine = np.diag([2.0, 3.0, 5.0, 1.0])
     affine[:3, 3] = (10, 20, 30)
-    import nibabel as nib
-
     header = nib.Nifti1Image(np.zeros((1, 1, 1), np.uint8), affine).header
     meta = {"metadata": {GEOMETRY_KEY: {"affine": affine, "header": header}}, "scale": (5, 3, 2)}
     view, nav = ReferralView(unc, pred, ref), ReviewNavigator(unc, 0.5)
