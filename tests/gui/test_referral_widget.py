@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.utils.key_bindings import coerce_keybinding
+from napari.utils.notifications import NotificationSeverity, notification_manager
 
 from napari_uqseg._qt.referral_keys import KEYS
 from napari_uqseg._qt.referral_widget import ReferralWidget
@@ -49,10 +50,17 @@ def setup(make_napari_viewer, qtbot, tmp_path, monkeypatch):
     viewer.add_labels(ref, name="heart_gt")
     viewer.add_labels(pred, name="heart segmentation")
     viewer.add_image(unc, name="heart entropy")
+    seen = len(notification_manager.records)
     widget = ReferralWidget(viewer)
     qtbot.addWidget(widget)
     yield viewer, widget, pred, ref, unc
     widget.close_widget()
+    errors = [
+        str(n.message)
+        for n in notification_manager.records[seen:]
+        if n.severity == NotificationSeverity.ERROR
+    ]
+    assert not errors  # a swallowed failure would otherwise pass unseen
 
 
 def test_inputs_curve_and_slider(setup):
@@ -99,6 +107,20 @@ def test_paint_event_updates_curve_and_readout_and_undo_restores(setup, qtbot):
     widget.buttons["redo"].click()
     assert c.session.dice == pytest.approx(expected)
     np.testing.assert_array_equal(c.session.corrected, layer.data)
+
+
+def test_threshold_reaches_the_session_once_the_slider_rests(setup, qtbot):
+    _viewer, widget, _pred, _ref, unc = setup
+    c = widget.controller
+    c.start_recording()
+    first = c.session.threshold
+    widget.mode_combo.setCurrentIndex(1)
+    for position in (100, 200, 300):
+        widget.slider.setValue(position)
+    assert c.session.threshold == first  # not yet: each recount is O(volume)
+    qtbot.waitUntil(lambda: c.session.threshold == c.threshold, timeout=3000)
+    assert c.session.n_flagged == np.count_nonzero(unc > c.threshold)
+    assert [r["event"] for r in c.session.log_records()].count("threshold") == 1
 
 
 def test_brush_stroke_restricted_to_flagged(setup, qtbot):
