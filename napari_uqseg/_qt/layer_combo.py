@@ -2,7 +2,8 @@
 
 Both the referral and the QC widget choose their inputs with these. The choice is kept by layer
 identity across inserts, removals and renames; an optional ``prefer`` function picks a sensible
-default (e.g. the run widget's entropy map) the first time a matching layer appears.
+default (e.g. the run widget's entropy map) the first time a matching layer appears; ``accept``
+filters the candidates (by default every layer but the referral dock's own outputs).
 """
 
 from __future__ import annotations
@@ -15,18 +16,25 @@ from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox
 
 NONE_TEXT = "(none)"
-_ROLE = "uqseg_role"
+ROLE_KEY = "uqseg_role"
+CORRECTION_ROLE = "referral_correction"
+OVERLAY_ROLE = "referral_flagged"
 _UNCERTAINTY = ("entropy", "variance", "mutual information", "mutual_info", "uncertainty")
 
 
 def is_uncertainty(layer: Image) -> bool:
     """The run widget's maps (by role) or any image named like one."""
-    role = layer.metadata.get(_ROLE)
+    role = layer.metadata.get(ROLE_KEY)
     return role in _UNCERTAINTY or (role is None and layer.name.lower().endswith(_UNCERTAINTY))
 
 
 def is_prediction(layer: Labels) -> bool:
-    return layer.metadata.get(_ROLE) == "segmentation" or layer.name.endswith("segmentation")
+    return layer.metadata.get(ROLE_KEY) == "segmentation" or layer.name.endswith("segmentation")
+
+
+def is_input(layer: Layer) -> bool:
+    """Not a layer the referral dock adds itself (correction, flagged overlay)."""
+    return layer.metadata.get(ROLE_KEY) not in (CORRECTION_ROLE, OVERLAY_ROLE)
 
 
 def is_reference(layer: Labels) -> bool:
@@ -46,7 +54,7 @@ class LayerCombo(QComboBox):
         *,
         optional: bool = False,
         prefer: Callable[[Layer], bool] | None = None,
-        accept: Callable[[Layer], bool] | None = None,
+        accept: Callable[[Layer], bool] | None = is_input,
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
@@ -55,6 +63,8 @@ class LayerCombo(QComboBox):
         self._layers: list[Layer | None] = []
         self._current: Layer | None = None
         self._rebuilding = False
+        # Once the user picks "(none)", a preferred layer appearing later must not override it.
+        self._none_chosen = False
         self.currentIndexChanged.connect(self._on_index)
         events = viewer.layers.events
         for event in (events.inserted, events.removed, events.reordered):
@@ -86,7 +96,7 @@ class LayerCombo(QComboBox):
         """Re-list the layers, keeping the current choice when it still exists."""
         layers = self._candidates()
         keep = self._current if self._current in layers else None
-        if keep is None and self._prefer is not None:
+        if keep is None and self._prefer is not None and not self._none_chosen:
             keep = next((la for la in layers if self._prefer(la)), None)
         if keep is None and layers and not self._optional:
             keep = layers[0]
@@ -102,6 +112,7 @@ class LayerCombo(QComboBox):
 
     def _on_index(self, index: int) -> None:
         if not self._rebuilding:
+            self._none_chosen = self._optional and index == 0
             self._emit_if_changed()
 
     def _emit_if_changed(self) -> None:

@@ -29,7 +29,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_uqseg._qt.layer_combo import LayerCombo, is_prediction, is_reference, is_uncertainty
+from napari_uqseg._qt.layer_combo import (
+    LayerCombo,
+    is_prediction,
+    is_reference,
+    is_uncertainty,
+)
 from napari_uqseg._qt.qc_plot import ReliabilityPlot
 from napari_uqseg.calibration import calibration_report
 from napari_uqseg.qc_view import QC_METRICS, QCView, uncertain_slices

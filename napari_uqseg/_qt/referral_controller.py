@@ -17,6 +17,7 @@ import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info
 
+from napari_uqseg._qt.layer_combo import CORRECTION_ROLE, OVERLAY_ROLE, ROLE_KEY
 from napari_uqseg._qt.referral_keys import KeyBindings
 from napari_uqseg._qt.referral_recorder import Recorder
 from napari_uqseg.referral import autosave
@@ -128,6 +129,7 @@ class ReferralController:
                 scale=self.uncertainty.scale,
                 translate=self.uncertainty.translate,
                 colormap=FLAG_COLORMAP,
+                metadata={ROLE_KEY: OVERLAY_ROLE},
             )
             self.viewer.layers.selection.active = self.correction or self.uncertainty
         if self.overlay.data.shape != self.view.uncertainty.shape:
@@ -196,7 +198,7 @@ class ReferralController:
             scale=self.prediction.scale,
             translate=self.prediction.translate,
             colormap=self.prediction.colormap,
-            metadata=dict(self.prediction.metadata),
+            metadata={**self.prediction.metadata, ROLE_KEY: CORRECTION_ROLE},
             opacity=0.6,
         )
         self.correction.mode = "paint"

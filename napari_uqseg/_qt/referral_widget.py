@@ -27,7 +27,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_uqseg._qt.layer_combo import LayerCombo, is_prediction, is_reference, is_uncertainty
+from napari_uqseg._qt.layer_combo import (
+    LayerCombo,
+    is_prediction,
+    is_reference,
+    is_uncertainty,
+)
 from napari_uqseg._qt.referral_controller import ReferralController
 from napari_uqseg._qt.referral_plot import ReferralPlot
 from napari_uqseg.referral.readout import readout_html
@@ -54,10 +59,9 @@ class ReferralWidget(QWidget):
     # ---- construction -----------------------------------------------------------------------
     def _build(self) -> None:
         v = self.viewer
-        own = lambda la: la is not self.controller.overlay and la is not self.controller.correction  # noqa: E731
-        self.uncertainty_combo = LayerCombo(v, Image, prefer=is_uncertainty, accept=own)
-        self.prediction_combo = LayerCombo(v, Labels, prefer=is_prediction, accept=own)
-        self.reference_combo = LayerCombo(v, Labels, optional=True, prefer=is_reference, accept=own)
+        self.uncertainty_combo = LayerCombo(v, Image, prefer=is_uncertainty)
+        self.prediction_combo = LayerCombo(v, Labels, prefer=is_prediction)
+        self.reference_combo = LayerCombo(v, Labels, optional=True, prefer=is_reference)
         form = QFormLayout()
         form.addRow("Uncertainty", self.uncertainty_combo)
         form.addRow("Prediction", self.prediction_combo)

@@ -209,3 +209,20 @@ def test_start_over_keeps_the_old_session_and_close_is_clean(setup, qtbot):
     assert len(viewer.layers.events.inserted.callbacks) < inserted
     viewer.add_image(unc, name="after close")  # no callback into the closed widget
     widget.close_widget()  # idempotent
+
+
+def test_without_reference_and_by_region(setup, qtbot):
+    viewer, widget, _pred, _ref, _unc = setup
+    c = widget.controller
+    widget.reference_combo.set_layer(None)
+    assert c.reference is None and c.view.curve is None
+    c.start_recording()
+    c.correction.data_setitem((np.array([1]), np.array([5]), np.array([5])), 3)
+    assert c.session.voxels_corrected == 1
+    assert "no reference" in widget.readout.text()
+    widget.unit_combo.setCurrentText("region")
+    target = c.next()
+    assert target.kind == "region" and c.navigator.kind == "region"
+    assert round(viewer.dims.point[0]) == target.z
+    c.accept()
+    assert c.navigator.accepted["region"] == {target.unit_id}
