@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.layer_data import LayerData, labels_layer, result_layers
 from napari_uqseg.napari_io import volume_layer_kwargs
@@ -57,15 +58,15 @@ def run_demo(
     result = drive(iter_segment(volume.array, volume.spacing, settings), progress)
     files: dict[str, Path] = {}
     arrays = {
-        "image": ("", volume.array),
-        "ground_truth": ("_gt", phantom.labels),
-        "segmentation": ("_seg", result.prediction),
-        "entropy": ("_entropy", result.maps.entropy),
-        "variance": ("_variance", result.maps.variance),
-        "mutual_info": ("_mutual_info", result.maps.mutual_info),
+        "image": (".nii.gz", volume.array),
+        "ground_truth": ("_gt.nii.gz", phantom.labels),
+        "segmentation": (OUTPUT_SUFFIXES["seg"], result.prediction),
+        "entropy": (OUTPUT_SUFFIXES["entropy"], result.maps.entropy),
+        "variance": (OUTPUT_SUFFIXES["variance"], result.maps.variance),
+        "mutual_info": (OUTPUT_SUFFIXES["mutual_info"], result.maps.mutual_info),
     }
     for kind, (suffix, array) in arrays.items():
-        files[kind] = write_volume(array, volume, out / f"{NAME}{suffix}.nii.gz")
+        files[kind] = write_volume(array, volume, out / f"{NAME}{suffix}")
     files.update(_write_referral(out, result, phantom.labels, seed=settings.seed))
     return DemoResult(volume=volume, truth=phantom.labels, result=result, files=files)
 
@@ -96,7 +97,7 @@ def _write_referral(
     )
     png_path = out / f"{NAME}_referral.png"
     plots.save_figure(figure, png_path)
-    qc_path = out / f"{NAME}_qc.json"
+    qc_path = out / f"{NAME}{OUTPUT_SUFFIXES['qc']}"
     settings = result.settings
     report = {
         "model": result.model_path,
@@ -105,7 +106,7 @@ def _write_referral(
         "dropout_rate": settings.dropout_rate,
         "flag_fraction": settings.flag_fraction,
         "dice": dict(zip(curve.structures, map(float, curve.dice[0]), strict=True)),
-        "qc": result.qc,
+        "structures": result.qc,
     }
     qc_path.write_text(json.dumps(report, indent=2) + "\n")
     return {"referral_csv": csv_path, "referral_png": png_path, "qc": qc_path}

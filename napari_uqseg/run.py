@@ -153,7 +153,7 @@ def iter_segment(
     unknown (then no resampling). Cancel with ``cancel.set()`` or ``generator.close()``: the
     engine raises :class:`~napari_uqseg.inference.engine.InferenceCancelled` between batches.
     """
-    from napari_uqseg.inference.engine import iter_mc_inference
+    from napari_uqseg.inference.engine import Progress, iter_mc_inference
     from napari_uqseg.inference.qc import image_level_scores
     from napari_uqseg.models import load_checkpoint, resolve_model
     from napari_uqseg.postprocess import largest_component
@@ -176,16 +176,24 @@ def iter_segment(
         dropout_rate=settings.dropout_rate,
         cancel=cancel,
     )
+    # Post-processing runs in steps with a progress report between them, so a caller driving this
+    # generator from the GUI's event loop gets control back every few hundred milliseconds.
+    finishing = Progress(
+        maps.samples * maps.spatial_shape[0], maps.samples * maps.spatial_shape[0], "finishing"
+    )
     prediction = maps.prediction
     if settings.largest_component:
         prediction = largest_component(prediction)
+    yield finishing
     voxel_ml = None
     if spacing_zyx is not None:
         dy, dx = info.spacing or tuple(spacing_zyx)[1:]
         voxel_ml = float(spacing_zyx[0]) * float(dy) * float(dx) / 1000.0
     qc = image_level_scores(maps, prediction, voxel_volume_ml=voxel_ml)
+    yield finishing
     on_grid = maps_on_grid(maps, transform)
     labels = prediction if transform.is_identity else transform.inverse_labels(prediction)
+    yield finishing
     threshold = flag_threshold(on_grid.entropy, settings.flag_fraction)
     return SegmentationResult(
         maps=on_grid,

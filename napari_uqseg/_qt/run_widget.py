@@ -32,7 +32,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_uqseg._qt.layers import add_layer_data, is_source_image, source_volume
+from napari_uqseg._qt.layers import is_source_image, put_layers_stepwise, source_volume
 from napari_uqseg.layer_data import result_layers
 from napari_uqseg.models.bundled import bundled_models
 from napari_uqseg.run import (
@@ -213,8 +213,16 @@ class RunWidget(QWidget):
         if self._progress is not None:
             self._progress.close()
             self._progress = None
-        self._cancel = None
         self._worker = None
+        if outcome.result is None:
+            self._done(outcome)
+            return
+        self.status.setText("Adding layers…")
+        layers = result_layers(outcome.result, name, source or {})
+        put_layers_stepwise(self.viewer, layers, lambda: self._done(outcome))
+
+    def _done(self, outcome: RunOutcome) -> None:
+        self._cancel = None
         if outcome.cancelled:
             self._set_running(False, "Cancelled.")
             show_info("napari-uqseg: run cancelled")
@@ -222,7 +230,6 @@ class RunWidget(QWidget):
             self._set_running(False, f"Failed: {outcome.error}")
             show_error(f"napari-uqseg: {outcome.error}")
         else:
-            add_layer_data(self.viewer, result_layers(outcome.result, name, source or {}))
             self._set_running(False, f"Done: {outcome.result.settings.samples} samples.")
         self.finished.emit(outcome)
 
