@@ -23,6 +23,11 @@ _FIELDS = {
     "fold": ("data", "fold"),
     "crop_size": ("data", "crop_size"),
     "phantom_fraction": ("data", "phantom_fraction"),
+    "labelled_fraction": ("data", "labelled_fraction"),
+    "architecture": ("model", "architecture"),
+    "sdm_weight": ("loss", "sdm_weight"),
+    "cross_task_weight": ("loss", "cross_task_weight"),
+    "guidance_weight": ("loss", "guidance_weight"),
     "base_channels": ("model", "base_channels"),
     "depth": ("model", "depth"),
     "dropout": ("model", "dropout"),
@@ -75,9 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("threads", int),
         ("patience", int),
         ("max-train-batches", int),
+        ("labelled-fraction", float),
+        ("sdm-weight", float),
+        ("cross-task-weight", float),
+        ("guidance-weight", float),
     ]:
         p.add_argument(f"--{flag}", type=kind)
     p.add_argument("--schedule", choices=["cosine", "step", "snapshot"])
+    p.add_argument(
+        "--architecture", help="registered model name (unet2d; bmtctl for BMT-CTL terms)"
+    )
     p.add_argument(
         "--bf16", action=argparse.BooleanOptionalAction, help="bf16 autocast (default on)"
     )

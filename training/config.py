@@ -24,7 +24,8 @@ class DataConfig:
     and split by patient into ``num_folds`` folds; fold ``fold`` validates, the rest train.
     Otherwise the ``split`` column of ``cases.csv`` is used. ``phantom_fraction`` of every batch
     (a seeded draw per sample) is replaced by synthetic phantom slices, so the shipped
-    model also segments the demo phantom.
+    model also segments the demo phantom. ``labelled_fraction < 1`` keeps the labels of only that
+    seeded fraction of training patients (semi-supervised BMT-CTL; the rest feed unlabelled losses).
     """
 
     root: str = ""
@@ -32,6 +33,7 @@ class DataConfig:
     fold: int = 0
     crop_size: int = 160
     phantom_fraction: float = 0.0
+    labelled_fraction: float = 1.0
     lower_percentile: float = 5.0
     upper_percentile: float = 95.0
 
@@ -67,6 +69,18 @@ class LossConfig:
 
     terms: dict[str, float] = field(default_factory=lambda: {"brier": 1.0, "ce": 1.0})
     class_weights: tuple[float, ...] | None = None
+    # BMT-CTL terms (need a model with ``forward_all``, e.g. "bmtctl"); see training.multitask.
+    sdm_weight: float = 0.0
+    cross_task_weight: float = 0.0
+    guidance_weight: float = 0.0
+    guidance_threshold: float = 0.1
+    guidance_samples: int = 4
+    sdm_k: float = 1500.0
+
+    @property
+    def multitask(self) -> bool:
+        """Whether any BMT-CTL term is on."""
+        return bool(self.sdm_weight or self.cross_task_weight or self.guidance_weight)
 
 
 @dataclass(frozen=True)

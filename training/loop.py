@@ -19,7 +19,9 @@ from napari_uqseg.models.registry import build_model
 from training.config import TrainConfig
 from training.data import VolumeData, load_volumes, read_cases, resolve_data_dir, split_cases
 from training.losses import combined_loss
-from training.sampler import ExtraSource, SliceSampler
+from training.losses_ctl import labelled_patients
+from training.multitask import SegLoss, multitask_loss
+from training.sampler import Batch, ExtraSource, SliceSampler
 from training.schedule import is_snapshot_epoch, learning_rate
 from training.state import RunState, append_metrics, export_model, load_state, save_state
 from training.validate import evaluate_volumes
@@ -74,9 +76,7 @@ def train_one_epoch(
         images = batch.images
         if config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-            logits = model(images)
-        loss, parts = loss_fn(logits, batch.labels)
+        loss, parts = _batch_loss(model, images, batch, loss_fn, config)
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"non-finite loss {parts} at epoch {state.epoch}, batch {i}")
         optimizer.zero_grad(set_to_none=True)
@@ -92,6 +92,25 @@ def train_one_epoch(
     out = {k: v / max(n_batches, 1) for k, v in totals.items()}
     out.update(lr=lr, train_seconds=seconds, samples_per_s=n_batches * config.batch_size / seconds)
     return out
+
+
+def _batch_loss(
+    model: nn.Module, images: torch.Tensor, batch: Batch, loss_fn: SegLoss, config: TrainConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The batch's loss: BMT-CTL multi-task terms if configured, else ``loss_fn`` on the
+    labelled samples (all of them in fully supervised training)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        if config.loss.multitask:
+            return multitask_loss(model, images, batch.labels, batch.labelled, loss_fn, config.loss)
+        logits = model(images)
+    if batch.labelled.all():
+        return loss_fn(logits, batch.labels)
+    # Without consistency terms unlabelled slices carry no signal; a batch of them gives zero loss.
+    return (
+        loss_fn(logits[batch.labelled], batch.labels[batch.labelled])
+        if batch.labelled.any()
+        else (logits.sum() * 0.0, {})
+    )
 
 
 def train(
@@ -120,6 +139,12 @@ def train(
     )
     norm = (config.data.lower_percentile, config.data.upper_percentile)
     train_volumes, val_volumes = load_volumes(train_cases, *norm), load_volumes(val_cases, *norm)
+    unlabelled: frozenset[int] = frozenset()
+    if config.data.labelled_fraction < 1.0:
+        keep = labelled_patients(
+            [v.case.patient for v in train_volumes], config.data.labelled_fraction, config.seed
+        )
+        unlabelled = frozenset(i for i, v in enumerate(train_volumes) if v.case.patient not in keep)
     sampler = SliceSampler(
         train_volumes,
         config.augment,
@@ -128,6 +153,7 @@ def train(
         seed=config.seed,
         extra_source=extra_source,
         extra_fraction=config.data.phantom_fraction,
+        unlabelled_volumes=unlabelled,
     )
     # Model weights are initialised from a seeded global generator; nothing else draws from it here.
     torch.manual_seed(config.seed)

@@ -49,12 +49,16 @@ def _foreground_probs(seg_logits: torch.Tensor) -> torch.Tensor:
 
 
 def cross_task_loss(seg_logits: torch.Tensor, sdm: torch.Tensor, k: float = SDM_K) -> torch.Tensor:
-    """Cross-task consistency ``mean ‖f₁(x) − sigmoid(−k · f₂(x))‖²`` over foreground classes.
+    """Cross-task consistency: mean over pixels of ``‖f₁(x) − sigmoid(−k · f₂(x))‖²``.
+
+    The squared norm runs over the foreground classes, as in the guidance loss, so the two terms
+    are on the same scale (0 to ``C - 1``).
 
     ``seg_logits [B, C, H, W]``, ``sdm [B, C-1, H, W]``. Needs no labels, so it also applies to
     unlabelled slices.
     """
-    return (_foreground_probs(seg_logits) - sdm_to_probability(sdm.float(), k)).pow(2).mean()
+    error = _foreground_probs(seg_logits) - sdm_to_probability(sdm.float(), k)
+    return error.pow(2).sum(dim=1).mean()
 
 
 def uncertainty_guided_loss(

@@ -23,10 +23,14 @@ ExtraSource = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 @dataclass(frozen=True)
 class Batch:
-    """``images [B, 1, S, S]`` float32 and ``labels [B, S, S]`` int64."""
+    """``images [B, 1, S, S]`` float32, ``labels [B, S, S]`` int64 and ``labelled [B]`` bool.
+
+    Labels of unlabelled samples (semi-supervised training) are present but must not be used.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
+    labelled: torch.Tensor
 
 
 class SliceSampler:
@@ -42,6 +46,7 @@ class SliceSampler:
         seed: int,
         extra_source: ExtraSource | None = None,
         extra_fraction: float = 0.0,
+        unlabelled_volumes: frozenset[int] = frozenset(),
     ) -> None:
         if not 0.0 <= extra_fraction < 1.0:
             raise ValueError(f"extra_fraction must be in [0, 1), got {extra_fraction}")
@@ -52,6 +57,7 @@ class SliceSampler:
         self.seed = seed
         self.extra_source = extra_source
         self.extra_fraction = extra_fraction if extra_source is not None else 0.0
+        self.unlabelled_volumes = unlabelled_volumes
         self.index = [(v, z) for v, vol in enumerate(volumes) for z in range(vol.image.shape[0])]
         self.centres = [heart_centre(volumes[v].labels[z]) for v, z in self.index]
 
@@ -66,19 +72,22 @@ class SliceSampler:
         order = rng.permutation(len(self.index))
         for b in range(len(self)):
             picks = order[b * self.batch_size : (b + 1) * self.batch_size]
-            images, labels = [], []
+            images, labels, labelled = [], [], []
             for i in picks:
                 if self.extra_fraction and rng.random() < self.extra_fraction:
                     image, label = self.extra_source(rng)
-                    centre = heart_centre(label)
+                    centre, known = heart_centre(label), True
                 else:
                     v, z = self.index[i]
                     image, label = self.volumes[v].image[z], self.volumes[v].labels[z]
-                    centre = self.centres[i]
+                    known = v not in self.unlabelled_volumes
+                    # Unlabelled slices must not see their labels, not even through the crop.
+                    centre = self.centres[i] if known else None
                 img, lab = self.transform(image, label, centre, rng, generator)
                 images.append(img)
                 labels.append(lab)
-            yield Batch(torch.stack(images), torch.stack(labels))
+                labelled.append(known)
+            yield Batch(torch.stack(images), torch.stack(labels), torch.tensor(labelled))
 
     def transform(
         self,

@@ -46,3 +46,23 @@ def test_resolve_data_dir(tiny_acdc: Path, tmp_path: Path, monkeypatch: pytest.M
     assert resolve_data_dir(None) == tiny_acdc
     with pytest.raises(InputError, match=r"cases\.csv"):
         resolve_data_dir(tmp_path)
+
+
+def test_sampler_marks_unlabelled_volumes(tiny_acdc: Path) -> None:
+    from training.config import AugmentConfig
+    from training.data import load_volumes
+    from training.sampler import SliceSampler
+
+    volumes = load_volumes(split_cases(read_cases(tiny_acdc))[0])
+    sampler = SliceSampler(
+        volumes,
+        AugmentConfig(),
+        crop_size=16,
+        batch_size=16,
+        seed=0,
+        unlabelled_volumes=frozenset({0, 1}),
+    )
+    batch = next(sampler.epoch(0))
+    # Volumes 0 and 1 (patient001, 8 of the 16 slices) are unlabelled.
+    assert batch.labelled.sum().item() == 8
+    assert batch.images.shape == (16, 1, 16, 16) and batch.labels.shape == (16, 16, 16)

@@ -56,9 +56,9 @@ def test_cross_task_zero_when_consistent_and_positive_otherwise() -> None:
 
 
 def test_cross_task_hand_value() -> None:
-    # Uniform logits: each foreground prob 1/4; sdm 0 gives sigmoid 0.5; error (0.25)² everywhere.
+    # Uniform logits: foreground probs 1/4; sdm 0 gives sigmoid 0.5; (0.25)² per class, 3 classes.
     value = cross_task_loss(torch.zeros(1, 4, 2, 2), torch.zeros(1, 3, 2, 2))
-    assert value.item() == pytest.approx(0.0625)
+    assert value.item() == pytest.approx(3 * 0.0625)
 
 
 def test_uncertainty_guided_masks_uncertain_pixels() -> None:

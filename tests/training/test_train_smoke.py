@@ -110,3 +110,42 @@ def test_cli_help(capsys: pytest.CaptureFixture) -> None:
         main(["--help"])
     assert exc.value.code == 0
     assert "--resume" in capsys.readouterr().out
+
+
+def test_bmtctl_semi_supervised_two_iterations(tiny_acdc: Path, tmp_path: Path) -> None:
+    args = [
+        "--run-dir",
+        str(tmp_path / "ctl"),
+        "--data",
+        str(tiny_acdc),
+        "--epochs",
+        "1",
+        "--crop-size",
+        "32",
+        "--base-channels",
+        "4",
+        "--depth",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-train-batches",
+        "2",
+        "--architecture",
+        "bmtctl",
+        "--labelled-fraction",
+        "0.5",
+        "--sdm-weight",
+        "1",
+        "--cross-task-weight",
+        "0.1",
+        "--guidance-weight",
+        "0.1",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    record = json.loads((tmp_path / "ctl" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["iteration"] == 2
+    for key in ("sdm", "cross_task", "guidance"):
+        assert 0.0 < record[key] < 3.0  # squared norms over 3 foreground classes
+    _, info = load_checkpoint(tmp_path / "ctl" / "best.pt")
+    assert info.architecture == "bmtctl"

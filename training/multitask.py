@@ -1,0 +1,68 @@
+"""One BMT-CTL training loss evaluation: segmentation + distance-map decoders tied by consistency.
+
+Labelled samples get the usual segmentation loss (``LossConfig.terms``) and the SDM regression;
+every sample, labelled or not, gets the cross-task consistency and the uncertainty-guided
+consistency, where the uncertainty is the entropy of the mean of ``guidance_samples`` MC-dropout
+passes computed without gradient (MT-CTL's guidance loss). The adversarial Geman–McClure term
+needs a discriminator network and is not wired in (the loss is
+:func:`training.losses_ctl.adversarial_gm_loss`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from training.config import LossConfig
+from training.losses_ctl import (
+    cross_task_loss,
+    sdm_mse,
+    signed_distance_map,
+    uncertainty_guided_loss,
+)
+
+SegLoss = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
+def mc_entropy(model: nn.Module, images: torch.Tensor, samples: int) -> torch.Tensor:
+    """Entropy ``[B, H, W]`` of the mean softmax of ``samples`` passes (model's current mode)."""
+    with torch.no_grad():
+        probs = sum(model(images).float().softmax(1) for _ in range(samples)) / samples
+    return -(probs * probs.clamp_min(1e-8).log()).sum(1)
+
+
+def multitask_loss(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    labelled: torch.Tensor,
+    seg_loss: SegLoss,
+    config: LossConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``(total, parts)``; ``images [B, 1, H, W]``, ``labels [B, H, W]``, ``labelled [B]`` bool."""
+    out = model.forward_all(images)
+    seg, sdm = out["seg"], out["sdm"]
+    total = seg.new_zeros((), dtype=torch.float32)
+    parts: dict[str, float] = {}
+    if labelled.any():
+        value, parts = seg_loss(seg[labelled], labels[labelled])
+        total = total + value
+        if config.sdm_weight:
+            target = signed_distance_map(labels[labelled], seg.shape[1])
+            term = sdm_mse(sdm[labelled], target)
+            parts["sdm"] = float(term.detach())
+            total = total + config.sdm_weight * term
+    if config.cross_task_weight:
+        term = cross_task_loss(seg, sdm, config.sdm_k)
+        parts["cross_task"] = float(term.detach())
+        total = total + config.cross_task_weight * term
+    if config.guidance_weight:
+        uncertainty = mc_entropy(model, images, config.guidance_samples)
+        term = uncertainty_guided_loss(
+            seg, sdm, uncertainty, config.guidance_threshold, config.sdm_k
+        )
+        parts["guidance"] = float(term.detach())
+        total = total + config.guidance_weight * term
+    return total, parts
