@@ -182,16 +182,8 @@ def train(
         metrics = train_one_epoch(model, optimizer, sampler, config, state, progress=progress)
         record = {"epoch": state.epoch, "iteration": state.iteration, **metrics}
         if (state.epoch + 1) % config.val_every == 0 or state.epoch + 1 == config.epochs:
-            start = time.perf_counter()
-            val = evaluate_volumes(
-                model, val_volumes, bf16=config.bf16, channels_last=config.channels_last
-            )
-            record.update(
-                {f"val_{k}": v for k, v in val.items()}, val_seconds=time.perf_counter() - start
-            )
-            for name, volumes in (extra_val or {}).items():
-                extra = evaluate_volumes(model, volumes, bf16=config.bf16)
-                record.update({f"val_{name}_{k}": v for k, v in extra.items()})
+            val, entries = _validate(model, val_volumes, extra_val, config)
+            record.update(entries)
             if val["mean"] > state.best:
                 state.best, state.best_epoch, state.bad_epochs = val["mean"], state.epoch, 0
                 export_model(
@@ -212,6 +204,24 @@ def train(
             tqdm.write(f"early stop: no better validation Dice for {config.patience} epochs")
             break
     return state
+
+
+def _validate(
+    model: nn.Module,
+    volumes: list[VolumeData],
+    extra: dict[str, list[VolumeData]] | None,
+    config: TrainConfig,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Validation Dice (keys of :func:`evaluate_volumes`) and the entries to log: ``val_<key>``,
+    ``val_seconds`` and ``val_<name>_<key>`` for each extra set."""
+    start = time.perf_counter()
+    val = evaluate_volumes(model, volumes, bf16=config.bf16, channels_last=config.channels_last)
+    record = {f"val_{k}": v for k, v in val.items()}
+    record["val_seconds"] = time.perf_counter() - start
+    for name, extra_volumes in (extra or {}).items():
+        scores = evaluate_volumes(model, extra_volumes, bf16=config.bf16)
+        record.update({f"val_{name}_{k}": v for k, v in scores.items()})
+    return val, record
 
 
 def _summary(record: dict[str, float]) -> str:
