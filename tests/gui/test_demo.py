@@ -1,0 +1,94 @@
+"""``uqseg demo`` end to end, sample data in the viewer, and the NIfTI round trip through napari."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from napari_uqseg.models import build_model, save_checkpoint
+from tests.napari_uqseg.test_cli_demo import check_results
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    torch.manual_seed(0)
+    model = build_model("unet2d", base_channels=4, depth=2)
+    return str(save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", model))
+
+
+def _demo(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "napari_uqseg", "demo", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_demo_screenshot_only(tmp_path, tiny_checkpoint):
+    out = tmp_path / "demo"
+    args = ["--out", str(out), "--model", tiny_checkpoint, "--samples", "2", "--screenshot-only"]
+    done = _demo(args, dict(os.environ))
+    assert done.returncode == 0, done.stderr[-2000:]
+    check_results(out)
+    screenshot = out / "screenshot.png"
+    assert screenshot.stat().st_size > 10_000
+    assert "not available" not in done.stderr  # every widget in the manifest docked
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb-run")
+def test_demo_without_display_reruns_under_xvfb(tmp_path, tiny_checkpoint):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    out = tmp_path / "headless"
+    done = _demo(["--out", str(out), "--model", tiny_checkpoint, "--samples", "2"], env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "xvfb-run" in done.stdout
+    assert (out / "screenshot.png").is_file()
+
+
+def test_sample_data_opens(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-uqseg", "phantom")
+    assert [layer.name for layer in viewer.layers] == ["phantom ED", "ground truth"]
+    truth = viewer.layers["ground truth"]
+    assert set(np.unique(truth.data)) == {0, 1, 2, 3}
+    assert tuple(viewer.layers["phantom ED"].scale) == (10.0, 1.5, 1.5)
+
+
+@pytest.mark.parametrize(("stem", "kind"), [("scan", "image"), ("scan_seg", "labels")])
+def test_reader_writer_round_trip_through_the_viewer(make_napari_viewer, tmp_path, stem, kind):
+    rng = np.random.default_rng(0)
+    angle = np.deg2rad(20.0)
+    affine = np.array(
+        [
+            [1.4 * np.cos(angle), -1.4 * np.sin(angle), 0.0, -90.5],
+            [1.4 * np.sin(angle), 1.4 * np.cos(angle), 0.0, 12.25],
+            [0.0, 0.0, 8.0, -40.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
+    if kind == "labels":
+        data_xyz = rng.integers(0, 4, size=(20, 16, 5)).astype(np.uint8)
+    else:
+        data_xyz = rng.random((20, 16, 5)).astype(np.float32)
+    source = nib.Nifti1Image(data_xyz, affine)
+    source.set_qform(affine, code=1)
+    source.set_sform(affine, code=1)
+    path = tmp_path / f"{stem}.nii.gz"
+    nib.save(source, path)
+
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="napari-uqseg")
+    assert type(layer).__name__.lower() == kind
+    assert layer.data.shape == (5, 16, 20)
+    saved = tmp_path / f"{stem}_copy.nii.gz"
+    layer.save(str(saved), plugin="napari-uqseg")
+    back = nib.load(saved)
+    np.testing.assert_array_equal(np.asarray(back.dataobj), data_xyz)
+    np.testing.assert_allclose(back.affine, nib.load(path).affine, atol=1e-6)
+    assert back.header["sform_code"] == 1 and back.header["qform_code"] == 1

@@ -1,0 +1,62 @@
+"""``uqseg demo --no-viewer`` in process: result files, Dice summary, the missing-model message."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from napari_uqseg.cli.main import main
+from napari_uqseg.models import build_model, bundled, save_checkpoint
+
+RESULT_FILES = (
+    "phantom_ED.nii.gz",
+    "phantom_ED_gt.nii.gz",
+    "phantom_ED_seg.nii.gz",
+    "phantom_ED_entropy.nii.gz",
+    "phantom_ED_variance.nii.gz",
+    "phantom_ED_mutual_info.nii.gz",
+    "phantom_ED_qc.json",
+    "phantom_ED_referral.csv",
+    "phantom_ED_referral.png",
+)
+
+
+def check_results(out) -> None:
+    for name in RESULT_FILES:
+        assert (out / name).is_file(), name
+    report = json.loads((out / "phantom_ED_qc.json").read_text())
+    assert report["samples"] == 2 and set(report["dice"]) == {"RV", "Myo", "LV"}
+    seg = nib.load(out / "phantom_ED_seg.nii.gz")
+    image = nib.load(out / "phantom_ED.nii.gz")
+    np.testing.assert_array_equal(seg.affine, image.affine)
+    assert seg.header.get_zooms() == pytest.approx((1.5, 1.5, 10.0))
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> str:
+    torch.manual_seed(0)
+    model = build_model("unet2d", base_channels=4, depth=2)
+    return str(save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", model))
+
+
+def test_demo_no_viewer_in_process(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "plain"
+    code = main(
+        ["demo", "--out", str(out), "--model", tiny_checkpoint, "--samples", "2", "--no-viewer"]
+    )
+    assert code == 0
+    check_results(out)
+    assert not (out / "screenshot.png").exists()
+    assert "Dice (no referral)" in capsys.readouterr().out
+
+
+def test_demo_without_bundled_model_says_what_to_do(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bundled, "bundled_models", lambda: {})
+    code = main(["demo", "--out", str(tmp_path / "x"), "--no-viewer"])
+    assert code == 2
+    assert "--model PATH" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
