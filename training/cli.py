@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari_uqseg.errors import InputError
-from training.config import TrainConfig, replace
+from training.config import TrainConfig, check_config, replace
 from training.data import resolve_data_dir
 
 #: flag dest -> (config section or None, field name).
@@ -122,7 +122,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.loss is not None:
         config = replace(config, "loss", terms=_parse_terms(args.loss))
     if args.class_weights is not None:
-        weights = tuple(float(w) for w in args.class_weights.split(","))
+        try:
+            weights = tuple(float(w) for w in args.class_weights.split(","))
+        except ValueError:
+            raise InputError(f"bad --class-weights {args.class_weights!r}") from None
         config = replace(config, "loss", class_weights=weights)
     return config
 
@@ -130,8 +133,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = config_from_args(args)
+        config = check_config(config_from_args(args))
         resolve_data_dir(config.data.root or None)
+        # Imported here so that --help and argument errors answer without loading torch.
         from training.loop import train
         from training.phantom_source import demo_phantoms, phantom_source
 

@@ -149,6 +149,37 @@ class TrainConfig:
         return cls.from_dict(data)
 
 
+def check_config(config: TrainConfig) -> TrainConfig:
+    """Raise :class:`InputError` naming the first value a run cannot use; return ``config``."""
+    from training.losses import combined_loss  # late: losses imports torch, config must not
+    from training.schedule import SCHEDULES
+
+    data, model = config.data, config.model
+    problems = [
+        (
+            data.crop_size % 2**model.depth != 0,
+            f"crop_size {data.crop_size} must be a multiple of 2**depth = {2**model.depth}",
+        ),
+        (
+            not 0.0 <= data.phantom_fraction < 1.0,
+            f"phantom_fraction {data.phantom_fraction} must be in [0, 1)",
+        ),
+        (
+            not 0.0 < data.labelled_fraction <= 1.0,
+            f"labelled_fraction {data.labelled_fraction} must be in (0, 1]",
+        ),
+        (config.epochs < 1, f"epochs must be >= 1, got {config.epochs}"),
+        (config.batch_size < 2, f"batch_size must be >= 2 (batch norm), got {config.batch_size}"),
+        (config.optim.schedule not in SCHEDULES, f"unknown schedule {config.optim.schedule!r}"),
+        (config.optim.lr <= 0, f"lr must be > 0, got {config.optim.lr}"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise InputError(message)
+    combined_loss(config.loss.terms, config.loss.class_weights)
+    return config
+
+
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if not isinstance(data, dict):
         raise InputError(f"{where} must be a JSON object, got {type(data).__name__}")

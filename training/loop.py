@@ -16,7 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from napari_uqseg.models.registry import build_model
-from training.config import TrainConfig
+from training.config import TrainConfig, check_config
 from training.data import VolumeData, load_volumes, read_cases, resolve_data_dir, split_cases
 from training.losses import combined_loss
 from training.losses_ctl import labelled_patients
@@ -130,6 +130,7 @@ def train(
     ``extra_val`` volumes are validated too and logged as ``val_<name>_<structure>`` (never used to
     pick the best epoch).
     """
+    check_config(config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.num_threads)

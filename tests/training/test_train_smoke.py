@@ -149,3 +149,22 @@ def test_bmtctl_semi_supervised_two_iterations(tiny_acdc: Path, tmp_path: Path) 
         assert 0.0 < record[key] < 3.0  # squared norms over 3 foreground classes
     _, info = load_checkpoint(tmp_path / "ctl" / "best.pt")
     assert info.architecture == "bmtctl"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--crop-size", "30"], "crop_size 30"),
+        (["--loss", "focal=1"], "focal"),
+        (["--phantom-fraction", "1.5"], "phantom_fraction"),
+        (["--class-weights", "1,x"], "class-weights"),
+        (["--batch-size", "1"], "batch_size"),
+    ],
+)
+def test_cli_rejects_bad_values_before_loading(
+    tiny_acdc: Path, tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str
+) -> None:
+    args = ["--run-dir", str(tmp_path / "bad"), "--data", str(tiny_acdc), *flags]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
