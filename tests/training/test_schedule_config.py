@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from napari_uqseg.errors import InputError
-from training.config import OptimConfig, TrainConfig, replace
+from training.config import OptimConfig, TrainConfig, check_config, replace
 from training.schedule import is_snapshot_epoch, learning_rate
 
 
@@ -55,3 +55,9 @@ def test_config_rejects_unknown_keys(tmp_path: Path) -> None:
     (tmp_path / "c.json").write_text(json.dumps({"optim": {"learning_rate": 1}}))
     with pytest.raises(InputError, match="learning_rate"):
         TrainConfig.load(tmp_path / "c.json")
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[2].glob("training/configs/*.json")))
+def test_shipped_configs_are_valid(path: Path) -> None:
+    config = check_config(TrainConfig.load(path))
+    assert config.data.root == ""  # never a machine-specific data path in the repository
