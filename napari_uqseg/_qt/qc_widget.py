@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.layer_combo import (
     LayerCombo,
     is_prediction,
@@ -43,7 +44,7 @@ FLAG_BRUSH = QBrush(QColor(200, 60, 60))
 NO_REFERENCE = "Choose a reference layer to see the reliability diagram."
 
 
-class QCWidget(QWidget):
+class QCWidget(ClosesWithDock, QWidget):
     """Dock widget; ``qc`` is the pure state, ``report`` the calibration (or None)."""
 
     def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
@@ -158,10 +159,6 @@ class QCWidget(QWidget):
         self.summary.setText(
             "⚠ Review: " + "; ".join(flagged) if flagged else "No score crosses its limit."
         )
-
-    def closeEvent(self, event: Any) -> None:
-        self.close_widget()
-        super().closeEvent(event)
 
     def close_widget(self) -> None:
         """Stop following the viewer's layers (idempotent)."""

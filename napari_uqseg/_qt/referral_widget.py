@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.layer_combo import (
     LayerCombo,
     is_prediction,
@@ -39,7 +40,7 @@ from napari_uqseg.referral.readout import readout_html
 from napari_uqseg.referral.view import SLIDER_STEPS, Marker
 
 
-class ReferralWidget(QWidget):
+class ReferralWidget(ClosesWithDock, QWidget):
     """Dock widget; ``controller`` holds all state (``controller.session`` while recording)."""
 
     def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
@@ -218,10 +219,6 @@ class ReferralWidget(QWidget):
         self.restrict_box.setEnabled(not recording)
         for combo in (self.uncertainty_combo, self.prediction_combo, self.reference_combo):
             combo.setEnabled(not recording)
-
-    def closeEvent(self, event: Any) -> None:
-        self.close_widget()
-        super().closeEvent(event)
 
     def close_widget(self) -> None:
         """Stop recording (autosave kept), unbind keys, stop following the viewer (idempotent)."""

@@ -82,3 +82,23 @@ def test_docks_open_from_the_manifest(make_napari_viewer, title, cls_name):
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-uqseg", title)
     assert type(widget).__name__ == cls_name
     widget.close_widget()
+
+
+def test_closing_the_dock_releases_the_widget(make_napari_viewer, tmp_path, monkeypatch):
+    from napari_uqseg._qt.layer_combo import LayerCombo
+    from napari_uqseg._qt.referral_widget import ReferralWidget
+    from napari_uqseg.referral import autosave
+
+    monkeypatch.setenv(autosave.HOME_ENV, str(tmp_path))
+    viewer = make_napari_viewer()
+    _layers(viewer)
+    referral, qc = ReferralWidget(viewer), QCWidget(viewer)
+    viewer.window.add_dock_widget(referral, name="Referral")
+    viewer.window.add_dock_widget(qc, name="QC")
+    referral.controller.start_recording()
+    session = referral.controller.session
+    viewer.window.remove_dock_widget(referral)  # what the dock's close button does
+    viewer.window.remove_dock_widget(qc)
+    assert referral.controller.session is None and session._store is None
+    owners = [cb[0]() for cb in viewer.layers.events.inserted.callbacks if isinstance(cb, tuple)]
+    assert not any(isinstance(owner, LayerCombo) for owner in owners)
