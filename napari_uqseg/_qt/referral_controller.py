@@ -77,9 +77,13 @@ class ReferralController:
     def set_inputs(
         self, uncertainty: Image | None, prediction: Labels | None, reference: Labels | None
     ) -> None:
-        """New input layers: recompute the simulated curve once (one sort)."""
+        """New input layers: recompute the simulated curve once (one sort).
+
+        Ignored while recording (the session owns copies of its inputs); the widget passes the
+        current choice again once recording stops.
+        """
         if self.session is not None:
-            raise RuntimeError("stop recording before changing the input layers")
+            return
         self.uncertainty, self.prediction, self.reference = uncertainty, prediction, reference
         self.view = None
         if uncertainty is not None:

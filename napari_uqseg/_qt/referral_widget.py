@@ -210,6 +210,15 @@ class ReferralWidget(ClosesWithDock, QWidget):
     def _show_session(self) -> None:
         c = self.controller
         recording = c.session is not None
+        chosen = (
+            self.uncertainty_combo.layer,
+            self.prediction_combo.layer,
+            self.reference_combo.layer,
+        )
+        current = (c.uncertainty, c.prediction, c.reference)
+        if not recording and any(a is not b for a, b in zip(chosen, current, strict=True)):
+            self._inputs_changed()  # the layers changed while recording
+            return
         self.plot.update_live(c.recorded(), c.marker())
         self.readout.setText(readout_html(c.session, c.start_dice, c.navigator, c.marker()))
         self.buttons["start"].setEnabled(not recording and c.prediction is not None)

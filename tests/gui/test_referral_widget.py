@@ -226,3 +226,13 @@ def test_without_reference_and_by_region(setup, qtbot):
     assert round(viewer.dims.point[0]) == target.z
     c.accept()
     assert c.navigator.accepted["region"] == {target.unit_id}
+
+
+def test_input_layer_removed_while_recording(setup, qtbot):
+    viewer, widget, _pred, _ref, _unc = setup
+    c = widget.controller
+    c.start_recording()
+    viewer.layers.remove("heart_gt")  # the session keeps its own copy of the reference
+    assert c.reference is not None and not np.isnan(c.session.dice["LV"])
+    c.stop_recording()
+    assert c.reference is None and c.view.curve is None
