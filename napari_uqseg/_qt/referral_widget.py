@@ -97,7 +97,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
             )
         }
         self.unit_combo = QComboBox()
-        self.unit_combo.addItems(["slice", "region"])
+        self.unit_combo.addItems(["review by slice", "review by flagged region"])
         grid = QGridLayout()
         for i, name in enumerate(("start", "resume", "stop", "undo", "redo", "export")):
             grid.addWidget(self.buttons[name], i // 3, i % 3)
@@ -128,7 +128,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
         b["previous"].clicked.connect(lambda: c.previous())
         b["accept"].clicked.connect(lambda: c.accept())
         b["export"].clicked.connect(self._export_clicked)
-        self.unit_combo.currentTextChanged.connect(lambda kind: c.set_unit(kind))
+        self.unit_combo.currentIndexChanged.connect(lambda i: c.set_unit(("slice", "region")[i]))
 
     # ---- callbacks ----------------------------------------------------------------------------
     @property

@@ -220,7 +220,7 @@ def test_without_reference_and_by_region(setup, qtbot):
     c.correction.data_setitem((np.array([1]), np.array([5]), np.array([5])), 3)
     assert c.session.voxels_corrected == 1
     assert "no reference" in widget.readout.text()
-    widget.unit_combo.setCurrentText("region")
+    widget.unit_combo.setCurrentIndex(1)  # by flagged region
     target = c.next()
     assert target.kind == "region" and c.navigator.kind == "region"
     assert round(viewer.dims.point[0]) == target.z
