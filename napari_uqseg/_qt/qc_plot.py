@@ -6,7 +6,7 @@ from typing import Any
 
 from napari_uqseg._qt.plot_base import ThemedPlot
 from napari_uqseg.calibration import CalibrationReport
-from napari_uqseg.referral.plots import _reliability_panel
+from napari_uqseg.referral.plots import reliability_panel
 
 
 class ReliabilityPlot(ThemedPlot):
@@ -24,7 +24,7 @@ class ReliabilityPlot(ThemedPlot):
             return
         self.axes.set_axis_on()
         r = self.report
-        _reliability_panel(
+        reliability_panel(
             self.axes,
             r.top_label_roi,
             f"Reliability, foreground ROI (Brier {r.brier_roi:.4f})",

@@ -197,7 +197,7 @@ def unit_referral_figure(
     return fig
 
 
-def _reliability_panel(ax: Axes, bins: ReliabilityBins, title: str) -> None:
+def reliability_panel(ax: Axes, bins: ReliabilityBins, title: str) -> None:
     centres = (bins.edges[:-1] + bins.edges[1:]) / 2
     width = np.diff(bins.edges)
     full = bins.counts > 0
@@ -228,8 +228,8 @@ def reliability_figure(report: CalibrationReport, *, title: str | None = None) -
     """Reliability diagrams (10 bins by default): top label in the volume and in the ROI, and one
     accuracy-vs-confidence line per class inside the ROI."""
     fig, axes = _new_figure(14.0, 4.6, ncols=3)
-    _reliability_panel(axes[0], report.top_label, "top label, whole volume")
-    _reliability_panel(axes[1], report.top_label_roi, "top label, foreground ROI")
+    reliability_panel(axes[0], report.top_label, "top label, whole volume")
+    reliability_panel(axes[1], report.top_label_roi, "top label, foreground ROI")
     ax = axes[2]
     ax.plot([0, 1], [0, 1], "--", color="0.3", lw=1.0)
     for name, bins in report.per_class_roi.items():

@@ -82,7 +82,7 @@ class ReferralCurve:
         return self.dice.mean(axis=1)
 
 
-def _round_down(thresholds: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def round_down(thresholds: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Thresholds in ``dtype`` such that ``u > t`` is unchanged for every ``u`` of that dtype.
 
     Rounding to nearest could move a float64 threshold above a float32 value it was below.
@@ -93,7 +93,7 @@ def _round_down(thresholds: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.where(too_high, np.nextafter(cast, dtype.type(-np.inf)), cast)
 
 
-class _Ranking:
+class Ranking:
     """Sorted uncertainties of volume, ROI and errors, with suffix sums of the count changes."""
 
     def __init__(
@@ -150,7 +150,7 @@ class _Ranking:
     def corner_thresholds(self) -> np.ndarray:
         """Thresholds where the step function Dice(fraction) has a corner; descending, ends -inf."""
         errors = self.sorted_errors
-        values = errors[np.append(errors[1:] != errors[:-1], errors.size > 0)]
+        values = errors[np.append(errors[1:] != errors[:-1], True)[: errors.size]]
         below = np.searchsorted(self.sorted_all, values, side="left") - 1
         next_lower = np.where(below >= 0, self.sorted_all[np.maximum(below, 0)], -np.inf)
         candidates = np.concatenate([[self.sorted_all[-1], -np.inf], values, next_lower])
@@ -165,7 +165,7 @@ class _Ranking:
 
     def evaluate(self, thresholds: np.ndarray) -> ReferralCurve:
         t = np.asarray(thresholds, dtype=np.float64)
-        tu = _round_down(t, self.dtype)
+        tu = round_down(t, self.dtype)
         n_all, n_roi = self.sorted_all.size, self.sorted_roi.size
         k = np.searchsorted(self.sorted_errors, tu, side="right")
         dice = dice_from_counts(
@@ -208,7 +208,7 @@ def referral_curve(
     referred" (threshold = max uncertainty) to "everything referred" (-inf); with ``thresholds`` it
     is evaluated exactly there. ``roi`` defaults to :func:`foreground_roi` of the two label maps.
     """
-    ranking = _Ranking(uncertainty, prediction, reference, roi, structures)
+    ranking = Ranking(uncertainty, prediction, reference, roi, structures)
     chosen = ranking.corner_thresholds() if thresholds is None else thresholds
     return ranking.evaluate(np.asarray(chosen, dtype=np.float64))
 
@@ -230,7 +230,7 @@ def referral_at_fractions(
     f = np.asarray(fractions, dtype=np.float64)
     if f.ndim != 1 or np.any((f < 0) | (f > 1)):
         raise InputError(f"fractions must be a 1-D sequence in [0, 1], got {fractions!r}")
-    ranking = _Ranking(uncertainty, prediction, reference, roi, structures)
+    ranking = Ranking(uncertainty, prediction, reference, roi, structures)
     return ranking.evaluate(ranking.top_fraction_thresholds(f))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from napari_uqseg.errors import InputError
 from napari_uqseg.labels import STRUCTURE_LABELS
 from napari_uqseg.referral.roi import check_same_shape
-from napari_uqseg.referral.simulated import ReferralCurve, _Ranking, _round_down
+from napari_uqseg.referral.simulated import ReferralCurve, Ranking, round_down
 
 #: Resolution of the threshold slider.
 SLIDER_STEPS = 1000
@@ -58,18 +58,12 @@ class ReferralView:
         self.uncertainty = u
         self.structures = tuple(structures)
         self.curve: ReferralCurve | None = None
-        self._ranking: _Ranking | None = None
+        self._ranking: Ranking | None = None
         if prediction is not None and reference is not None:
             check_same_shape(uncertainty=u, prediction=prediction, reference=reference)
-            self._ranking = _Ranking(u, prediction, reference, None, structures)
+            self._ranking = Ranking(u, prediction, reference, None, structures)
             self.sorted = self._ranking.sorted_all
-            # corner_thresholds() fails when the prediction has no error; then the curve is flat.
-            corners = (
-                self._ranking.corner_thresholds()
-                if self._ranking.sorted_errors.size
-                else np.array([float(self.sorted[-1]), -np.inf])
-            )
-            self.curve = self._ranking.evaluate(corners)
+            self.curve = self._ranking.evaluate(self._ranking.corner_thresholds())
         else:
             self.sorted = np.sort(u.ravel())
 
@@ -86,7 +80,7 @@ class ReferralView:
         """``threshold`` rounded down to the map's dtype, clipped to just below the lowest value."""
         low = float(np.nextafter(self.sorted[0], self.sorted.dtype.type(-np.inf)))
         t = max(float(threshold), low) if math.isfinite(threshold) else low
-        return float(_round_down(np.array([t]), self.sorted.dtype)[0])
+        return float(round_down(np.array([t]), self.sorted.dtype)[0])
 
     def threshold_for_percent(self, percent: float) -> float:
         """Lowest threshold flagging at most ``percent`` % of the voxels (ties are never split)."""

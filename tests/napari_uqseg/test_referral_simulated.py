@@ -167,3 +167,13 @@ def test_real_acdc_curve_equals_naive(acdc_dir, case: str) -> None:
     np.testing.assert_allclose(_as_table(at), naive_refer(u, pred, reference, roi, thresholds))
     assert corners.dice[0].min() < 0.95  # the perturbation really made errors
     np.testing.assert_array_equal(corners.dice[-1], 1.0)
+
+
+def test_curve_of_a_perfect_prediction_is_flat_at_one():
+    labels = np.zeros((2, 8, 8), dtype=np.uint8)
+    labels[:, 2:6, 2:6] = 3
+    uncertainty = np.random.default_rng(0).random(labels.shape)
+    curve = referral_curve(uncertainty, labels, labels)
+    assert curve.n_errors == 0
+    np.testing.assert_array_equal(curve.dice, 1.0)
+    assert curve.thresholds[0] == uncertainty.max() and curve.thresholds[-1] == -np.inf
