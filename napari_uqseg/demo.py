@@ -118,4 +118,6 @@ def demo_layers(demo: DemoResult) -> list[LayerData]:
     image = (demo.volume.array, {**kwargs, "colormap": "gray"}, "image")
     truth = labels_layer(demo.truth, kwargs, GROUND_TRUTH_NAME)
     truth[1]["visible"] = False
-    return [image, truth, *result_layers(demo.result, PHANTOM_NAME, kwargs)]
+    outputs = result_layers(demo.result, PHANTOM_NAME, kwargs)
+    outputs[-1][1]["visible"] = False  # flagged: the referral widget overlays it at its threshold
+    return [image, truth, *outputs]

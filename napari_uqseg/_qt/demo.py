@@ -16,10 +16,12 @@ from napari_uqseg.demo import DemoResult, demo_layers
 
 PLUGIN = "napari-uqseg"
 #: Dock widgets by display name (napari.yaml) and whether each joins the previous one as a tab:
-#: the referral widget (with the live curve) stays in view, run and QC share a tabbed dock.
+#: the referral widget (with the live curve) stays in view, QC and run share a tabbed dock with
+#: the run widget (added last) in front.
+RUN = "Run MC-dropout segmentation"
 WIDGETS = {
-    "Run MC-dropout segmentation": False,
-    "Quality control": True,
+    "Quality control": False,
+    RUN: True,
     "Referral and correction": False,
 }
 WINDOW_SIZE = (1600, 1000)
@@ -33,35 +35,48 @@ def _import_widget_module(display_name: str) -> None:
     importlib.import_module(commands[widgets[display_name]].split(":")[0])
 
 
-def dock_widgets(viewer: Any, layout: dict[str, bool] = WIDGETS) -> dict[str, Any]:
-    """Dock each of the plugin's widgets that can be imported; report the others on stderr."""
+def dock_widgets(viewer: Any, layout: dict[str, bool] = WIDGETS) -> dict[str, tuple[Any, Any]]:
+    """Dock each of the plugin's widgets that can be imported; report the others on stderr.
+
+    Returns display name -> (dock widget, widget).
+    """
     docked = {}
     for name, tabify in layout.items():
         try:
             _import_widget_module(name)
-            _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=tabify)
+            dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=tabify)
         except (ImportError, KeyError) as err:
             print(f"uqseg demo: widget {name!r} not available: {err}", file=sys.stderr)
             continue
-        docked[name] = widget
+        docked[name] = (dock, widget)
     return docked
 
 
-def open_demo(demo: DemoResult) -> tuple[Any, dict[str, Any]]:
+def open_demo(demo: DemoResult) -> tuple[Any, dict[str, tuple[Any, Any]]]:
     """A viewer showing ``demo`` at the mid-ventricular slice, with the widgets docked."""
     viewer = napari.Viewer(title="napari-uqseg demo")
     viewer.window.resize(*WINDOW_SIZE)
     add_layer_data(viewer, demo_layers(demo))
     docked = dock_widgets(viewer)
-    run_widget = docked.get(next(iter(WIDGETS)))
-    model = demo.result.model_path
-    if run_widget is not None and model not in (
-        run_widget.model_combo.itemText(i) for i in range(run_widget.model_combo.count())
-    ):
-        run_widget.add_checkpoint(model)
+    if RUN in docked:
+        _, run_widget = docked[RUN]
+        run_widget.select_model(demo.result.settings.model)
     viewer.dims.set_current_step(0, demo.volume.array.shape[0] // 2)
     viewer.reset_view()
     return viewer, docked
+
+
+def settle(viewer: Any, rounds: int = 10) -> None:
+    """Let docked widgets lay out and plots draw, and close notification pop-ups (screenshots)."""
+    for _ in range(rounds):
+        QApplication.processEvents()
+    try:  # napari's toast class is private; without it a pop-up may just stay in the picture
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+    except ImportError:
+        return
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()
+    QApplication.processEvents()
 
 
 def show_demo(demo: DemoResult, *, screenshot: Path | None = None) -> None:
@@ -70,8 +85,7 @@ def show_demo(demo: DemoResult, *, screenshot: Path | None = None) -> None:
     if screenshot is None:
         napari.run()
         return
-    for _ in range(5):  # let docked widgets lay out and plots draw before grabbing the window
-        QApplication.processEvents()
+    settle(viewer)
     viewer.screenshot(str(screenshot), canvas_only=False)
     # Close the window only: the process ends next, and emptying the layer list one layer at a time
     # (what viewer.close() does) would make every docked widget react to each removal.
