@@ -106,17 +106,35 @@ def run_config(model, image: np.ndarray, config: str, samples: int) -> object:
     return run_mc_inference(model, image, samples=samples, precision=precision, optimise=optimise)
 
 
+def peak_rss_mib() -> float:
+    """Peak RSS of this process: VmHWM from /proc (Linux), else ``ru_maxrss``."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def reset_peak_rss() -> None:
+    """Forget the peak inherited from the forking parent (Linux ``clear_refs`` 5), if possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def child(args: argparse.Namespace) -> None:
     """Fresh process: load, note the baseline peak RSS, run one configuration, print peak RSS."""
+    reset_peak_rss()
     torch.set_num_threads(args.threads)
     image, _ = load_image(args.image)
     model, _ = load_model(args)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = peak_rss_mib()
     start = time.perf_counter()
     run_config(model, image, args.child, args.samples)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"baseline_mib": baseline / 1024, "peak_mib": peak / 1024, "s": seconds}))
+    print(json.dumps({"baseline_mib": baseline, "peak_mib": peak_rss_mib(), "s": seconds}))
 
 
 def measure_memory(args: argparse.Namespace, config: str, samples: int) -> dict:
@@ -214,6 +232,10 @@ def main() -> None:
     if args.child:
         return child(args)
 
+    def save(partial: dict) -> None:  # after every phase, so a late failure loses nothing
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(partial, indent=2) + "\n")
+
     torch.set_num_threads(args.threads)
     image, image_name = load_image(args.image)
     model, model_name = load_model(args)
@@ -229,9 +251,25 @@ def main() -> None:
         "engine_precision": precision_name(autocast_dtype("cpu", "auto")),
         "load_average_start": os.getloadavg()[0],
     }
+    memory: dict = {}
+    for samples in (int(s) for s in args.memory_samples.split(",")):
+        for config in ("naive", "engine"):
+            memory[f"{config}_T{samples}"] = measure_memory(args, config, samples)
+            save(record | {"peak_rss": memory})
+    record["peak_rss"] = memory
+    record["peak_rss_ratio_engine_over_naive"] = {
+        s.split("_T")[1]: {
+            "peak": memory[s.replace("naive", "engine")]["peak_mib"] / memory[s]["peak_mib"],
+            "incremental": memory[s.replace("naive", "engine")]["incremental_mib"]
+            / max(memory[s]["incremental_mib"], 1e-9),
+        }
+        for s in memory
+        if s.startswith("naive")
+    }
     times = {}
     for config in ("naive", "engine", "engine_fp32", "engine_unoptimised"):
         times[config] = timed(lambda c=config: run_config(model, image, c, T), args.repeats)
+        save(record | {"wall_s": times})
     record["wall_s"] = times
     record["speedup_vs_naive"] = {k: times["naive"] / v for k, v in times.items() if k != "naive"}
     record["deterministic_s"] = timed(lambda: deterministic_inference(model, image), args.repeats)
@@ -248,25 +286,11 @@ def main() -> None:
         "matmul_peak_fp32_gflops": peak_fp32,
         "engine_fraction_of_bf16_peak": achieved / peak_bf16,
     }
+    save(record)
     record["accuracy"] = accuracy(model, image, T)
 
-    memory: dict = {}
-    for samples in (int(s) for s in args.memory_samples.split(",")):
-        for config in ("naive", "engine"):
-            memory[f"{config}_T{samples}"] = measure_memory(args, config, samples)
-    record["peak_rss"] = memory
-    record["peak_rss_ratio_engine_over_naive"] = {
-        s.split("_T")[1]: {
-            "peak": memory[s.replace("naive", "engine")]["peak_mib"] / memory[s]["peak_mib"],
-            "incremental": memory[s.replace("naive", "engine")]["incremental_mib"]
-            / memory[s]["incremental_mib"],
-        }
-        for s in memory
-        if s.startswith("naive")
-    }
     record["load_average_end"] = os.getloadavg()[0]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+    save(record)
     print(json.dumps(record, indent=2))
 
 
