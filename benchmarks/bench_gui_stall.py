@@ -72,6 +72,9 @@ def main() -> None:
     parser.add_argument("--base-channels", type=int, default=8)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--torch-threads", type=int, help="torch intra-op threads (default: torch's choice)"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "gui_stall.json"))
     args = parser.parse_args()
 
@@ -84,6 +87,8 @@ def main() -> None:
     from napari_uqseg.phantom import make_phantom
     from napari_uqseg.samples import phantom_volume
 
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     torch.manual_seed(0)
     model = build_model("unet2d", base_channels=args.base_channels, depth=args.depth)
     checkpoint = Path(tempfile.mkdtemp()) / "bench.pt"
@@ -108,8 +113,12 @@ def main() -> None:
     report = {
         "what": "longest event-loop stall (10 ms QTimer gaps) from Run to layers added",
         "image_shape_zyx": list(volume.array.shape),
-        "model": {"architecture": "unet2d", "base_channels": args.base_channels,
-                  "depth": args.depth, "trained": False},
+        "model": {
+            "architecture": "unet2d",
+            "base_channels": args.base_channels,
+            "depth": args.depth,
+            "trained": False,
+        },
         "samples": args.samples,
         "device": "cpu",
         "torch_threads": torch.get_num_threads(),
@@ -121,7 +130,9 @@ def main() -> None:
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    previous = json.loads(out.read_text()) if out.is_file() else {}
+    previous[f"torch_threads_{torch.get_num_threads()}"] = report
+    out.write_text(json.dumps(previous, indent=2) + "\n")
     print(json.dumps({k: v["max_gap_ms"] for k, v in summary.items()}))
     viewer.window.close()
 

@@ -20,6 +20,8 @@ from napari_uqseg.layer_data import ROLE_KEY, LayerData
 
 #: Layer attributes a re-run refreshes on an existing layer (besides ``data``).
 _UPDATED = ("metadata", "scale", "contrast_limits", "features")
+#: Pause between two layers of :func:`put_layers_stepwise`: room for a repaint and user input.
+_PAUSE_MS = 30
 
 
 def add_layer_data(viewer: Any, layer_data: list[LayerData]) -> list[Layer]:
@@ -54,7 +56,7 @@ def put_layers_stepwise(viewer: Any, layer_data: list[LayerData], done: Callable
             done()
             return
         put_layer(viewer, pending.pop(0))
-        QTimer.singleShot(0, step)
+        QTimer.singleShot(_PAUSE_MS, step)
 
     step()
 
