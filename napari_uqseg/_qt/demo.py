@@ -52,10 +52,14 @@ def dock_widgets(viewer: Any, layout: dict[str, bool] = WIDGETS) -> dict[str, tu
     return docked
 
 
-def open_demo(demo: DemoResult) -> tuple[Any, dict[str, tuple[Any, Any]]]:
-    """A viewer showing ``demo`` at the mid-ventricular slice, with the widgets docked."""
-    viewer = napari.Viewer(title="napari-uqseg demo")
-    viewer.window.resize(*WINDOW_SIZE)
+def open_demo(
+    demo: DemoResult, viewer: Any | None = None
+) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """``viewer`` (a new one by default) showing ``demo`` at the mid-ventricular slice, with the
+    widgets docked."""
+    if viewer is None:
+        viewer = napari.Viewer(title="napari-uqseg demo")
+        viewer.window.resize(*WINDOW_SIZE)
     add_layer_data(viewer, demo_layers(demo))
     docked = dock_widgets(viewer)
     if RUN in docked:
@@ -87,6 +91,4 @@ def show_demo(demo: DemoResult, *, screenshot: Path | None = None) -> None:
         return
     settle(viewer)
     viewer.screenshot(str(screenshot), canvas_only=False)
-    # Close the window only: the process ends next, and emptying the layer list one layer at a time
-    # (what viewer.close() does) would make every docked widget react to each removal.
-    viewer.window.close()
+    viewer.close()

@@ -92,3 +92,22 @@ def test_reader_writer_round_trip_through_the_viewer(make_napari_viewer, tmp_pat
     np.testing.assert_array_equal(np.asarray(back.dataobj), data_xyz)
     np.testing.assert_allclose(back.affine, nib.load(path).affine, atol=1e-6)
     assert back.header["sform_code"] == 1 and back.header["qform_code"] == 1
+
+
+def test_demo_viewer_docks_every_widget_and_closes_cleanly(
+    make_napari_viewer, tmp_path, tiny_checkpoint
+):
+    from napari_uqseg._qt.demo import WIDGETS, open_demo
+    from napari_uqseg.demo import run_demo
+    from napari_uqseg.run import RunSettings
+
+    demo = run_demo(tmp_path / "d", RunSettings(model=tiny_checkpoint, samples=2))
+    viewer = make_napari_viewer()
+    _, docked = open_demo(demo, viewer)
+    assert set(docked) == set(WIDGETS)
+    assert "phantom ED entropy" in viewer.layers and "ground truth" in viewer.layers
+    run_widget = docked["Run MC-dropout segmentation"][1]
+    assert run_widget.model_combo.currentText() == tiny_checkpoint
+    assert viewer.dims.current_step[0] == demo.volume.array.shape[0] // 2
+    viewer.close()
+    assert len(viewer.layers) == 0
