@@ -169,6 +169,10 @@ def check_config(config: TrainConfig) -> TrainConfig:
             f"labelled_fraction {data.labelled_fraction} must be in (0, 1]",
         ),
         (config.epochs < 1, f"epochs must be >= 1, got {config.epochs}"),
+        (
+            not 0.0 <= config.augment.heart_bias <= 1.0,
+            f"heart_bias {config.augment.heart_bias} must be in [0, 1]",
+        ),
         (config.batch_size < 2, f"batch_size must be >= 2 (batch norm), got {config.batch_size}"),
         (config.optim.schedule not in SCHEDULES, f"unknown schedule {config.optim.schedule!r}"),
         (config.optim.lr <= 0, f"lr must be > 0, got {config.optim.lr}"),

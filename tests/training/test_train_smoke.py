@@ -159,6 +159,7 @@ def test_bmtctl_semi_supervised_two_iterations(tiny_acdc: Path, tmp_path: Path) 
         (["--phantom-fraction", "1.5"], "phantom_fraction"),
         (["--class-weights", "1,x"], "class-weights"),
         (["--batch-size", "1"], "batch_size"),
+        (["--heart-bias", "2"], "heart_bias"),
     ],
 )
 def test_cli_rejects_bad_values_before_loading(
