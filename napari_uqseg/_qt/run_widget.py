@@ -1,25 +1,20 @@
 """Dock widget that runs MC-dropout segmentation on an image layer and adds the output layers.
 
-The work is :func:`napari_uqseg.run.iter_segment`, a generator: this widget only collects the
-settings, drives the generator and adds the layers built by :mod:`napari_uqseg.layer_data`. Two
-drivers sit behind one switch (``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``): a napari
-generator ``thread_worker`` (default), or the event loop itself, processing pending events after
-every batch. ``benchmarks/bench_gui_stall.py`` measures the longest event-loop stall of each.
+The work is :func:`napari_uqseg.run.iter_segment`, a generator: this widget collects the settings,
+hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
+driver, switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``) and adds the layers
+built by :mod:`napari_uqseg.layer_data`.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
-from napari.qt.threading import create_worker
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
-    QApplication,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -33,16 +28,11 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg._qt.layers import is_source_image, put_layers_stepwise, source_volume
+from napari_uqseg._qt.run_job import RunJob
+from napari_uqseg.errors import InputError
 from napari_uqseg.layer_data import result_layers
 from napari_uqseg.models.bundled import bundled_models
-from napari_uqseg.run import (
-    DEFAULT_FLAG_FRACTION,
-    DEVICES,
-    RunOutcome,
-    RunSettings,
-    guarded,
-    iter_segment,
-)
+from napari_uqseg.run import DEFAULT_FLAG_FRACTION, DEVICES, RunOutcome, RunSettings, iter_segment
 
 BROWSE = "Browse checkpoint…"
 
@@ -61,9 +51,9 @@ class RunWidget(QWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
-        self._cancel: threading.Event | None = None
-        self._progress: progress | None = None
-        self._worker: Any = None
+        self.job = RunJob(self)
+        self.job.finished.connect(self._on_job_finished)
+        self._target: tuple[str, dict] | None = None  # (image name, layer kwargs) of the run
         self._build()
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._refresh_images)
@@ -147,8 +137,6 @@ class RunWidget(QWidget):
         """The form as :class:`RunSettings` (raises InputError for a missing model choice)."""
         model = self.model_combo.currentText()
         if model in ("", BROWSE):
-            from napari_uqseg.errors import InputError
-
             raise InputError("choose a model: no bundled model is installed; browse a checkpoint")
         dropout = self.dropout_spin.value()
         return RunSettings(
@@ -163,7 +151,7 @@ class RunWidget(QWidget):
     # ---- running -------------------------------------------------------------------------------
     def run(self) -> None:
         """Start a run on the chosen image with the form's settings (no-op while one runs)."""
-        if self._cancel is not None:
+        if self._target is not None:
             return
         name = self.image_combo.currentText()
         if name not in self.viewer.layers:
@@ -171,58 +159,34 @@ class RunWidget(QWidget):
             return
         try:
             settings = self.settings()
-        except ValueError as err:
+        except InputError as err:
             show_error(f"napari-uqseg: {err}")
             return
         frame = self.viewer.dims.current_step[0]
         data, spacing, source = source_volume(self.viewer.layers[name], frame)
-        self._cancel = threading.Event()
+        self._target = (name, source)
         self._set_running(True, f"Running {Path(settings.model).name} on {name}…")
-        job = guarded(iter_segment(data, spacing, settings, cancel=self._cancel))
-        on_done = lambda outcome: self._finish(outcome, name, source)  # noqa: E731
-        if self.use_thread:
-            worker = create_worker(_relay, job, _start_thread=False)
-            worker.yielded.connect(self._on_progress)
-            worker.returned.connect(on_done)
-            worker.errored.connect(lambda err: self._finish(RunOutcome(None, error=str(err)), name))
-            self._worker = worker
-            worker.start()
-        else:
-            on_done(self._drive_in_event_loop(job))
+        self.job.start(
+            lambda cancel: iter_segment(data, spacing, settings, cancel=cancel),
+            use_thread=self.use_thread,
+        )
 
     def cancel(self) -> None:
         """Stop the current run after the batch in progress; no layer is added."""
-        if self._cancel is not None:
-            self._cancel.set()
-            self.status.setText("Cancelling…")
+        self.job.cancel()
+        self.status.setText("Cancelling…")
 
-    def _drive_in_event_loop(self, job: Any) -> RunOutcome:
-        while True:
-            try:
-                self._on_progress(next(job))
-            except StopIteration as stop:
-                return stop.value
-            QApplication.processEvents()
-
-    def _on_progress(self, update: Any) -> None:
-        if self._progress is None:
-            self._progress = progress(total=update.total, desc="MC dropout")
-        self._progress.update(update.done - self._progress.n)
-
-    def _finish(self, outcome: RunOutcome, name: str, source: dict | None = None) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
-        self._worker = None
+    def _on_job_finished(self, outcome: RunOutcome) -> None:
         if outcome.result is None:
             self._done(outcome)
             return
+        name, source = self._target
         self.status.setText("Adding layers…")
-        layers = result_layers(outcome.result, name, source or {})
+        layers = result_layers(outcome.result, name, source)
         put_layers_stepwise(self.viewer, layers, lambda: self._done(outcome))
 
     def _done(self, outcome: RunOutcome) -> None:
-        self._cancel = None
+        self._target = None
         if outcome.cancelled:
             self._set_running(False, "Cancelled.")
             show_info("napari-uqseg: run cancelled")
@@ -237,8 +201,3 @@ class RunWidget(QWidget):
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.status.setText(message)
-
-
-def _relay(job: Any) -> Any:
-    """Generator function for napari's worker (it needs one): pass ``job`` through."""
-    return (yield from job)

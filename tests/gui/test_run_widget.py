@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from qtpy.QtCore import QTimer
 
 from napari_uqseg._qt import run_widget as run_widget_module
 from napari_uqseg._qt.run_widget import RunWidget
@@ -83,13 +84,15 @@ def test_run_adds_named_layers(viewer_with_image, tiny_checkpoint, errors, qtbot
     assert len(viewer.layers) == 1 + len(ROLES)
 
 
-def test_cancel_adds_no_layer(viewer_with_image, tiny_checkpoint, errors, qtbot):
+@pytest.mark.parametrize("use_thread", [True, False], ids=["thread", "sync"])
+def test_cancel_adds_no_layer(viewer_with_image, tiny_checkpoint, errors, qtbot, use_thread):
     viewer = viewer_with_image
-    widget = _widget(viewer, tiny_checkpoint, use_thread=True)
+    widget = _widget(viewer, tiny_checkpoint, use_thread=use_thread)
     widget.samples_spin.setValue(200)
+    # A click arriving while the run is under way (the sync driver blocks in run()).
+    QTimer.singleShot(100, widget.cancel_button.click)
     with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
         widget.run()
-        widget.cancel_button.click()
     assert blocker.args[0].cancelled
     assert [layer.name for layer in viewer.layers] == ["heart"]
     assert widget.run_button.isEnabled() and not errors
