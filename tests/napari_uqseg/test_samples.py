@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -97,3 +99,21 @@ def test_label_colormap_is_the_acdc_palette():
     colormap = label_colormap()
     assert colormap[None][3] == 0.0
     assert all(colormap[label] == colour for label, colour in LABEL_COLORS.items())
+
+
+@pytest.mark.parametrize(
+    ("module", "torch_ok"),
+    [
+        ("napari_uqseg.samples", False),
+        ("napari_uqseg.run", False),
+        ("napari_uqseg.layer_data", False),
+        ("napari_uqseg.cli.demo", False),
+        ("napari_uqseg.demo", True),
+    ],
+)
+def test_core_modules_of_the_demo_load_no_qt(module, torch_ok):
+    code = f"import importlib, sys; importlib.import_module({module!r}); print(*sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(run.stdout.split())
+    assert not {m for m in loaded if m.split(".")[0] in {"PyQt5", "qtpy", "napari"}}
+    assert torch_ok or "torch" not in loaded
