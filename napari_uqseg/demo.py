@@ -33,12 +33,14 @@ CSV_ROWS = 1000
 
 @dataclass(frozen=True, eq=False)
 class DemoResult:
-    """The phantom, its exact labels, the run's result and the files written (by kind)."""
+    """The phantom, its exact labels, the run's result, the files written (by kind) and the Dice
+    per structure before any referral."""
 
     volume: Volume
     truth: np.ndarray
     result: SegmentationResult
     files: dict[str, Path] = field(default_factory=dict)
+    dice: dict[str, float] = field(default_factory=dict)
 
 
 def run_demo(
@@ -67,13 +69,15 @@ def run_demo(
     }
     for kind, (suffix, array) in arrays.items():
         files[kind] = write_volume(array, volume, out / f"{NAME}{suffix}")
-    files.update(_write_referral(out, result, phantom.labels, seed=settings.seed))
-    return DemoResult(volume=volume, truth=phantom.labels, result=result, files=files)
+    referral_files, dice = _write_referral(out, result, phantom.labels, seed=settings.seed)
+    files.update(referral_files)
+    return DemoResult(volume, phantom.labels, result, files, dice)
 
 
 def _write_referral(
     out: Path, result: SegmentationResult, truth: np.ndarray, *, seed: int
-) -> dict[str, Path]:
+) -> tuple[dict[str, Path], dict[str, float]]:
+    """Referral CSV and figure, and the QC report; returns the paths and the Dice per structure."""
     from napari_uqseg.cli._inputs import write_csv
     from napari_uqseg.referral import plots
     from napari_uqseg.referral.baselines import oracle_curve, random_curve
@@ -98,6 +102,7 @@ def _write_referral(
     png_path = out / f"{NAME}_referral.png"
     plots.save_figure(figure, png_path)
     qc_path = out / f"{NAME}{OUTPUT_SUFFIXES['qc']}"
+    dice = dict(zip(curve.structures, map(float, curve.dice[0]), strict=True))
     settings = result.settings
     report = {
         "model": result.model_path,
@@ -105,11 +110,11 @@ def _write_referral(
         "seed": settings.seed,
         "dropout_rate": settings.dropout_rate,
         "flag_fraction": settings.flag_fraction,
-        "dice": dict(zip(curve.structures, map(float, curve.dice[0]), strict=True)),
+        "dice": dice,
         "structures": result.qc,
     }
     qc_path.write_text(json.dumps(report, indent=2) + "\n")
-    return {"referral_csv": csv_path, "referral_png": png_path, "qc": qc_path}
+    return {"referral_csv": csv_path, "referral_png": png_path, "qc": qc_path}, dice
 
 
 def demo_layers(demo: DemoResult) -> list[LayerData]:

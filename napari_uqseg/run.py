@@ -178,9 +178,8 @@ def iter_segment(
     )
     # Post-processing runs in steps with a progress report between them, so a caller driving this
     # generator from the GUI's event loop gets control back every few hundred milliseconds.
-    finishing = Progress(
-        maps.samples * maps.spatial_shape[0], maps.samples * maps.spatial_shape[0], "finishing"
-    )
+    total = settings.samples * image.shape[0]
+    finishing = Progress(total, total, "finishing")
     prediction = maps.prediction
     if settings.largest_component:
         prediction = largest_component(prediction)

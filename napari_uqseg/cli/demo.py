@@ -69,21 +69,22 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_uqseg.run import RunSettings, default_model
 
-    model = args.model or default_model()
+    settings = RunSettings(
+        model=args.model or default_model(), samples=args.samples, seed=args.seed
+    )
     show = not args.no_viewer
-    if show and not has_display() and not os.environ.get(_UNDER_XVFB):
-        if shutil.which("xvfb-run"):
-            return _rerun_under_xvfb(args, model)
-        show = False
-        print("uqseg demo: no display and no xvfb-run: results written, viewer skipped")
+    headless = show and not has_display() and not os.environ.get(_UNDER_XVFB)
+    if headless and shutil.which("xvfb-run"):
+        return _rerun_under_xvfb(args, settings.model)
     from napari_uqseg.demo import run_demo
 
-    settings = RunSettings(model=model, samples=args.samples, seed=args.seed)
     demo = run_demo(args.out, settings)
     for kind, path in demo.files.items():
         print(f"{kind:>14}: {path}")
-    print("Dice (no referral): " + "  ".join(f"{k} {v:.3f}" for k, v in _dice(demo).items()))
-    if not show:
+    print("Dice (no referral): " + "  ".join(f"{k} {v:.3f}" for k, v in demo.dice.items()))
+    if headless:
+        print("uqseg demo: no display and no xvfb-run: results written, viewer skipped")
+    if not show or headless:
         return 0
     from napari_uqseg._qt.demo import show_demo
 
@@ -92,9 +93,3 @@ def run(args: argparse.Namespace) -> int:
     if screenshot is not None:
         print(f"    screenshot: {screenshot}")
     return 0
-
-
-def _dice(demo) -> dict[str, float]:
-    import json
-
-    return json.loads(demo.files["qc"].read_text())["dice"]

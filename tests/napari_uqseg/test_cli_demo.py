@@ -60,3 +60,20 @@ def test_demo_without_bundled_model_says_what_to_do(monkeypatch, tmp_path, capsy
     assert code == 2
     assert "--model PATH" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_demo_without_display_or_xvfb_writes_results_and_says_so(
+    monkeypatch, tmp_path, tiny_checkpoint, capsys
+):
+    from napari_uqseg.cli import demo as cli_demo
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("UQSEG_DEMO_UNDER_XVFB", raising=False)
+    monkeypatch.setattr(cli_demo.sys, "platform", "linux")
+    monkeypatch.setattr(cli_demo.shutil, "which", lambda name: None)
+    out = tmp_path / "nodisplay"
+    assert main(["demo", "--out", str(out), "--model", tiny_checkpoint, "--samples", "2"]) == 0
+    check_results(out)
+    assert "viewer skipped" in capsys.readouterr().out
+    assert not (out / "screenshot.png").exists()
