@@ -14,6 +14,7 @@ from napari_uqseg._qt.run_widget import RunWidget
 from napari_uqseg.layer_data import MAPS_KEY, QC_KEY
 from napari_uqseg.models import build_model, save_checkpoint
 from napari_uqseg.phantom import make_phantom
+from napari_uqseg.run import segment
 from napari_uqseg.samples import phantom_volume
 
 pytestmark = pytest.mark.gui
@@ -134,3 +135,19 @@ def test_viewer_closes_cleanly(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.window.add_dock_widget(RunWidget(viewer))
     viewer.close()
+
+
+def test_cine_runs_on_the_current_frame(make_napari_viewer, tiny_checkpoint, errors, qtbot):
+    viewer = make_napari_viewer()
+    ed = make_phantom(shape=(4, 64, 64), spacing=(10.0, 2.0, 2.0)).image
+    es = make_phantom(shape=(4, 64, 64), spacing=(10.0, 2.0, 2.0), phase="ES").image
+    viewer.add_image(np.stack([ed, es]), name="cine", scale=(1.0, 10.0, 2.0, 2.0))
+    viewer.dims.set_current_step(0, 1)
+    widget = _widget(viewer, tiny_checkpoint, use_thread=False)
+    with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
+        widget.run()
+    assert blocker.args[0].result is not None and not errors
+    seg = viewer.layers["cine segmentation"]
+    assert seg.data.shape == (4, 64, 64) and tuple(seg.scale) == (10.0, 2.0, 2.0)
+    expected = segment(es, (10.0, 2.0, 2.0), widget.settings())  # frame 1 = ES
+    np.testing.assert_array_equal(seg.data, expected.prediction)
