@@ -33,7 +33,7 @@ from napari_uqseg.inference.stats import StreamingStats, UncertaintyMaps
 from napari_uqseg.models.mc import mc_dropout
 
 #: 2D images (samples × slices) per forward pass when ``batch_slices`` is not given.
-DEFAULT_BATCH = {"cpu": 4, "cuda": 64, "mps": 16}
+DEFAULT_BATCH = {"cpu": 20, "cuda": 64, "mps": 16}
 
 
 @dataclass(frozen=True)
