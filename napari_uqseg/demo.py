@@ -4,22 +4,22 @@ What lands in the output folder, for the phantom named ``phantom_ED``:
 
 - ``phantom_ED.nii.gz`` (image), ``phantom_ED_gt.nii.gz`` (exact labels), ``phantom_ED_seg.nii.gz``
   (prediction), ``phantom_ED_entropy``/``_variance``/``_mutual_info.nii.gz`` (maps), all in the
-  same geometry (10 × 1.5 × 1.5 mm);
-- ``phantom_ED_qc.json``: settings, Dice per structure before referral, image-level QC scores;
+  same geometry (10 × 1.5 × 1.5 mm); the prediction files are written by
+  :func:`~napari_uqseg.inference.predict.write_prediction`, as ``uqseg predict`` writes them;
+- ``phantom_ED_qc.json``: settings, image-level QC scores and the Dice per structure before
+  referral (the same layout as ``uqseg predict``'s, whose ``dice`` is null);
 - ``phantom_ED_referral.csv`` and ``.png``: the entropy referral curve against the exact labels
   (columns as ``uqseg referral``), with oracle and random baselines in the figure.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.layer_data import LayerData, labels_layer, result_layers
 from napari_uqseg.napari_io import volume_layer_kwargs
@@ -52,24 +52,21 @@ def run_demo(
 ) -> DemoResult:
     """Make the ED phantom, segment it with ``settings`` and write the results into ``out_dir``."""
     from napari_uqseg.inference.engine import drive
+    from napari_uqseg.inference.predict import write_prediction
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     phantom = make_phantom(seed=phantom_seed, phase="ED")
     volume = phantom_volume(phantom)
-    result = drive(iter_segment(volume.array, volume.spacing, settings), progress)
-    files: dict[str, Path] = {}
-    arrays = {
-        "image": (".nii.gz", volume.array),
-        "ground_truth": ("_gt.nii.gz", phantom.labels),
-        "segmentation": (OUTPUT_SUFFIXES["seg"], result.prediction),
-        "entropy": (OUTPUT_SUFFIXES["entropy"], result.maps.entropy),
-        "variance": (OUTPUT_SUFFIXES["variance"], result.maps.variance),
-        "mutual_info": (OUTPUT_SUFFIXES["mutual_info"], result.maps.mutual_info),
+    result = drive(iter_segment(volume.array, volume.spacing, settings, name=NAME), progress)
+    files = {
+        "image": write_volume(volume.array, volume, out / f"{NAME}.nii.gz"),
+        "ground_truth": write_volume(phantom.labels, volume, out / f"{NAME}_gt.nii.gz"),
     }
-    for kind, (suffix, array) in arrays.items():
-        files[kind] = write_volume(array, volume, out / f"{NAME}{suffix}")
     referral_files, dice = _write_referral(out, result, phantom.labels, seed=settings.seed)
+    # The written image is the outputs' reference: its file name gives them theirs.
+    reference = replace(volume, path=files["image"])
+    files.update(write_prediction(result.core, reference, out, dice=dice))
     files.update(referral_files)
     return DemoResult(volume, phantom.labels, result, files, dice)
 
@@ -77,7 +74,7 @@ def run_demo(
 def _write_referral(
     out: Path, result: SegmentationResult, truth: np.ndarray, *, seed: int
 ) -> tuple[dict[str, Path], dict[str, float]]:
-    """Referral CSV and figure, and the QC report; returns the paths and the Dice per structure."""
+    """Referral CSV and figure; returns their paths and the Dice per structure before referral."""
     from napari_uqseg.cli._inputs import write_csv
     from napari_uqseg.referral import plots
     from napari_uqseg.referral.baselines import oracle_curve, random_curve
@@ -101,20 +98,8 @@ def _write_referral(
     )
     png_path = out / f"{NAME}_referral.png"
     plots.save_figure(figure, png_path)
-    qc_path = out / f"{NAME}{OUTPUT_SUFFIXES['qc']}"
     dice = dict(zip(curve.structures, map(float, curve.dice[0]), strict=True))
-    settings = result.settings
-    report = {
-        "model": result.model_path,
-        "samples": settings.samples,
-        "seed": settings.seed,
-        "dropout_rate": settings.dropout_rate,
-        "flag_fraction": settings.flag_fraction,
-        "dice": dice,
-        "structures": result.qc,
-    }
-    qc_path.write_text(json.dumps(report, indent=2) + "\n")
-    return {"referral_csv": csv_path, "referral_png": png_path, "qc": qc_path}, dice
+    return {"referral_csv": csv_path, "referral_png": png_path}, dice
 
 
 def demo_layers(demo: DemoResult) -> list[LayerData]:

@@ -1,23 +1,21 @@
-"""One MC-dropout segmentation of a loaded image as a cancellable generator (GUI, samples, demo).
+"""What the napari GUI adds to the core pipeline: settings, the flagged mask, errors as values.
 
-Why a generator: the napari widget feeds its progress bar from the yielded
-:class:`~napari_uqseg.inference.engine.Progress` and cancels between batches, whether it drives the
-generator from a worker thread or from the event loop (the synchronous path). Everything after the
-last batch (mapping back to the image grid, post-processing, QC scores, the flagged region) also
-runs inside the generator, so the caller's thread only has to add layers.
+The segmentation itself is :func:`napari_uqseg.inference.predict.iter_predict_volume`, the same
+generator ``uqseg predict`` drives. Why a generator: the napari widget feeds its progress bar from
+the yielded :class:`~napari_uqseg.inference.engine.Progress` and cancels between batches, whether
+it drives the generator from a worker thread or from the event loop (the synchronous path).
+Everything after the last batch (mapping back to the image grid, post-processing, QC scores, the
+flagged region) also runs inside the generator, so the caller's thread only has to add layers.
 
-Steps: resolve and load the checkpoint, normalise the image as the checkpoint says, resample in
-plane when the checkpoint fixes a spacing, run MC dropout, keep the largest component per class on
-the model's grid, compute the image-level QC scores there, and map the maps and the labels back to
-exactly the input grid.
+This module imports neither torch nor Qt until a run starts.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Generator
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,8 +23,8 @@ from napari_uqseg.errors import InputError
 
 if TYPE_CHECKING:  # torch-heavy modules load only when a run starts
     from napari_uqseg.inference.engine import Progress
+    from napari_uqseg.inference.predict import PredictionResult
     from napari_uqseg.inference.stats import UncertaintyMaps
-    from napari_uqseg.preprocess import GridTransform
 
 #: The bundled model used when none is chosen (``uqseg demo``, the widget's first entry).
 DEFAULT_MODEL = "acdc_unet"
@@ -60,19 +58,37 @@ class RunSettings:
 
 @dataclass(frozen=True, eq=False)
 class SegmentationResult:
-    """A finished run; every array is (Z, Y, X) on the input image's grid.
+    """A finished GUI run: the core :class:`~napari_uqseg.inference.predict.PredictionResult`
+    plus the flagged mask (entropy above ``flag_threshold``) and the settings it ran with.
 
-    ``maps`` holds the uncertainty maps on that grid too; when the model ran on a resampled grid
-    its per-sample bits are dropped there (``sample_bits`` None) and ``qc`` was computed before.
+    Every array is (Z, Y, X) on the input image's grid; ``qc`` is the per-structure part of the
+    core report, as the QC widget reads it.
     """
 
-    maps: UncertaintyMaps
-    prediction: np.ndarray  # uint8, after largest-component post-processing if asked
+    core: PredictionResult
     flagged: np.ndarray  # bool: entropy above flag_threshold
     flag_threshold: float
-    qc: dict[str, dict[str, float | None]]
-    model_path: str
     settings: RunSettings
+
+    @property
+    def maps(self) -> UncertaintyMaps:
+        """The uncertainty maps on the input grid."""
+        return self.core.maps
+
+    @property
+    def prediction(self) -> np.ndarray:
+        """uint8 labels, after largest-component post-processing if asked."""
+        return self.core.prediction
+
+    @property
+    def qc(self) -> dict[str, dict[str, float | None]]:
+        """Image-level QC scores per structure."""
+        return self.core.qc["structures"]
+
+    @property
+    def model_path(self) -> str:
+        """The checkpoint that was run."""
+        return str(self.core.model_path)
 
 
 def default_model() -> str:
@@ -102,105 +118,39 @@ def flag_mask(entropy: np.ndarray, threshold: float) -> np.ndarray:
     return np.asarray(entropy) > threshold
 
 
-def _normalise(image: np.ndarray, normalisation: dict[str, Any]) -> np.ndarray:
-    from napari_uqseg.preprocess import percentile_normalise
-
-    method = normalisation.get("method", "percentile")
-    if method == "percentile":
-        lower = float(normalisation.get("lower", 5.0))
-        upper = float(normalisation.get("upper", 95.0))
-        return percentile_normalise(image, lower, upper)
-    if method in ("none", None):
-        return np.asarray(image, dtype=np.float32)
-    raise InputError(f"checkpoint asks for unknown intensity normalisation {method!r}")
-
-
-def maps_on_grid(maps: UncertaintyMaps, transform: GridTransform) -> UncertaintyMaps:
-    """``maps`` from the model's grid back onto the image grid of ``transform``.
-
-    Probabilities are interpolated and renormalised, the prediction is their argmax, the other
-    maps are interpolated (0 where the model saw nothing); per-sample bits cannot be resampled
-    faithfully and are dropped.
-    """
-    if transform.is_identity:
-        return maps
-    mean_probs = transform.inverse_probabilities(maps.mean_probs)
-    inverse = transform.inverse_map
-    return replace(
-        maps,
-        mean_probs=mean_probs,
-        class_variance=inverse(maps.class_variance),
-        entropy=inverse(maps.entropy),
-        variance=inverse(maps.variance),
-        mean_std=inverse(maps.mean_std),
-        mutual_info=inverse(maps.mutual_info),
-        mean_sample_entropy=inverse(maps.mean_sample_entropy),
-        prediction=np.argmax(mean_probs, axis=0).astype(np.uint8),
-        sample_bits=None,
-    )
-
-
 def iter_segment(
     image_zyx: np.ndarray,
     spacing_zyx: tuple[float, float, float] | None,
     settings: RunSettings,
     *,
     cancel: threading.Event | None = None,
+    name: str = "image",
 ) -> Generator[Progress, None, SegmentationResult]:
-    """Segment ``image_zyx`` (Z, Y, X) with MC dropout; yields progress, returns the result.
+    """:func:`~napari_uqseg.inference.predict.iter_predict_volume` with ``settings``, plus the
+    flagged mask; yields progress, returns the result.
 
-    ``spacing_zyx`` (mm) is needed only when the checkpoint fixes an in-plane spacing; None means
-    unknown (then no resampling). Cancel with ``cancel.set()`` or ``generator.close()``: the
-    engine raises :class:`~napari_uqseg.inference.engine.InferenceCancelled` between batches.
+    ``spacing_zyx`` (mm) is needed only when the checkpoint fixes an in-plane spacing and for
+    volumes in ml; None means unknown. Cancel with ``cancel.set()`` or ``generator.close()``.
     """
-    from napari_uqseg.inference.engine import Progress, iter_mc_inference
-    from napari_uqseg.inference.qc import image_level_scores
-    from napari_uqseg.models import load_checkpoint, resolve_model
-    from napari_uqseg.postprocess import largest_component
-    from napari_uqseg.preprocess import plan_transform
+    from napari_uqseg.inference.predict import iter_predict_volume
 
-    image = np.asarray(image_zyx)
-    if image.ndim != 3:
-        raise InputError(f"the image must be a 3D (Z, Y, X) volume, got shape {image.shape}")
-    path = resolve_model(settings.model)
-    model, info = load_checkpoint(path)
-    transform = plan_transform(image.shape, spacing_zyx, target_spacing=info.spacing)
-    network_input = transform.forward_image(_normalise(image, info.normalisation))
-    device = None if settings.device == "auto" else settings.device
-    maps = yield from iter_mc_inference(
-        model,
-        network_input,
+    core = yield from iter_predict_volume(
+        image_zyx,
+        spacing_zyx,
+        settings.model,
+        name=name,
         samples=settings.samples,
         seed=settings.seed,
-        device=device,
+        device=settings.device,
         dropout_rate=settings.dropout_rate,
+        largest_component=settings.largest_component,
         cancel=cancel,
     )
-    # Post-processing runs in steps with a progress report between them, so a caller driving this
-    # generator from the GUI's event loop gets control back every few hundred milliseconds.
-    total = settings.samples * image.shape[0]
-    finishing = Progress(total, total, "finishing")
-    prediction = maps.prediction
-    if settings.largest_component:
-        prediction = largest_component(prediction)
-    yield finishing
-    voxel_ml = None
-    if spacing_zyx is not None:
-        dy, dx = info.spacing or tuple(spacing_zyx)[1:]
-        voxel_ml = float(spacing_zyx[0]) * float(dy) * float(dx) / 1000.0
-    qc = image_level_scores(maps, prediction, voxel_volume_ml=voxel_ml)
-    yield finishing
-    on_grid = maps_on_grid(maps, transform)
-    labels = prediction if transform.is_identity else transform.inverse_labels(prediction)
-    yield finishing
-    threshold = flag_threshold(on_grid.entropy, settings.flag_fraction)
+    threshold = flag_threshold(core.entropy, settings.flag_fraction)
     return SegmentationResult(
-        maps=on_grid,
-        prediction=labels.astype(np.uint8),
-        flagged=flag_mask(on_grid.entropy, threshold),
+        core=core,
+        flagged=flag_mask(core.entropy, threshold),
         flag_threshold=threshold,
-        qc=qc,
-        model_path=str(path),
         settings=settings,
     )
 

@@ -4,7 +4,10 @@ Writes, into ``--out`` (default: the current directory), in the input's geometry
 ``<name>_seg.nii.gz`` (labels 0 background, 1 RV, 2 Myo, 3 LV), ``<name>_entropy.nii.gz`` (entropy
 of the mean softmax, nats), ``<name>_variance.nii.gz`` (max over classes of the sample variance),
 ``<name>_mutual_info.nii.gz`` (BALD, nats) and ``<name>_qc.json`` (per structure: CV, mean pairwise
-Dice, U_labelled; see ``napari_uqseg.inference.qc``).
+Dice, U_labelled; see ``napari_uqseg.inference.qc``). ``uqseg demo`` writes the same files.
+
+As in Sander et al. (2019), the segmentation keeps only the largest 3D (6-connected) component of
+each class, like the napari widget and the demo; --no-largest-component keeps the plain argmax.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sys
 
 EPILOG = """examples:
   uqseg predict patient001_frame01.nii.gz --model my_unet.pt --samples 20 --out results/
-  uqseg predict image.nii.gz --device cpu --precision fp32 --seed 3 --largest-component
+  uqseg predict image.nii.gz --device cpu --precision fp32 --seed 3 --no-largest-component
 """
 
 
@@ -48,8 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", default=".", help="output directory (.)")
     parser.add_argument(
         "--largest-component",
-        action="store_true",
-        help="keep only the largest 6-connected component of each predicted class",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep only the largest 6-connected component of each predicted class (default: on)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

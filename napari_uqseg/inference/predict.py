@@ -1,9 +1,15 @@
 """Whole-volume prediction: checkpoint, preprocessing, MC inference, maps on the original grid.
 
+This is the one "segment a loaded volume" pipeline: ``uqseg predict``, the napari run widget (via
+:mod:`napari_uqseg.run`), the sample data and ``uqseg demo`` all drive :func:`iter_predict_volume`.
 The checkpoint says how its model wants the image (intensity normalisation, in-plane spacing); the
 grid transform from :mod:`napari_uqseg.preprocess` is inverted afterwards so every output has the
 input volume's shape and, when written, its affine. Image-level QC scores are computed on the grid
 the model ran on, where the MC samples live (see :mod:`napari_uqseg.inference.qc`).
+
+Post-processing keeps the largest 6-connected 3D component of each class by default, as Sander et
+al. (2019) do; ``largest_component=False`` (``uqseg predict --no-largest-component``) keeps the
+plain argmax.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ import json
 import math
 import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,8 @@ from napari_uqseg.inference.qc import image_level_scores
 from napari_uqseg.inference.stats import UncertaintyMaps
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
-from napari_uqseg.preprocess import GridTransform, percentile_normalise, plan_for_volume
+from napari_uqseg.postprocess import largest_component as keep_largest
+from napari_uqseg.preprocess import GridTransform, percentile_normalise, plan_transform
 
 #: Output file suffixes (a contract with users and the plugin): ``<name><suffix>``.
 OUTPUT_SUFFIXES = {
@@ -41,39 +48,209 @@ OUTPUT_SUFFIXES = {
 
 @dataclass(frozen=True, eq=False)
 class PredictionResult:
-    """Outputs on the input's (Z, Y, X) grid, plus the model-grid maps and the QC report."""
+    """Outputs on the input's (Z, Y, X) grid, the model-grid maps and the QC report.
+
+    ``maps`` are on the input grid; when the model ran on another grid their per-sample bits are
+    dropped (``sample_bits`` None) and the QC scores come from ``grid_maps``, where they live.
+    ``prediction`` is ``maps.prediction`` after largest-component post-processing when asked.
+    """
 
     prediction: np.ndarray  # (Z, Y, X) uint8
-    mean_probs: np.ndarray  # [C, Z, Y, X] float32
-    entropy: np.ndarray  # (Z, Y, X) float32, nats
-    variance: np.ndarray  # (Z, Y, X) float32, max over classes of Var_t p_t(c)
-    mutual_info: np.ndarray  # (Z, Y, X) float32, nats
-    mean_std: np.ndarray  # (Z, Y, X) float32
-    mean_sample_entropy: np.ndarray  # (Z, Y, X) float32, nats
-    qc: dict[str, Any]  # what ``<name>_qc.json`` holds
-    maps: UncertaintyMaps  # on the model's grid
+    maps: UncertaintyMaps  # on the input grid
+    grid_maps: UncertaintyMaps  # on the model's grid (``transform.out_shape``)
     transform: GridTransform
+    qc: dict[str, Any]  # what ``<name>_qc.json`` holds
+    model_path: str | None  # the checkpoint file; None for a model passed as a module
+
+    @property
+    def mean_probs(self) -> np.ndarray:
+        """[C, Z, Y, X] float32 mean softmax."""
+        return self.maps.mean_probs
+
+    @property
+    def entropy(self) -> np.ndarray:
+        """(Z, Y, X) float32, nats."""
+        return self.maps.entropy
+
+    @property
+    def variance(self) -> np.ndarray:
+        """(Z, Y, X) float32, max over classes of Var_t p_t(c)."""
+        return self.maps.variance
+
+    @property
+    def mutual_info(self) -> np.ndarray:
+        """(Z, Y, X) float32, nats."""
+        return self.maps.mutual_info
+
+    @property
+    def mean_std(self) -> np.ndarray:
+        """(Z, Y, X) float32."""
+        return self.maps.mean_std
+
+    @property
+    def mean_sample_entropy(self) -> np.ndarray:
+        """(Z, Y, X) float32, nats."""
+        return self.maps.mean_sample_entropy
 
 
-def _normalise(image: np.ndarray, normalisation: dict | None) -> np.ndarray:
+def _normalise(image: np.ndarray, normalisation: Mapping[str, Any] | None) -> np.ndarray:
     spec = dict(normalisation or {"method": "percentile", "lower": 5.0, "upper": 95.0})
     method = spec.get("method", "percentile")
     if method == "percentile":
-        return percentile_normalise(image, spec.get("lower", 5.0), spec.get("upper", 95.0))
+        lower, upper = float(spec.get("lower", 5.0)), float(spec.get("upper", 95.0))
+        return percentile_normalise(image, lower, upper)
     if method in ("none", None):
         return np.asarray(image, dtype=np.float32)
     raise InputError(f"checkpoint normalisation method {method!r} is not supported")
 
 
-def _load(model_or_path: nn.Module | str | os.PathLike) -> tuple[nn.Module, Any, str]:
-    """(model, CheckpointInfo or None, name) from a module, bundled name or checkpoint path."""
+def _load(model_or_path: nn.Module | str | os.PathLike) -> tuple[nn.Module, Any, Path | None]:
+    """(model, CheckpointInfo or None, checkpoint path or None) from a module, name or path."""
     if isinstance(model_or_path, nn.Module):
-        return model_or_path, None, type(model_or_path).__name__
+        return model_or_path, None, None
     from napari_uqseg.models import load_checkpoint, resolve_model
 
     path = resolve_model(str(model_or_path))
     model, info = load_checkpoint(path)
-    return model, info, path.name
+    return model, info, path
+
+
+def _maps_on_image_grid(maps: UncertaintyMaps, transform: GridTransform) -> UncertaintyMaps:
+    """``maps`` from the model's grid back onto the input grid of ``transform``.
+
+    Probabilities are interpolated and renormalised, the prediction is their argmax, the other
+    maps are interpolated (0 where the model saw nothing); per-sample bits cannot be resampled
+    faithfully and are dropped.
+    """
+    if transform.is_identity:
+        return maps
+    mean_probs = transform.inverse_probabilities(maps.mean_probs)
+    inverse = transform.inverse_map
+    return replace(
+        maps,
+        mean_probs=mean_probs,
+        class_variance=inverse(maps.class_variance),
+        entropy=inverse(maps.entropy),
+        variance=inverse(maps.variance),
+        mean_std=inverse(maps.mean_std),
+        mutual_info=inverse(maps.mutual_info),
+        mean_sample_entropy=inverse(maps.mean_sample_entropy),
+        prediction=np.argmax(mean_probs, axis=0).astype(np.uint8),
+        sample_bits=None,
+    )
+
+
+def _grid_voxel_ml(
+    spacing_zyx: tuple[float, float, float] | None, transform: GridTransform
+) -> float | None:
+    """Voxel volume (ml) of the model's grid; None when the input spacing is unknown."""
+    if spacing_zyx is None:
+        return None
+    z, y, x = (float(s) for s in spacing_zyx)
+    _, rows, cols = transform.in_shape
+    grid_y, grid_x = y * rows / transform.resampled_yx[0], x * cols / transform.resampled_yx[1]
+    return z * grid_y * grid_x / 1000.0
+
+
+def iter_predict_volume(
+    image_zyx: np.ndarray,
+    spacing_zyx: tuple[float, float, float] | None,
+    model_or_path: nn.Module | str | os.PathLike,
+    *,
+    name: str = "image",
+    samples: int = 10,
+    seed: int = 0,
+    device: str | None = None,
+    precision: str = "auto",
+    dropout_rate: float | None = None,
+    largest_component: bool = True,
+    batch_slices: int | None = None,
+    cancel: threading.Event | None = None,
+) -> Generator[Progress, None, PredictionResult]:
+    """Segment ``image_zyx`` (Z, Y, X) with MC dropout; yields progress, returns the result.
+
+    ``model_or_path`` is a loaded model (percentile 5–95 normalisation, native grid), a bundled
+    model name or a checkpoint path (its normalisation and in-plane spacing are used).
+    ``spacing_zyx`` (mm) is needed only to resample to a checkpoint's spacing and to report
+    volumes in ml; None means unknown (no resampling, volumes in voxels). With
+    ``largest_component`` (the default) the prediction keeps the largest 6-connected component per
+    class, and U_labelled is measured inside it. ``name`` is the image's name in the QC report.
+    Cancel with ``cancel.set()`` or ``generator.close()``: the engine raises
+    :class:`~napari_uqseg.inference.engine.InferenceCancelled` between batches. After the last
+    batch the post-processing steps each yield a "finishing" :class:`Progress`, so a GUI driving
+    this from its event loop keeps control.
+    """
+    image = np.asarray(image_zyx)
+    if image.ndim != 3:
+        raise InputError(f"{name}: the image must be a 3D (Z, Y, X) volume, got {image.shape}")
+    model, info, path = _load(model_or_path)
+    model_name = type(model).__name__ if path is None else path.name
+    if int(getattr(model, "in_channels", 1)) != 1:
+        raise InputError(
+            f"model {model_name} expects {model.in_channels} input channels; "
+            "predict feeds a single volume"
+        )
+    target = None if info is None or info.spacing is None else tuple(info.spacing)
+    transform = plan_transform(
+        image.shape,
+        spacing_zyx,
+        target_spacing=target,
+        multiple_of=int(getattr(model, "size_multiple", 1)),
+    )
+    network_input = transform.forward_image(_normalise(image, info and info.normalisation))
+    dev = select_device(device)
+    grid_maps = yield from iter_mc_inference(
+        model,
+        network_input,
+        samples=samples,
+        seed=seed,
+        device=dev,
+        precision=precision,
+        batch_slices=batch_slices,
+        dropout_rate=dropout_rate,
+        cancel=cancel,
+    )
+    total = samples * image.shape[0]
+    finishing = Progress(total, total, "finishing")
+    grid_prediction = grid_maps.prediction
+    if largest_component:
+        grid_prediction = keep_largest(grid_prediction)
+    yield finishing
+    names = dict(info.label_names) if info is not None else dict(LABEL_NAMES)
+    structures = image_level_scores(
+        grid_maps,
+        grid_prediction,
+        names=names,
+        voxel_volume_ml=_grid_voxel_ml(spacing_zyx, transform),
+    )
+    yield finishing
+    maps = _maps_on_image_grid(grid_maps, transform)
+    yield finishing
+    prediction = maps.prediction
+    if largest_component:
+        prediction = grid_prediction if transform.is_identity else keep_largest(prediction)
+    qc = {
+        "image": name,
+        "model": model_name,
+        "samples": samples,
+        "seed": seed,
+        "device": str(dev),
+        "precision": precision_name(autocast_dtype(dev, precision)),
+        "dropout_rate": dropout_rate,
+        "largest_component": bool(largest_component),
+        "grid_shape_zyx": list(grid_maps.spatial_shape),
+        "volume_unit": "voxels of the model grid",
+        "structures": structures,
+        "dice": None,
+    }
+    return PredictionResult(
+        prediction=prediction.astype(np.uint8, copy=False),
+        maps=maps,
+        grid_maps=grid_maps,
+        transform=transform,
+        qc=qc,
+        model_path=None if path is None else str(path),
+    )
 
 
 def predict_volume(
@@ -84,90 +261,30 @@ def predict_volume(
     seed: int = 0,
     device: str | None = None,
     precision: str = "auto",
-    largest_component: bool = False,
+    largest_component: bool = True,
     batch_slices: int | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> PredictionResult:
-    """Segment ``volume`` (3D) with ``samples`` MC-dropout samples; outputs on its original grid.
+    """:func:`iter_predict_volume` of a loaded 3D ``volume``, driven to completion.
 
-    ``model_or_path`` is a loaded model (percentile 5–95 normalisation, native grid), a bundled
-    model name or a checkpoint path (its normalisation and spacing are used). With
-    ``largest_component`` the prediction keeps the largest 6-connected component per class, and
-    U_labelled is measured inside it.
+    Each :class:`Progress` goes to ``progress``. The volume's spacing is used only when its file
+    carries one (:attr:`Volume.spacing_known`); its name goes into the QC report.
     """
-    if volume.array.ndim != 3:
-        raise InputError(
-            f"{volume.name}: predict needs a 3D volume, got shape {volume.array.shape}"
-        )
-    model, info, model_name = _load(model_or_path)
-    if int(getattr(model, "in_channels", 1)) != 1:
-        raise InputError(
-            f"model {model_name} expects {model.in_channels} input channels; "
-            "predict feeds a single volume"
-        )
-    spacing = None if info is None or info.spacing is None else tuple(info.spacing)
-    transform = plan_for_volume(
-        volume, target_spacing=spacing, multiple_of=int(getattr(model, "size_multiple", 1))
-    )
-    image = transform.forward_image(_normalise(volume.array, info and info.normalisation))
-    dev = select_device(device)
-    generator = iter_mc_inference(
-        model,
-        image,
+    generator = iter_predict_volume(
+        volume.array,
+        volume.spacing if volume.spacing_known else None,
+        model_or_path,
+        name=volume.name,
         samples=samples,
         seed=seed,
-        device=dev,
+        device=device,
         precision=precision,
+        largest_component=largest_component,
         batch_slices=batch_slices,
         cancel=cancel,
     )
-    maps = drive(generator, progress)
-
-    grid_prediction = maps.prediction
-    mean_probs = transform.inverse_probabilities(maps.mean_probs)
-    prediction = np.argmax(mean_probs, axis=0).astype(np.uint8)
-    if largest_component:
-        from napari_uqseg.postprocess import largest_component as keep_largest
-
-        grid_prediction = keep_largest(grid_prediction)
-        prediction = keep_largest(prediction)
-    names = dict(info.label_names) if info is not None else dict(LABEL_NAMES)
-    voxel_ml = None
-    if volume.spacing_known:
-        z, y, x = volume.spacing
-        grid_yx = spacing or (
-            y * volume.array.shape[1] / transform.resampled_yx[0],
-            x * volume.array.shape[2] / transform.resampled_yx[1],
-        )
-        voxel_ml = z * grid_yx[0] * grid_yx[1] / 1000.0
-    qc = {
-        "image": volume.name,
-        "model": model_name,
-        "samples": samples,
-        "seed": seed,
-        "device": str(dev),
-        "precision": precision_name(autocast_dtype(dev, precision)),
-        "largest_component": bool(largest_component),
-        "grid_shape_zyx": list(maps.spatial_shape),
-        "volume_unit": "voxels of the model grid",
-        "structures": image_level_scores(
-            maps, grid_prediction, names=names, voxel_volume_ml=voxel_ml
-        ),
-    }
-    inverse = transform.inverse_map
-    return PredictionResult(
-        prediction=prediction,
-        mean_probs=mean_probs,
-        entropy=inverse(maps.entropy),
-        variance=inverse(maps.variance),
-        mutual_info=inverse(maps.mutual_info),
-        mean_std=inverse(maps.mean_std),
-        mean_sample_entropy=inverse(maps.mean_sample_entropy),
-        qc=qc,
-        maps=maps,
-        transform=transform,
-    )
+    return drive(generator, progress)
 
 
 def _json_safe(value: Any) -> Any:
@@ -181,12 +298,18 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_prediction(
-    result: PredictionResult, reference_volume: Volume, out_dir: str | os.PathLike
+    result: PredictionResult,
+    reference_volume: Volume,
+    out_dir: str | os.PathLike,
+    *,
+    dice: Mapping[str, float] | None = None,
 ) -> dict[str, Path]:
     """Write the segmentation, e-map, u-map, mutual information and QC JSON into ``out_dir``.
 
     File names are ``<name>_seg.nii.gz``, ``_entropy``, ``_variance``, ``_mutual_info`` and
-    ``<name>_qc.json`` with ``<name>`` the reference volume's; images take its geometry.
+    ``<name>_qc.json`` with ``<name>`` the reference volume's; images take its geometry. The JSON
+    is ``result.qc``; its ``dice`` (per structure, against reference labels) is null unless the
+    caller knows the true labels and passes ``dice`` (``uqseg demo`` does, for its phantom).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -196,7 +319,8 @@ def write_prediction(
     write_volume(result.prediction, reference_volume, paths["seg"], dtype=np.uint8)
     for key in ("entropy", "variance", "mutual_info"):
         write_volume(getattr(result, key), reference_volume, paths[key], dtype=np.float32)
+    report = {**result.qc, "dice": None if dice is None else dict(dice)}
     temporary = paths["qc"].with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(_json_safe(result.qc), indent=2, allow_nan=False) + "\n")
+    temporary.write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
     temporary.replace(paths["qc"])
     return paths

@@ -77,3 +77,32 @@ def test_demo_without_display_or_xvfb_writes_results_and_says_so(
     check_results(out)
     assert "viewer skipped" in capsys.readouterr().out
     assert not (out / "screenshot.png").exists()
+
+
+def test_demo_and_predict_write_the_same_outputs(tmp_path, tiny_checkpoint):
+    """One pipeline: ``uqseg predict`` on the demo's image writes the demo's files and report."""
+    from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
+
+    demo, predicted = tmp_path / "demo", tmp_path / "predict"
+    common = ["--model", tiny_checkpoint, "--samples", "2"]
+    assert main(["demo", "--out", str(demo), *common, "--no-viewer"]) == 0
+    image = demo / "phantom_ED.nii.gz"
+    assert main(["predict", str(image), "--out", str(predicted), *common, "--no-progress"]) == 0
+    written = {p.name.removeprefix("phantom_ED") for p in predicted.iterdir()}
+    assert written == set(OUTPUT_SUFFIXES.values())
+    assert {f"phantom_ED{suffix}" for suffix in written} <= {p.name for p in demo.iterdir()}
+    demo_qc = json.loads((demo / "phantom_ED_qc.json").read_text())
+    predict_qc = json.loads((predicted / "phantom_ED_qc.json").read_text())
+    assert demo_qc.keys() == predict_qc.keys()
+    assert set(demo_qc["dice"]) == {"RV", "Myo", "LV"} and predict_qc["dice"] is None
+    for name, scores in demo_qc["structures"].items():
+        assert scores.keys() == predict_qc["structures"][name].keys()
+    # Same image, checkpoint, seed and defaults: the same result, not just the same layout.
+    assert {k: v for k, v in demo_qc.items() if k != "dice"} == {
+        k: v for k, v in predict_qc.items() if k != "dice"
+    }
+    for suffix in ("_seg.nii.gz", "_entropy.nii.gz"):
+        np.testing.assert_array_equal(
+            nib.load(demo / f"phantom_ED{suffix}").get_fdata(),
+            nib.load(predicted / f"phantom_ED{suffix}").get_fdata(),
+        )
