@@ -30,8 +30,9 @@ myocardium and LV blood pool (ACDC label convention).
   {crop}²; flips, 90° and ±15° rotations, scaling, gamma/intensity jitter, noise; bf16 autocast;
   epoch {epoch} of {epochs}.
 - **Validation** (10 ACDC validation patients, 20 volumes, 3D Dice, deterministic pass, no
-  post-processing): RV {RV:.3f}, Myo {Myo:.3f}, LV {LV:.3f} (mean {mean:.3f}); with the largest
-  connected component per class: RV {RV_lcc:.3f}, Myo {Myo_lcc:.3f}, LV {LV_lcc:.3f}.{phantom}
+  post-processing; the epoch was chosen on this split, so these are optimistic): RV {RV:.3f},
+  Myo {Myo:.3f}, LV {LV:.3f} (mean {mean:.3f}); with the largest connected component per class:
+  RV {RV_lcc:.3f}, Myo {Myo_lcc:.3f}, LV {LV_lcc:.3f}.{phantom}
 - **Source**: `training/` of this repository (`python -m training`), run `{run}`.
 """
 
@@ -48,7 +49,7 @@ def model_card(
     if data.get("phantom_fraction"):
         phantom = (
             f"\n- **Phantom**: {data['phantom_fraction']:.0%} of training slices come from "
-            "synthetic phantoms (seeds ≥ 1000); the demo phantom (seed 0) is held out."
+            "synthetic phantoms (seeds ≥ 1000);\n  the demo phantom (seed 0) is held out."
         )
     return CARD.format(
         name=name,
