@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from napari_uqseg.errors import InputError
+from napari_uqseg.io.acdc import find_cases
 from training.config import TrainConfig, check_config, replace
-from training.data import resolve_data_dir
+from training.data import resolve_data_dir, split_cases
 
 #: flag dest -> (config section or None, field name).
 _FIELDS = {
@@ -58,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt if present")
     p.add_argument(
         "--data",
-        help="ACDC folder with cases.csv (default: $UQSEG_ACDC_DIR or "
-        "../shared/data/acdc beside the repository)",
+        help="ACDC folder: the shared copy (cases.csv) or an official download, which needs "
+        "--num-folds/--fold (default: $UQSEG_ACDC_DIR or ../shared/data/acdc beside the "
+        "repository)",
     )
     p.add_argument(
         "--loss", help="weighted terms, e.g. 'brier=1,ce=1' (terms: ce, wce, brier, dice)"
@@ -136,7 +138,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = check_config(config_from_args(args))
-        resolve_data_dir(config.data.root or None)
+        root = resolve_data_dir(config.data.root or None)
+        # A split that cannot be made (an official download without --num-folds) fails here,
+        # before the run directory is created or any volume is read.
+        split_cases(
+            find_cases(root),
+            num_folds=config.data.num_folds,
+            fold=config.data.fold,
+            seed=config.seed,
+        )
         # Imported here so that --help and argument errors answer without loading torch.
         from training.loop import train
         from training.phantom_source import demo_phantoms, phantom_source

@@ -22,10 +22,13 @@ class DataConfig:
 
     ``fold``/``num_folds``: if ``num_folds > 0``, the train+val patients of ``cases.csv`` are pooled
     and split by patient into ``num_folds`` folds; fold ``fold`` validates, the rest train.
-    Otherwise the ``split`` column of ``cases.csv`` is used. ``phantom_fraction`` of every batch
-    (a seeded draw per sample) is replaced by synthetic phantom slices, so the shipped
-    model also segments the demo phantom. ``labelled_fraction < 1`` keeps the labels of only that
-    seeded fraction of training patients (semi-supervised BMT-CTL; the rest feed unlabelled losses).
+    Otherwise the ``split`` column of ``cases.csv`` is used. ``root`` may also be an official ACDC
+    download (no ``cases.csv``): it then needs ``num_folds``, and its ``testing`` patients are
+    never trained on or validated with (see :func:`training.data.split_cases`).
+    ``phantom_fraction`` of every batch (a seeded draw per sample) is replaced by synthetic phantom
+    slices, so the shipped model also segments the demo phantom. ``labelled_fraction < 1`` keeps
+    the labels of only that seeded fraction of training patients (semi-supervised BMT-CTL; the rest
+    feed unlabelled losses).
     """
 
     root: str = ""

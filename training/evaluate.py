@@ -25,12 +25,13 @@ from napari_uqseg.calibration import calibration_report
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.engine import deterministic_inference, run_mc_inference
 from napari_uqseg.inference.qc import image_level_scores
+from napari_uqseg.io.acdc import AcdcCase, find_cases
 from napari_uqseg.labels import STRUCTURES
 from napari_uqseg.metrics.table import structure_metrics
 from napari_uqseg.models.checkpoint import load_checkpoint
 from napari_uqseg.postprocess import largest_component
 from napari_uqseg.referral.simulated import referral_at_fractions
-from training.data import CaseRecord, load_volume, read_cases, resolve_data_dir
+from training.data import load_volume, resolve_data_dir
 
 UNCERTAINTIES = ("entropy", "variance", "mean_std", "mutual_info")
 QC_SCORES = ("cv", "d_pw", "u_labelled")
@@ -39,7 +40,7 @@ QC_SCORES = ("cv", "d_pw", "u_labelled")
 def evaluate_case(
     model: Any,
     normalisation: dict[str, Any],
-    case: CaseRecord,
+    case: AcdcCase,
     *,
     samples: int = 10,
     seed: int = 0,
@@ -101,7 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--data", help="ACDC folder (default: $UQSEG_ACDC_DIR or ../shared/...)")
-    parser.add_argument("--split", default="val", help="cases.csv split to evaluate (default val)")
+    parser.add_argument(
+        "--split",
+        default="val",
+        help="split to evaluate: 'val'/'train' of cases.csv, or 'testing'/'training' of an "
+        "official ACDC download (default val)",
+    )
     parser.add_argument("--samples", type=int, default=10, help="MC samples T (default 10)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--uncertainty", choices=UNCERTAINTIES, default="entropy")
@@ -109,9 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder for cases.csv and summary.json")
     args = parser.parse_args(argv)
     try:
-        cases = [c for c in read_cases(resolve_data_dir(args.data)) if c.split == args.split]
-        if not cases:
-            raise InputError(f"no cases with split {args.split!r}")
+        cases = find_cases(resolve_data_dir(args.data), split=args.split)
         model, info = load_checkpoint(args.checkpoint)
         rows = [
             evaluate_case(

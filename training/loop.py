@@ -15,9 +15,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from napari_uqseg.io.acdc import find_cases
 from napari_uqseg.models.registry import build_model
 from training.config import TrainConfig, check_config
-from training.data import VolumeData, load_volumes, read_cases, resolve_data_dir, split_cases
+from training.data import VolumeData, load_volumes, resolve_data_dir, split_cases
 from training.losses import combined_loss
 from training.losses_ctl import labelled_patients
 from training.multitask import SegLoss, multitask_loss
@@ -136,16 +137,16 @@ def train(
     torch.set_num_threads(config.num_threads)
     root = resolve_data_dir(config.data.root or None)
     train_cases, val_cases = split_cases(
-        read_cases(root), num_folds=config.data.num_folds, fold=config.data.fold, seed=config.seed
+        find_cases(root), num_folds=config.data.num_folds, fold=config.data.fold, seed=config.seed
     )
     norm = (config.data.lower_percentile, config.data.upper_percentile)
     train_volumes, val_volumes = load_volumes(train_cases, *norm), load_volumes(val_cases, *norm)
     unlabelled: frozenset[int] = frozenset()
     if config.data.labelled_fraction < 1.0:
         keep = labelled_patients(
-            [v.case.patient for v in train_volumes], config.data.labelled_fraction, config.seed
+            [v.patient for v in train_volumes], config.data.labelled_fraction, config.seed
         )
-        unlabelled = frozenset(i for i, v in enumerate(train_volumes) if v.case.patient not in keep)
+        unlabelled = frozenset(i for i, v in enumerate(train_volumes) if v.patient not in keep)
     sampler = SliceSampler(
         train_volumes,
         config.augment,

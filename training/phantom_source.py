@@ -16,7 +16,7 @@ import numpy as np
 from napari_uqseg.errors import InputError
 from napari_uqseg.preprocess import percentile_normalise
 from training.config import TrainConfig
-from training.data import CaseRecord, VolumeData
+from training.data import VolumeData
 from training.sampler import ExtraSource
 
 POOL_SEED_OFFSET = 1000
@@ -31,9 +31,10 @@ def _make_phantom() -> Callable[..., Any]:
 
 
 def _volume(name: str, image: np.ndarray, labels: np.ndarray, config: TrainConfig) -> VolumeData:
-    record = CaseRecord(name, name, "", "phantom", image_path=None, label_path=None)
     lower, upper = config.data.lower_percentile, config.data.upper_percentile
-    return VolumeData(record, percentile_normalise(image, lower, upper), labels.astype(np.uint8))
+    return VolumeData(
+        name, name, percentile_normalise(image, lower, upper), labels.astype(np.uint8)
+    )
 
 
 def phantom_pool(config: TrainConfig, size: int) -> list[VolumeData]:

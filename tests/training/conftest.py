@@ -43,3 +43,29 @@ def tiny_acdc(tmp_path_factory: pytest.TempPathFactory) -> Path:
             rows.append(f"{case},{patient},{phase},{split},4x40x48")
     (root / "cases.csv").write_text("\n".join(rows) + "\n")
     return root
+
+
+def _save(array: np.ndarray, path: Path) -> None:
+    # Core (T, Z, Y, X) / (Z, Y, X) to NIfTI's (X, Y, Z[, T]).
+    nib.save(nib.Nifti1Image(np.transpose(array, tuple(range(array.ndim))[::-1]), np.eye(4)), path)
+
+
+@pytest.fixture(scope="session")
+def tiny_acdc_official(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The official download's layout: ``training/`` (3 patients) and ``testing/`` (1), Info.cfg
+    with ED frame 1 and ES frame 3, 4D cines; patient002's ES image exists only inside its cine."""
+    root = tmp_path_factory.mktemp("acdc_official")
+    for p, split in [(1, "training"), (2, "training"), (3, "training"), (4, "testing")]:
+        patient = f"patient{p:03d}"
+        folder = root / split / patient
+        folder.mkdir(parents=True)
+        (folder / "Info.cfg").write_text("ED: 1\nES: 3\nGroup: NOR\nHeight: 180.0\nNbFrame: 3\n")
+        ed, ed_labels = _heart((4, 40, 48), 8.0)
+        es, es_labels = _heart((4, 40, 48), 6.0)
+        _save(np.stack([ed, 0.5 * (ed + es), es]), folder / f"{patient}_4d.nii.gz")
+        for frame, image, labels in [(1, ed, ed_labels), (3, es, es_labels)]:
+            case = f"{patient}_frame{frame:02d}"
+            if not (p == 2 and frame == 3):
+                _save(image, folder / f"{case}.nii.gz")
+            _save(labels, folder / f"{case}_gt.nii.gz")
+    return root

@@ -39,3 +39,15 @@ def test_evaluate_unknown_split(tiny_acdc: Path, tmp_path: Path, capsys) -> None
     checkpoint = save_checkpoint(tmp_path / "t.pt", build_model("unet2d", base_channels=4, depth=2))
     assert main([str(checkpoint), "--data", str(tiny_acdc), "--split", "test"]) == 2
     assert "split 'test'" in capsys.readouterr().err
+
+
+def test_evaluate_official_download_testing_split(tiny_acdc_official: Path, tmp_path: Path) -> None:
+    checkpoint = save_checkpoint(tmp_path / "t.pt", build_model("unet2d", base_channels=4, depth=2))
+    args = [str(checkpoint), "--data", str(tiny_acdc_official), "--split", "testing"]
+    assert main([*args, "--samples", "2", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "cases.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["id"], r["phase"]) for r in rows] == [
+        ("patient004_frame01", "ED"),
+        ("patient004_frame03", "ES"),
+    ]

@@ -33,7 +33,7 @@ def test_training_with_phantoms_logs_phantom_dice(tiny_acdc: Path, tmp_path: Pat
         max_train_batches=1,
     )
     demo = demo_phantoms(config)
-    assert [v.case.id for v in demo] == ["demo_ED", "demo_ES"]
+    assert [v.id for v in demo] == ["demo_ED", "demo_ES"]
     demo = [dataclasses.replace(v, image=v.image[:2], labels=v.labels[:2]) for v in demo]
     state = train(
         config,

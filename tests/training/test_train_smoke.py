@@ -105,6 +105,20 @@ def test_cli_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     assert not (tmp_path / "x").exists()
 
 
+def test_cli_official_download_by_fold(
+    tiny_acdc_official: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["--data", str(tiny_acdc_official), "--crop-size", "32", "--depth", "2"]
+    assert main(["--run-dir", str(tmp_path / "nofold"), *args]) == 2
+    assert "--num-folds" in capsys.readouterr().err
+    assert not (tmp_path / "nofold").exists()
+    args += ["--num-folds", "3", "--fold", "1", "--epochs", "1", "--base-channels", "4"]
+    args += ["--batch-size", "4", "--max-train-batches", "1", "--no-progress"]
+    assert main(["--run-dir", str(tmp_path / "fold1"), *args]) == 0
+    start = json.loads((tmp_path / "fold1" / "metrics.jsonl").read_text().splitlines()[0])
+    assert start["train_slices"] == 16  # 2 of the 3 training patients x ED/ES x 4 slices
+
+
 def test_cli_help(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--help"])

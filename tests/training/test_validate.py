@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.data import CaseRecord, VolumeData
+from training.data import VolumeData
 from training.validate import evaluate_volumes, predict_probabilities
 
 
@@ -29,8 +29,7 @@ class Oracle(nn.Module):
 
 
 def _volume(labels: np.ndarray) -> VolumeData:
-    case = CaseRecord("v", "p", "ED", "val", None, None)
-    return VolumeData(case, np.zeros(labels.shape, np.float32), labels)
+    return VolumeData("v", "p", np.zeros(labels.shape, np.float32), labels)
 
 
 def _labels() -> np.ndarray:
