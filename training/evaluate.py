@@ -25,33 +25,38 @@ from napari_uqseg.calibration import calibration_report
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.engine import deterministic_inference, run_mc_inference
 from napari_uqseg.inference.qc import image_level_scores
+from napari_uqseg.inference.stats import UncertaintyMaps
 from napari_uqseg.io.acdc import AcdcCase, find_cases
 from napari_uqseg.labels import STRUCTURES
 from napari_uqseg.metrics.table import structure_metrics
 from napari_uqseg.models.checkpoint import load_checkpoint
 from napari_uqseg.postprocess import largest_component
 from napari_uqseg.referral.simulated import referral_at_fractions
-from training.data import load_volume, resolve_data_dir
+from training.data import VolumeData, load_volume, resolve_data_dir
 
 UNCERTAINTIES = ("entropy", "variance", "mean_std", "mutual_info")
 QC_SCORES = ("cv", "d_pw", "u_labelled")
 
 
-def evaluate_case(
-    model: Any,
-    normalisation: dict[str, Any],
+def infer_case(
+    model: Any, normalisation: dict[str, Any], case: AcdcCase, *, samples: int = 10, seed: int = 0
+) -> tuple[VolumeData, UncertaintyMaps, UncertaintyMaps]:
+    """``case``'s normalised volume, its MC maps (``samples`` passes) and its deterministic pass."""
+    volume = load_volume(case, normalisation.get("lower", 5.0), normalisation.get("upper", 95.0))
+    maps = run_mc_inference(model, volume.image, samples=samples, seed=seed)
+    return volume, maps, deterministic_inference(model, volume.image)
+
+
+def case_row(
     case: AcdcCase,
+    reference: np.ndarray,
+    maps: UncertaintyMaps,
+    single: UncertaintyMaps,
     *,
-    samples: int = 10,
-    seed: int = 0,
     uncertainty: str = "entropy",
     lcc: bool = False,
 ) -> dict[str, Any]:
-    """One CSV row of metrics for ``case`` (see the module docstring for the columns)."""
-    volume = load_volume(case, normalisation.get("lower", 5.0), normalisation.get("upper", 95.0))
-    reference = volume.labels
-    maps = run_mc_inference(model, volume.image, samples=samples, seed=seed)
-    single = deterministic_inference(model, volume.image)
+    """One CSV row of metrics from a case's MC and deterministic maps (see the module docstring)."""
     prediction, det_prediction = maps.prediction, single.prediction
     if lcc:
         prediction, det_prediction = (
@@ -77,6 +82,29 @@ def evaluate_case(
     return row
 
 
+def evaluate_case(
+    model: Any,
+    normalisation: dict[str, Any],
+    case: AcdcCase,
+    *,
+    samples: int = 10,
+    seed: int = 0,
+    uncertainty: str = "entropy",
+    lcc: bool = False,
+) -> dict[str, Any]:
+    """One CSV row of metrics for ``case``: :func:`infer_case`, then :func:`case_row`."""
+    volume, maps, single = infer_case(model, normalisation, case, samples=samples, seed=seed)
+    return case_row(case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc)
+
+
+def _nanmean(values: list[float]) -> float:
+    """Mean of the non-NaN values; NaN, without numpy's warning, when there are none (e.g. the
+    HD95 of a structure that no volume predicts)."""
+    kept = np.asarray(values, dtype=np.float64)
+    kept = kept[~np.isnan(kept)]
+    return float(kept.mean()) if kept.size else float("nan")
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Column means (all, ED, ES) and Spearman ρ of each QC score with Dice per structure."""
     columns = [k for k in rows[0] if k not in ("id", "patient", "phase")]
@@ -84,7 +112,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for phase in ("all", "ED", "ES"):
         chosen = [r for r in rows if phase == "all" or r["phase"] == phase]
         if chosen:
-            summary[phase] = {c: float(np.nanmean([r[c] for r in chosen])) for c in columns}
+            summary[phase] = {c: _nanmean([r[c] for r in chosen]) for c in columns}
     spearman = {}
     for name in STRUCTURES:
         dice = np.array([r[f"dice_{name}"] for r in rows])
