@@ -16,6 +16,7 @@ measured in the same run, and how far the fast path's maps are from fp32 maps.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -65,7 +66,11 @@ def load_model(args: argparse.Namespace) -> tuple[torch.nn.Module, str]:
 
 
 def naive_maps(model: torch.nn.Module, image: np.ndarray, samples: int) -> dict[str, torch.Tensor]:
-    """The naive reference: holds every sample, [T, C, Z, Y, X] float32."""
+    """The naive reference: holds every sample, [T, C, Z, Y, X] float32.
+
+    Train-mode BatchNorm updates its running statistics, so pass a copy of the model that the
+    engine does not use (otherwise every later figure depends on how often naive ran).
+    """
     multiple = int(getattr(model, "size_multiple", 1))
     x = torch.from_numpy(image)[:, None]
     height, width = x.shape[-2:]
@@ -95,9 +100,10 @@ def naive_maps(model: torch.nn.Module, image: np.ndarray, samples: int) -> dict[
         model.eval()
 
 
-def run_config(model, image: np.ndarray, config: str, samples: int) -> object:
+def run_config(model, image: np.ndarray, config: str, samples: int, naive_model=None) -> object:
     if config == "naive":
-        return naive_maps(model, image, samples)
+        naive_model = copy.deepcopy(model) if naive_model is None else naive_model
+        return naive_maps(naive_model, image, samples)
     precision, optimise = {
         "engine": ("auto", True),
         "engine_fp32": ("fp32", True),
@@ -132,7 +138,7 @@ def child(args: argparse.Namespace) -> None:
     model, _ = load_model(args)
     baseline = peak_rss_mib()
     start = time.perf_counter()
-    run_config(model, image, args.child, args.samples)
+    run_config(model, image, args.child, args.samples, naive_model=model)  # fresh: no copy
     seconds = time.perf_counter() - start
     print(json.dumps({"baseline_mib": baseline, "peak_mib": peak_rss_mib(), "s": seconds}))
 
@@ -267,11 +273,14 @@ def main() -> None:
         if s.startswith("naive")
     }
     configs = ("naive", "engine", "engine_fp32", "engine_unoptimised")
+    naive_model = copy.deepcopy(model)  # naive's train-mode BatchNorm must not alter `model`
     for config in configs:  # warm-up: oneDNN builds kernels on first use of each shape and dtype
-        run_config(model, image, config, 1)
+        run_config(model, image, config, 1, naive_model)
     times = {}
     for config in configs:
-        times[config] = timed(lambda c=config: run_config(model, image, c, T), args.repeats)
+        times[config] = timed(
+            lambda c=config: run_config(model, image, c, T, naive_model), args.repeats
+        )
         save(record | {"wall_s": times})
     record["wall_s"] = times
     record["speedup_vs_naive"] = {k: times["naive"] / v for k, v in times.items() if k != "naive"}

@@ -6,8 +6,9 @@ never a cast of the weights, so the model the caller passed in is left untouched
 Tolerance of the reduced-precision path, measured by ``benchmarks/bench_inference.py`` on an ACDC
 volume (UNet2D 16/4, T = 10, same dropout masks as the fp32 run): bf16 maps stay within 0.01 of the
 fp32 softmax means and within 0.01 nats of the fp32 entropy, variance, mean-std and
-mutual-information maps (maximum absolute difference per voxel), with >= 99.5 % argmax agreement;
-that is 25x smaller than the difference between two fp32 runs with different seeds. bf16 keeps
+mutual-information maps (maximum absolute difference per voxel; measured 0.003 and 0.002 nats),
+with >= 99.4 % argmax agreement (99.46 % measured); that is over 25x smaller than the difference
+between two fp32 runs with different seeds. bf16 keeps
 fp32's exponent range, so it is the default wherever the hardware has native bf16 arithmetic; fp16
 is used only on CUDA devices without bf16.
 """

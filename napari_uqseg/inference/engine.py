@@ -4,7 +4,8 @@ Why it is fast: the deterministic stem (everything before the first dropout) run
 and its features are replicated for a batch of samples, so only the head runs T times; inputs are
 channels-last, the passes run under ``torch.inference_mode`` and, where :func:`autocast_dtype`
 allows, bf16/fp16 autocast. Why memory stays flat in T: each batch of softmax samples goes straight
-into :class:`StreamingStats`.
+into :class:`StreamingStats`. Why it stays small: a pass covers few slices and many samples, so the
+statistics finish a slice (and drop its float64 sums) before the next one starts.
 
 Reproducibility: dropout masks come from a private generator state seeded with ``seed`` and swapped
 into the device's default generator only while the head runs, so the caller's global RNG is neither
@@ -33,7 +34,10 @@ from napari_uqseg.inference.stats import StreamingStats, UncertaintyMaps
 from napari_uqseg.models.mc import mc_dropout
 
 #: 2D images (samples × slices) per forward pass when ``batch_slices`` is not given.
-DEFAULT_BATCH = {"cpu": 20, "cuda": 64, "mps": 16}
+#: On CPU 2 images keep peak memory at ~1/4 of the naive way's and, on one free core, are as
+#: fast as 10; on a core shared with another job larger batches are faster
+#: (benchmarks/results/inference.md).
+DEFAULT_BATCH = {"cpu": 2, "cuda": 64, "mps": 16}
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,13 @@ def _repeat(features: object, times: int) -> object:
     raise TypeError(f"cannot replicate stem features of type {type(features).__name__}")
 
 
+def _split(chunks: list[tuple[int, int, int]], size: int) -> Iterator[tuple[int, int, int]]:
+    """Slice chunks ``(z0, z1, first sample)`` cut into chunks of at most ``size`` slices."""
+    for z0, z1, t0 in chunks:
+        for start in range(z0, z1, size):
+            yield start, min(start + size, z1), t0
+
+
 def _model_device(model: nn.Module) -> torch.device:
     return next((p.device for p in model.parameters()), torch.device("cpu"))
 
@@ -147,8 +158,9 @@ def _iterate(
     try:
         model.to(dev)
         with mode:
-            first = min(depth, budget)
-            queue = deque((z0, min(z0 + first, depth), 0) for z0 in range(0, depth, first))
+            # Few slices, many samples per pass: the float64 statistics and the stem features
+            # then cover only a few slices at a time, whatever the batch size.
+            queue = deque(_split([(0, depth, 0)], max(1, budget // samples)))
             while queue:
                 z0, z1, t0 = queue.popleft()
                 features = passes(stem, load(z0, z1))
@@ -156,7 +168,14 @@ def _iterate(
                     if cancel is not None and cancel.is_set():
                         raise InferenceCancelled("MC inference cancelled")
                     n = z1 - z0
-                    ts = min(max(1, budget // n), samples - t0)
+                    # Equal passes (10 samples at 8 a pass go 5 + 5): a slice's samples then all
+                    # come from passes of one shape, so identical samples stay bit-identical.
+                    left, most = samples - t0, max(1, budget // n)
+                    ts = max(
+                        d
+                        for d in range(1, min(most, left) + 1)
+                        if left % d == 0 and samples % d == 0
+                    )
                     try:
                         with rng:
                             logits = passes(head, _repeat(features, ts))
@@ -165,11 +184,11 @@ def _iterate(
                             raise
                         if dev.type == "cuda":
                             torch.cuda.empty_cache()
-                        if ts * n > 1:  # smaller batches first: fewer samples, then fewer slices
-                            budget = max(1, ts * n // 2)
-                            if budget < n:
-                                mid = z0 + n // 2
-                                queue.extendleft([(mid, z1, t0), (z0, mid, t0)])
+                        if ts * n > 1:  # smaller batches: fewer samples, then fewer slices
+                            budget = max(1, budget // 2)
+                            size = max(1, budget // samples)
+                            if size < n:  # re-chunk what is left as a run at this budget would
+                                queue = deque(_split([(z0, z1, t0), *queue], size))
                                 break
                             continue
                         if dev.type == "cpu":
@@ -219,10 +238,11 @@ def iter_mc_inference(
     (Z, Y, X). Yields :class:`Progress` after every batch and returns :class:`UncertaintyMaps` (the
     ``StopIteration`` value). Cancel between batches with ``generator.close()`` or by setting
     ``cancel`` (then :class:`InferenceCancelled` is raised); either way the model's mode flags,
-    dropout rates and device are restored. ``batch_slices`` is the number of 2D images (samples ×
-    slices) per forward pass; on out-of-memory it is halved, and on an accelerator at one image the
-    run continues on the CPU. ``optimise`` runs an :func:`inference_copy` of the model (BatchNorm
-    folded, fast dropout masks); ``False`` runs the model itself with its own dropout layers.
+    dropout rates and device are restored. ``batch_slices`` is the most 2D images (samples ×
+    slices) per forward pass, split into equal passes; on out-of-memory it is halved, and on an
+    accelerator at one image the run continues on the CPU. ``optimise`` runs an
+    :func:`inference_copy` of the model (BatchNorm folded, fast dropout masks); ``False`` runs the
+    model itself with its own dropout layers.
     """
     return _iterate(
         model,

@@ -17,6 +17,10 @@ batch, deviations are taken from the batch's first sample (shifted data); batche
 Chan et al.'s pairwise update of (mean, sum of squared deviations). Neither step cancels
 catastrophically, and identical samples give exactly zero variance. Entropies use ``xlogy`` so 0·log
 0 = 0.
+
+Memory: float64 sums exist only for slices (first-axis indices) that have some but not all of their
+samples; a slice is turned into its float32 maps as soon as its last sample arrives. Fed slice-chunk
+by slice-chunk (as the engine does), the float64 state is a few slices, not 2 x C x 8 bytes/voxel.
 """
 
 from __future__ import annotations
@@ -76,6 +80,17 @@ class UncertaintyMaps:
         return np.unpackbits(bits, axis=-1, count=width).astype(bool)
 
 
+_FLOAT_MAPS = {  # name -> whether the map is per voxel (else per class and voxel)
+    "mean_probs": False,
+    "class_variance": False,
+    "entropy": True,
+    "variance": True,
+    "mean_std": True,
+    "mutual_info": True,
+    "mean_sample_entropy": True,
+}
+
+
 class StreamingStats:
     """Running sums for :class:`UncertaintyMaps`: memory O(C·|S|) plus 1 bit per voxel and sample.
 
@@ -104,11 +119,14 @@ class StreamingStats:
             raise InputError(f"structure_labels {labels} outside 0..{num_classes - 1}")
         self.num_classes, self.spatial_shape, self.samples = num_classes, shape, samples
         self.structure_labels = labels
-        f64 = torch.float64
         self._count = np.zeros(shape[0], dtype=np.int64)  # samples seen, per first-axis index
-        self._mean = torch.zeros((num_classes, *shape), dtype=f64)
-        self._m2 = torch.zeros((num_classes, *shape), dtype=f64)
-        self._entropy_sum = torch.zeros(shape, dtype=f64)
+        self._open: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        # Filled slice by slice in _close; np.empty pages cost no memory until written.
+        self._maps = {
+            name: np.empty(shape if per_voxel else (num_classes, *shape), dtype=np.float32)
+            for name, per_voxel in _FLOAT_MAPS.items()
+        }
+        self._prediction = np.empty(shape, dtype=np.uint8)
         self._volumes = np.zeros((samples, len(labels)), dtype=np.int64) if track_samples else None
         packed = (*shape[:-1], (shape[-1] + 7) // 8)
         self._bits = (
@@ -156,16 +174,22 @@ class StreamingStats:
         batch_mean = p[0].to(f64) + s1 / batch
         batch_m2 = (s2 - s1.square_() / batch).clamp_(min=0.0)
         del shifted
-        if n_old == 0:
-            self._mean[:, region] = batch_mean
-            self._m2[:, region] = batch_m2
-        else:
+        entropy_sum = -torch.special.xlogy(p, p).sum(dim=(0, 1), dtype=f64)
+        indices = range(offset, offset + extent)
+        if n_old > 0:
+            means, m2s, entropies = zip(*(self._open.pop(z) for z in indices), strict=True)
+            mean, m2 = torch.stack(means, dim=1), torch.stack(m2s, dim=1)  # [C, *R]
             total = n_old + batch
-            delta = batch_mean - self._mean[:, region]
-            self._mean[:, region] += delta * (batch / total)
-            self._m2[:, region] += batch_m2 + delta.square_() * (n_old * batch / total)
-        self._entropy_sum[region] -= torch.special.xlogy(p, p).sum(dim=(0, 1), dtype=f64)
+            delta = batch_mean - mean
+            batch_mean = mean.add_(delta * (batch / total))
+            batch_m2 = m2.add_(batch_m2 + delta.square_() * (n_old * batch / total))
+            entropy_sum += torch.stack(entropies)
         self._count[region] = n_old + batch
+        if n_old + batch == self.samples:
+            self._close(region, batch_mean, batch_m2, entropy_sum)
+        else:
+            for i, z in enumerate(indices):
+                self._open[z] = (batch_mean[:, i], batch_m2[:, i], entropy_sum[i])
 
         if self._volumes is not None:
             labels = p.numpy().argmax(axis=1)  # [B, *R]; numpy's is faster than torch's here
@@ -175,28 +199,39 @@ class StreamingStats:
                 self._volumes[start : start + batch, k] += masks.sum(axis=axes)
                 self._bits[k, start : start + batch, region] = np.packbits(masks, axis=-1)
 
+    def _close(
+        self, region: slice, mean: torch.Tensor, m2: torch.Tensor, entropy_sum: torch.Tensor
+    ) -> None:
+        """Write the float32 maps of slices ``region`` from their complete float64 sums."""
+        class_variance = (m2 / self.samples).clamp_(min=0.0)
+        entropy = (-torch.special.xlogy(mean, mean).sum(dim=0)).clamp_(
+            0.0, math.log(self.num_classes)
+        )
+        mean_sample_entropy = entropy_sum / self.samples
+        values = {
+            "mean_probs": mean,
+            "class_variance": class_variance,
+            "entropy": entropy,
+            "variance": class_variance.amax(dim=0),
+            "mean_std": class_variance.sqrt().mean(dim=0),
+            "mutual_info": (entropy - mean_sample_entropy).clamp_(min=0.0),
+            "mean_sample_entropy": mean_sample_entropy,
+        }
+        for name, per_voxel in _FLOAT_MAPS.items():
+            self._maps[name][region if per_voxel else (slice(None), region)] = values[name].numpy()
+        self._prediction[region] = mean.argmax(dim=0).numpy()
+
     def finalize(self) -> UncertaintyMaps:
-        """The maps from the sums; raises unless every voxel got exactly ``samples`` samples."""
+        """The maps (they own the arrays filled during updates, no copy); raises unless every voxel
+        got exactly ``samples`` samples."""
         if np.any(self._count != self.samples):
             raise InputError(
                 f"incomplete statistics: sample counts {sorted(set(self._count.tolist()))} "
                 f"per slice, expected {self.samples}"
             )
-        class_variance = (self._m2 / self.samples).clamp_(min=0.0)
-        entropy = (-torch.special.xlogy(self._mean, self._mean).sum(dim=0)).clamp_(
-            0.0, math.log(self.num_classes)
-        )
-        mean_sample_entropy = self._entropy_sum / self.samples
-        f32 = np.float32
         return UncertaintyMaps(
-            mean_probs=self._mean.numpy().astype(f32),
-            class_variance=class_variance.numpy().astype(f32),
-            entropy=entropy.numpy().astype(f32),
-            variance=class_variance.amax(dim=0).numpy().astype(f32),
-            mean_std=class_variance.sqrt().mean(dim=0).numpy().astype(f32),
-            mutual_info=(entropy - mean_sample_entropy).clamp_(min=0.0).numpy().astype(f32),
-            mean_sample_entropy=mean_sample_entropy.numpy().astype(f32),
-            prediction=self._mean.argmax(dim=0).numpy().astype(np.uint8),
+            **self._maps,
+            prediction=self._prediction,
             samples=self.samples,
             structure_labels=self.structure_labels,
             sample_volumes=None if self._volumes is None else self._volumes.copy(),

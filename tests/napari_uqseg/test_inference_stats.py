@@ -59,6 +59,21 @@ def test_streaming_equals_stored_samples(seed, samples, classes, sample_batch, r
     np.testing.assert_array_equal(streamed.sample_bits, reference.sample_bits)
 
 
+def test_regions_may_be_split_between_sample_batches():
+    # The engine's out-of-memory path re-chunks slices that already have some samples.
+    probs = random_probs(np.random.default_rng(3), (5, 3, 4, 6, 7))
+    stats = StreamingStats(3, (4, 6, 7), 5)
+    stats.update(torch.from_numpy(probs[:2]), first_sample=0, offset=0)
+    for z in range(4):
+        stats.update(torch.from_numpy(probs[2:, :, z : z + 1]), first_sample=2, offset=z)
+    streamed, reference = stats.finalize(), maps_from_samples(probs)
+    for name in (*FIELDS, "mean_sample_entropy"):
+        np.testing.assert_allclose(
+            getattr(streamed, name), getattr(reference, name), atol=2e-6, err_msg=name
+        )
+    np.testing.assert_array_equal(streamed.sample_bits, reference.sample_bits)
+
+
 def test_maps_have_documented_bounds_and_dtypes():
     probs = random_probs(np.random.default_rng(1), (6, 4, 2, 8, 8), sharpness=0.5)
     maps = stream(probs, 4, 2)
