@@ -34,10 +34,19 @@ from napari_uqseg.inference.stats import StreamingStats, UncertaintyMaps
 from napari_uqseg.models.mc import mc_dropout
 
 #: 2D images (samples × slices) per forward pass when ``batch_slices`` is not given.
-#: On CPU 2 images keep peak memory at ~1/4 of the naive way's and, on one free core, are as
-#: fast as 10; on a core shared with another job larger batches are faster
-#: (benchmarks/results/inference.md).
+#: On CPU with one torch thread, 2 images keep peak memory at ~1/4 of the naive way's and are as
+#: fast as 10; with several threads small passes are dominated by OpenMP synchronisation (a 10-slice
+#: ACDC volume took 50 s at 2 images and 2 threads on a loaded 2-core machine, 9.6 s at 20), so
+#: multi-threaded CPU runs use CPU_MULTITHREAD_BATCH (benchmarks/results/inference.md).
 DEFAULT_BATCH = {"cpu": 2, "cuda": 64, "mps": 16}
+CPU_MULTITHREAD_BATCH = 20
+
+
+def default_batch(device: torch.device) -> int:
+    """Images per pass for ``device`` when the caller gives none (see ``DEFAULT_BATCH``)."""
+    if device.type == "cpu" and torch.get_num_threads() > 1:
+        return CPU_MULTITHREAD_BATCH
+    return DEFAULT_BATCH.get(device.type, 8)
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ def _iterate(
     head: Callable = getattr(model, "head", model)
     num_classes = int(getattr(model, "num_classes", 0)) or None
     stats: StreamingStats | None = None
-    budget = batch_slices or DEFAULT_BATCH.get(dev.type, 8)
+    budget = batch_slices or default_batch(dev)
     stage = "sampling" if stochastic else "deterministic"
     total, done = samples * depth, 0
     home = _model_device(model)

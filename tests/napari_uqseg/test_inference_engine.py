@@ -272,3 +272,16 @@ def test_optimised_copy_leaves_the_callers_model_alone():
     generator.close()
     for key, value in model.state_dict().items():
         assert torch.equal(value, state[key]), key
+
+
+def test_default_batch_follows_torch_threads():
+    from napari_uqseg.inference.engine import CPU_MULTITHREAD_BATCH, DEFAULT_BATCH, default_batch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert default_batch(torch.device("cpu")) == DEFAULT_BATCH["cpu"]
+        torch.set_num_threads(2)
+        assert default_batch(torch.device("cpu")) == CPU_MULTITHREAD_BATCH
+    finally:
+        torch.set_num_threads(before)
