@@ -6,8 +6,7 @@ one of them is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from napari_uqseg._lazy import lazy_exports
 
 _EXPORTS = {
     "select_device": "device",
@@ -24,15 +23,4 @@ _EXPORTS = {
     "predict_volume": "predict",
     "write_prediction": "predict",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

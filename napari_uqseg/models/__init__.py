@@ -6,8 +6,7 @@ free of torch until a model function is actually used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from napari_uqseg._lazy import lazy_exports
 
 _EXPORTS = {
     "register_model": "registry",
@@ -21,15 +20,4 @@ _EXPORTS = {
     "bundled_models": "bundled",
     "resolve_model": "bundled",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
