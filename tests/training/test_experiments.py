@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from training.config import DataConfig, ModelConfig, TrainConfig
+from training.experiments import compare_losses
 from training.experiments.compare_losses import LOSSES
 from training.experiments.compare_losses import main as losses_main
 from training.experiments.compare_uncertainty import BASELINES, MEASURES
@@ -44,6 +45,26 @@ def test_compare_losses_smoke(tiny_acdc: Path, tmp_path: Path) -> None:
     # Resuming finished runs trains nothing more and rewrites the same table.
     assert losses_main([*args, *TINY_TRAINING, "--losses", "ce"]) == 0
     assert _rows(out / "losses.csv")[0] == rows[1]
+
+
+def test_compare_losses_evaluates_only_what_changed(
+    tiny_acdc: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    out = tmp_path / "losses"
+    args = ["--data", str(tiny_acdc), "--out", str(out), "--epochs", "1", "--samples", "2"]
+    assert losses_main([*args, *TINY_TRAINING, "--losses", "ce"]) == 0
+    first = _rows(out / "losses.csv")
+    calls = []
+    real = compare_losses.infer_case
+    monkeypatch.setattr(
+        compare_losses, "infer_case", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    assert losses_main([*args, "--losses", "ce", "--skip-training"]) == 0
+    assert calls == [] and _rows(out / "losses.csv") == first  # cached row, same table
+    assert losses_main([*args, "--losses", "ce", "--skip-training", "--seed", "1"]) == 0
+    assert len(calls) == 2  # another MC seed: both volumes inferred again
+    assert losses_main([*args, "--losses", "ce", "--skip-training", "--checkpoint", "x.pt"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
 
 
 def test_compare_losses_unknown_loss(tmp_path: Path, capsys) -> None:

@@ -22,6 +22,8 @@ Flags this script does not know are passed to the training CLI unchanged (e.g. `
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,9 +93,34 @@ def evaluate_loss(
     samples: int,
     seed: int,
     uncertainty: str,
+    checkpoint: str = "best.pt",
 ) -> dict[str, Any]:
-    """Table row of one loss; writes its per-volume CSV and pooled reliability diagram."""
-    model, info = load_checkpoint(run_dir / "best.pt")
+    """Table row of one loss; writes its per-volume CSV and pooled reliability diagram.
+
+    The row is cached in ``run_dir/eval/row.json`` with what it was computed from (checkpoint
+    digest, split, samples, seed, measure), so that a rerun after more losses have been trained
+    evaluates only the new ones.
+    """
+    path = run_dir / checkpoint
+    if not path.is_file():
+        raise InputError(
+            f"no checkpoint {path}: train the {name!r} run first, or pick --checkpoint"
+        )
+    key = {
+        "checkpoint": checkpoint,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "split": split,
+        "samples": samples,
+        "seed": seed,
+        "uncertainty": uncertainty,
+    }
+    cache = run_dir / "eval" / "row.json"
+    figure = out / f"reliability_{name}.png"
+    if cache.is_file() and figure.is_file():
+        cached = json.loads(cache.read_text())
+        if cached.get("key") == key:
+            return cached["row"]
+    model, info = load_checkpoint(path)
     rows, probs, refs, rois = [], [], [], []
     for case in find_cases(resolve_data_dir(data), split=split):
         volume, maps, single = infer_case(
@@ -111,13 +138,14 @@ def evaluate_loss(
         roi=np.concatenate(rois)[None, None, :],
     )
     title = f"loss {name} ({LOSSES[name]}): {len(rows)} {split} volumes, T = {samples}"
-    save_figure(reliability_figure(pooled, title=title), out / f"reliability_{name}.png")
+    save_figure(reliability_figure(pooled, title=title), figure)
     mean = summarise(rows)["all"]
     row: dict[str, Any] = {"loss": name, "terms": LOSSES[name]}
     row.update({f"dice_{s}": mean[f"dice_{s}"] for s in STRUCTURES})
     row.update(ece=mean["ece"], ece_roi=mean["ece_roi"], brier=mean["brier"])
     row.update({f"refer1_gain_{s}": mean[f"refer1_gain_{s}"] for s in STRUCTURES})
     row.update(ece_pooled=pooled.ece, ece_roi_pooled=pooled.ece_roi)
+    cache.write_text(json.dumps({"key": key, "row": row}, indent=1))
     return row
 
 
@@ -141,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="MC dropout seed of the evaluation")
     p.add_argument(
         "--uncertainty", choices=UNCERTAINTIES, default="entropy", help="map of the 1 %% referral"
+    )
+    p.add_argument(
+        "--checkpoint",
+        default="best.pt",
+        help="file of each run to evaluate: best.pt (best validation epoch, the default) or "
+        "the end of a snapshot cycle, e.g. snapshot_0024.pt, to compare losses at one epoch",
     )
     p.add_argument("--skip-training", action="store_true", help="only evaluate existing runs")
     return p
@@ -178,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 samples=args.samples,
                 seed=args.seed,
                 uncertainty=args.uncertainty,
+                checkpoint=args.checkpoint,
             )
             for name in names
         ]
@@ -185,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"compare_losses: error: {exc}", file=sys.stderr)
         return 2
     notes = (
-        f"Best checkpoint of each run, MC dropout T = {args.samples} on the {args.split} split; "
+        f"Checkpoint `{args.checkpoint}` of each run, MC dropout T = {args.samples} on the "
+        f"{args.split} split; "
         "Dice, ECE, Brier and 1 % referral gain are means over volumes, `*_pooled` over all "
         f"voxels of all volumes. Referral uses the `{args.uncertainty}` map."
     )
