@@ -1,0 +1,79 @@
+"""The bundled model's card quotes ``training/evaluations/acdc_unet/`` (the evaluation script's own
+output), and that output is what the script computes from the shipped file today."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_uqseg.labels import STRUCTURES
+
+REPO = Path(__file__).resolve().parents[2]
+EVALUATION = REPO / "training" / "evaluations" / "acdc_unet"
+CARD = REPO / "napari_uqseg" / "models" / "bundled" / "acdc_unet.md"
+CHECKPOINT = CARD.with_suffix(".pt")
+
+
+def _stored_rows() -> dict[str, dict[str, str]]:
+    with open(EVALUATION / "cases.csv") as handle:
+        return {row["id"]: row for row in csv.DictReader(handle)}
+
+
+def _card_row(label: str) -> list[str]:
+    """Cells after ``label`` in the card's evaluation table."""
+    for line in CARD.read_text().splitlines():
+        if line.startswith(f"| {label}"):
+            return [cell.strip() for cell in line.strip().strip("|").split("|")[1:]]
+    raise AssertionError(f"no table row {label!r} in {CARD.name}")
+
+
+def test_card_quotes_the_stored_evaluation() -> None:
+    summary = json.loads((EVALUATION / "summary.json").read_text())
+    every, ed, es = summary["all"], summary["ED"], summary["ES"]
+    assert _card_row("3D Dice, MC mean") == [f"{every[f'dice_{s}']:.3f}" for s in STRUCTURES]
+    assert _card_row("3D Dice, ED / ES") == [
+        f"{ed[f'dice_{s}']:.3f} / {es[f'dice_{s}']:.3f}" for s in STRUCTURES
+    ]
+    assert _card_row("HD95") == [f"{every[f'hd95_{s}']:.2f}" for s in STRUCTURES]
+    gains = [f"+{every[f'refer1_gain_{s}']:.3f}" for s in STRUCTURES]
+    assert _card_row("Dice gain after referring") == gains
+    text = CARD.read_text()
+    assert f"ECE {every['ece']:.4f} over the whole volume" in text
+    assert f"{every['ece_roi']:.3f} inside the foreground" in text
+    assert f"Brier {every['brier']:.4f}" in text
+    # The summary is the mean of the stored per-volume rows (not hand-edited).
+    rows = _stored_rows().values()
+    for s in STRUCTURES:
+        assert np.mean([float(r[f"dice_{s}"]) for r in rows]) == pytest.approx(every[f"dice_{s}"])
+    # ... and of the shipped file.
+    log = (EVALUATION / "log.txt").read_text()
+    digest = re.search(r"sha256 ([0-9a-f]{64})", log)
+    assert digest and digest[1] == hashlib.sha256(CHECKPOINT.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_evaluation_script_reproduces_stored_rows(acdc_dir: Path) -> None:
+    """One validation patient (ED and ES) through ``training.evaluate``'s own functions."""
+    from napari_uqseg.io.acdc import find_cases
+    from napari_uqseg.models.checkpoint import load_checkpoint
+    from training.evaluate import case_row, infer_case
+
+    stored = _stored_rows()
+    model, info = load_checkpoint(CHECKPOINT)
+    cases = [c for c in find_cases(acdc_dir, split="val") if c.id in stored][:2]
+    assert len(cases) == 2
+    for case in cases:
+        volume, maps, single = infer_case(model, info.normalisation, case, samples=10, seed=0)
+        row, want = case_row(case, volume.labels, maps, single, lcc=True), stored[case.id]
+        for s in STRUCTURES:
+            # MC masks depend on the batch size (it follows the thread count): Dice within 0.01.
+            assert row[f"dice_{s}"] == pytest.approx(float(want[f"dice_{s}"]), abs=0.01)
+            assert row[f"dice_det_{s}"] == pytest.approx(float(want[f"dice_det_{s}"]), abs=0.002)
+        assert row["ece"] == pytest.approx(float(want["ece"]), abs=5e-4)
+        assert row["brier"] == pytest.approx(float(want["brier"]), abs=5e-4)
