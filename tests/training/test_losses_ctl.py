@@ -11,8 +11,8 @@ import torch
 from training.losses_ctl import (
     adversarial_gm_loss,
     cross_task_loss,
-    generator_gm_loss,
     geman_mcclure,
+    generator_gm_loss,
     labelled_patients,
     sdm_mse,
     signed_distance_map,
