@@ -226,6 +226,9 @@ def test_shipped_bmtctl_config_runs(tiny_acdc: Path, tmp_path: Path) -> None:
     assert loss.adversarial_weight > 0 and loss.adversarial_beta == 0.5
 
 
+_BMTCTL_ADV = ["--architecture", "bmtctl", "--adversarial-weight", "1"]
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -235,6 +238,12 @@ def test_shipped_bmtctl_config_runs(tiny_acdc: Path, tmp_path: Path) -> None:
         (["--class-weights", "1,x"], "class-weights"),
         (["--batch-size", "1"], "batch_size"),
         (["--heart-bias", "2"], "heart_bias"),
+        (["--adversarial-weight", "1"], "architecture 'bmtctl'"),
+        (["--architecture", "bmtctl", "--adversarial-weight", "-1"], "adversarial_weight"),
+        (
+            [*_BMTCTL_ADV, "--crop-size", "8", "--depth", "3"],
+            "for the discriminator",
+        ),
     ],
 )
 def test_cli_rejects_bad_values_before_loading(
