@@ -48,6 +48,7 @@ def make_adversary(config: TrainConfig) -> Adversary | None:
     loss = config.loss
     if not loss.adversarial_weight:
         return None
+    # One SDM per ACDC structure (RV, Myo, LV), as make_model's 4 classes minus background.
     discriminator = SDMDiscriminator(sdm_channels=3, channels=loss.discriminator_channels)
     return Adversary(discriminator, lr=loss.discriminator_lr, beta=loss.adversarial_beta)
 
