@@ -202,6 +202,7 @@ def check_config(config: TrainConfig) -> TrainConfig:
 
 def _loss_problems(config: TrainConfig) -> list[tuple[bool, str]]:
     from napari_uqseg.models.registry import model_class  # late, as above
+    from training.adversarial import DISCRIMINATOR_STRIDE
 
     loss = config.loss
     problems = [
@@ -230,8 +231,9 @@ def _loss_problems(config: TrainConfig) -> list[tuple[bool, str]]:
                 f"discriminator_channels must be >= 1, got {loss.discriminator_channels}",
             ),
             (
-                config.data.crop_size < 16,
-                f"crop_size {config.data.crop_size} must be >= 16 for the discriminator",
+                config.data.crop_size < DISCRIMINATOR_STRIDE,
+                f"crop_size {config.data.crop_size} must be >= {DISCRIMINATOR_STRIDE} for the "
+                "discriminator",
             ),
         ]
     return problems
