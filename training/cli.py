@@ -30,6 +30,7 @@ _FIELDS = {
     "sdm_weight": ("loss", "sdm_weight"),
     "cross_task_weight": ("loss", "cross_task_weight"),
     "guidance_weight": ("loss", "guidance_weight"),
+    "adversarial_weight": ("loss", "adversarial_weight"),
     "base_channels": ("model", "base_channels"),
     "depth": ("model", "depth"),
     "dropout": ("model", "dropout"),
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("sdm-weight", float),
         ("cross-task-weight", float),
         ("guidance-weight", float),
+        ("adversarial-weight", float),
     ]:
         p.add_argument(f"--{flag}", type=kind)
     p.add_argument("--schedule", choices=["cosine", "step", "snapshot"])

@@ -79,11 +79,23 @@ class LossConfig:
     guidance_threshold: float = 0.1
     guidance_samples: int = 4
     sdm_k: float = 1500.0
+    # adv-GM (see training.adversarial): weight of the network's term on unlabelled slices, ramped
+    # up over ``adversarial_rampup_epochs``; GM scale β; the discriminator's Adam lr and width.
+    adversarial_weight: float = 0.0
+    adversarial_rampup_epochs: float = 0.0
+    adversarial_beta: float = 0.5
+    discriminator_lr: float = 1e-4
+    discriminator_channels: int = 64
 
     @property
     def multitask(self) -> bool:
         """Whether any BMT-CTL term is on."""
-        return bool(self.sdm_weight or self.cross_task_weight or self.guidance_weight)
+        return bool(
+            self.sdm_weight
+            or self.cross_task_weight
+            or self.guidance_weight
+            or self.adversarial_weight
+        )
 
 
 @dataclass(frozen=True)
@@ -179,12 +191,52 @@ def check_config(config: TrainConfig) -> TrainConfig:
         (config.batch_size < 2, f"batch_size must be >= 2 (batch norm), got {config.batch_size}"),
         (config.optim.schedule not in SCHEDULES, f"unknown schedule {config.optim.schedule!r}"),
         (config.optim.lr <= 0, f"lr must be > 0, got {config.optim.lr}"),
+        *_loss_problems(config),
     ]
     for bad, message in problems:
         if bad:
             raise InputError(message)
     combined_loss(config.loss.terms, config.loss.class_weights)
     return config
+
+
+def _loss_problems(config: TrainConfig) -> list[tuple[bool, str]]:
+    from napari_uqseg.models.registry import model_class  # late, as above
+    from training.adversarial import DISCRIMINATOR_STRIDE
+
+    loss = config.loss
+    problems = [
+        (
+            loss.multitask and not hasattr(model_class(config.model.architecture), "forward_all"),
+            f"BMT-CTL loss terms need a distance-map model (architecture 'bmtctl'), "
+            f"got {config.model.architecture!r}",
+        ),
+        (
+            loss.adversarial_weight < 0,
+            f"adversarial_weight must be >= 0, got {loss.adversarial_weight}",
+        ),
+        (
+            not 0.0 < loss.adversarial_beta <= 1.0,
+            f"adversarial_beta {loss.adversarial_beta} must be in (0, 1]",
+        ),
+    ]
+    if loss.adversarial_weight:
+        problems += [
+            (
+                loss.discriminator_lr <= 0,
+                f"discriminator_lr must be > 0, got {loss.discriminator_lr}",
+            ),
+            (
+                loss.discriminator_channels < 1,
+                f"discriminator_channels must be >= 1, got {loss.discriminator_channels}",
+            ),
+            (
+                config.data.crop_size < DISCRIMINATOR_STRIDE,
+                f"crop_size {config.data.crop_size} must be >= {DISCRIMINATOR_STRIDE} for the "
+                "discriminator",
+            ),
+        ]
+    return problems
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -17,13 +17,14 @@ from tqdm import tqdm
 
 from napari_uqseg.io.acdc import find_cases
 from napari_uqseg.models.registry import build_model
+from training.adversarial import Adversary, SDMDiscriminator
 from training.config import TrainConfig, check_config
 from training.data import VolumeData, load_volumes, resolve_data_dir, split_cases
 from training.losses import combined_loss
 from training.losses_ctl import labelled_patients
 from training.multitask import SegLoss, multitask_loss
 from training.sampler import Batch, ExtraSource, SliceSampler
-from training.schedule import is_snapshot_epoch, learning_rate
+from training.schedule import is_snapshot_epoch, learning_rate, sigmoid_rampup
 from training.state import RunState, append_metrics, export_model, load_state, save_state
 from training.validate import evaluate_volumes
 
@@ -42,6 +43,16 @@ def make_model(config: TrainConfig) -> nn.Module:
     return model.to(memory_format=torch.channels_last) if config.channels_last else model
 
 
+def make_adversary(config: TrainConfig) -> Adversary | None:
+    """The adv-GM discriminator and its optimiser if ``loss.adversarial_weight`` is on."""
+    loss = config.loss
+    if not loss.adversarial_weight:
+        return None
+    # One SDM per ACDC structure (RV, Myo, LV), as make_model's 4 classes minus background.
+    discriminator = SDMDiscriminator(sdm_channels=3, channels=loss.discriminator_channels)
+    return Adversary(discriminator, lr=loss.discriminator_lr, beta=loss.adversarial_beta)
+
+
 def train_one_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -50,8 +61,13 @@ def train_one_epoch(
     state: RunState,
     *,
     progress: bool = True,
+    adversary: Adversary | None = None,
 ) -> dict[str, float]:
-    """One pass over ``sampler.epoch(state.epoch)``; returns mean loss terms and throughput."""
+    """One pass over ``sampler.epoch(state.epoch)``; returns mean loss terms and throughput.
+
+    Each term is averaged over the batches that computed it (a batch without unlabelled slices
+    has no adversarial term, one without both kinds no discriminator update).
+    """
     loss_fn = combined_loss(config.loss.terms, config.loss.class_weights)
     # Dropout draws from torch's global generator (nn.Dropout takes none), so seed it per epoch.
     torch.manual_seed(config.seed * 100_003 + state.epoch)
@@ -60,6 +76,7 @@ def train_one_epoch(
     if config.max_train_batches:
         n_batches = min(n_batches, config.max_train_batches)
     totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
     seen = [h["val_mean"] for h in state.history if "val_mean" in h]
     last_val = {"val_dice": f"{seen[-1]:.4f}"} if seen else {}
     start = time.perf_counter()
@@ -77,41 +94,71 @@ def train_one_epoch(
         images = batch.images
         if config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        loss, parts = _batch_loss(model, images, batch, loss_fn, config)
+        weight = 0.0
+        if adversary is not None:
+            ramp = sigmoid_rampup(
+                state.epoch + i / n_batches, config.loss.adversarial_rampup_epochs
+            )
+            weight = config.loss.adversarial_weight * ramp
+        loss, parts, sdm = _batch_loss(model, images, batch, loss_fn, config, adversary, weight)
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"non-finite loss {parts} at epoch {state.epoch}, batch {i}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if adversary is not None:
+            parts["adversarial_weight"] = weight
+            d_loss = adversary.step(sdm, images, batch.labelled, bf16=config.bf16)
+            if d_loss is not None:
+                parts["discriminator"] = d_loss
         state.iteration += 1
         for key, value in {"loss": float(loss.detach()), **parts}.items():
             totals[key] = totals.get(key, 0.0) + value
+            counts[key] = counts.get(key, 0) + 1
         bar.update()
         bar.set_postfix(loss=f"{totals['loss'] / (i + 1):.4f}", lr=f"{lr:.2e}", **last_val)
     bar.close()
     seconds = time.perf_counter() - start
-    out = {k: v / max(n_batches, 1) for k, v in totals.items()}
+    out = {k: v / counts[k] for k, v in totals.items()}
     out.update(lr=lr, train_seconds=seconds, samples_per_s=n_batches * config.batch_size / seconds)
     return out
 
 
 def _batch_loss(
-    model: nn.Module, images: torch.Tensor, batch: Batch, loss_fn: SegLoss, config: TrainConfig
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """The batch's loss: BMT-CTL multi-task terms if configured, else ``loss_fn`` on the
-    labelled samples (all of them in fully supervised training)."""
+    model: nn.Module,
+    images: torch.Tensor,
+    batch: Batch,
+    loss_fn: SegLoss,
+    config: TrainConfig,
+    adversary: Adversary | None,
+    adversarial_weight: float,
+) -> tuple[torch.Tensor, dict[str, float], torch.Tensor | None]:
+    """The batch's loss, its parts and the predicted SDMs (``None`` without BMT-CTL terms):
+    BMT-CTL multi-task terms if configured, else ``loss_fn`` on the labelled samples (all of
+    them in fully supervised training)."""
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
         if config.loss.multitask:
-            return multitask_loss(model, images, batch.labels, batch.labelled, loss_fn, config.loss)
+            loss, parts, out = multitask_loss(
+                model,
+                images,
+                batch.labels,
+                batch.labelled,
+                loss_fn,
+                config.loss,
+                adversary,
+                adversarial_weight,
+            )
+            return loss, parts, out["sdm"]
         logits = model(images)
     if batch.labelled.all():
-        return loss_fn(logits, batch.labels)
+        return (*loss_fn(logits, batch.labels), None)
     # Without consistency terms unlabelled slices carry no signal; a batch of them gives zero loss.
-    return (
+    loss, parts = (
         loss_fn(logits[batch.labelled], batch.labels[batch.labelled])
         if batch.labelled.any()
         else (logits.sum() * 0.0, {})
     )
+    return loss, parts, None
 
 
 def train(
@@ -160,11 +207,13 @@ def train(
     # Model weights are initialised from a seeded global generator; nothing else draws from it here.
     torch.manual_seed(config.seed)
     model = make_model(config)
+    # Built after the model, so runs without the adversarial term initialise exactly as before.
+    adversary = make_adversary(config)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
     )
     state = (
-        load_state(run_dir, model, optimizer)
+        load_state(run_dir, model, optimizer, adversary)
         if resume and (run_dir / "last.pt").is_file()
         else RunState()
     )
@@ -181,7 +230,9 @@ def train(
         },
     )
     while state.epoch < config.epochs:
-        metrics = train_one_epoch(model, optimizer, sampler, config, state, progress=progress)
+        metrics = train_one_epoch(
+            model, optimizer, sampler, config, state, progress=progress, adversary=adversary
+        )
         record = {"epoch": state.epoch, "iteration": state.iteration, **metrics}
         if (state.epoch + 1) % config.val_every == 0 or state.epoch + 1 == config.epochs:
             val, entries = _validate(model, val_volumes, extra_val, config)
@@ -199,7 +250,7 @@ def train(
             )
         state.history.append({k: v for k, v in record.items() if k.startswith("val_mean")})
         state.epoch += 1
-        save_state(run_dir, model, optimizer, state)
+        save_state(run_dir, model, optimizer, state, adversary)
         append_metrics(run_dir, {**record, "time": time.time()})
         tqdm.write(_summary(record))
         if config.patience and state.bad_epochs >= config.patience:

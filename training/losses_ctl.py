@@ -78,19 +78,42 @@ def uncertainty_guided_loss(
     return (error * mask).sum() / mask.sum().clamp_min(1.0)
 
 
-def adversarial_gm_loss(
-    d_labelled: torch.Tensor, d_unlabelled: torch.Tensor, beta: float = 0.5
-) -> torch.Tensor:
-    """Adversarial Geman–McClure loss (MT-CTL eq. 1) on discriminator outputs.
+def geman_mcclure(residual: torch.Tensor, beta: float = 0.5) -> torch.Tensor:
+    """``r / (2β + r)`` of squared residuals ``r`` (same shape): least squares near 0, bounded by 1.
 
-    With ``r = D(x_l, dist_l)² + (D(x_ul, dist_ul) − 1)²`` the loss is ``r / (2β + r)``, averaged
-    over the batch: least squares near 0 but bounded by 1, so outlier slices cannot dominate.
-    ``d_labelled`` and ``d_unlabelled`` are ``[B]`` (or broadcastable) scores.
+    MT-CTL's robust replacement for the least-squares GAN loss; ``beta`` in (0, 1] (0.5 in the
+    seed) sets where the loss turns from quadratic to flat.
     """
     if not 0.0 < beta <= 1.0:
         raise ValueError(f"beta must be in (0, 1], got {beta}")
-    r = d_labelled.float().pow(2) + (d_unlabelled.float() - 1).pow(2)
-    return (r / (2 * beta + r)).mean()
+    return residual / (2 * beta + residual)
+
+
+def adversarial_gm_loss(
+    d_labelled: torch.Tensor, d_unlabelled: torch.Tensor, beta: float = 0.5
+) -> torch.Tensor:
+    """Discriminator's adversarial Geman–McClure loss (MT-CTL eq. 1).
+
+    ``r = D(x_l, dist_l)² + (D(x_ul, dist_ul) − 1)²`` pairs a labelled with an unlabelled sample;
+    the loss is the mean of ``r / (2β + r)`` over all pairs of the batch's ``d_labelled [N_l]``
+    and ``d_unlabelled [N_ul]`` scores (the expectation over independent draws of the two sets,
+    so it does not depend on the order of the batch or need ``N_l == N_ul``). Minimising it
+    teaches the discriminator to score labelled outputs 0 and unlabelled ones 1.
+    """
+    residual = d_labelled.float().reshape(-1, 1).pow(2) + (
+        d_unlabelled.float().reshape(1, -1) - 1
+    ).pow(2)
+    return geman_mcclure(residual, beta).mean()
+
+
+def generator_gm_loss(d_unlabelled: torch.Tensor, beta: float = 0.5) -> torch.Tensor:
+    """Segmentation network's side of eq. 1: mean ``ρ(D(x_ul, dist_ul)²)`` with ``ρ(r) = r/(2β+r)``.
+
+    The unlabelled slices' target is flipped to the labelled score 0, so the network learns distance
+    maps on unlabelled slices that the discriminator takes for labelled ones (SASSNet's generator
+    step, with the least-squares residual made robust as in eq. 1). ``d_unlabelled [N_ul]``.
+    """
+    return geman_mcclure(d_unlabelled.float().pow(2), beta).mean()
 
 
 def labelled_patients(patients: list[str], fraction: float, seed: int) -> set[str]:

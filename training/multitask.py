@@ -3,9 +3,10 @@
 Labelled samples get the usual segmentation loss (``LossConfig.terms``) and the SDM regression;
 every sample, labelled or not, gets the cross-task consistency and the uncertainty-guided
 consistency, where the uncertainty is the entropy of the mean of ``guidance_samples`` MC-dropout
-passes computed without gradient (MT-CTL's guidance loss). The adversarial Geman–McClure term
-needs a discriminator network and is not wired in (the loss is
-:func:`training.losses_ctl.adversarial_gm_loss`).
+passes computed without gradient (MT-CTL's guidance loss). With an
+:class:`~training.adversarial.Adversary`, unlabelled samples also get the network's side of the
+adversarial Geman–McClure loss; the loop then updates the discriminator on the returned SDMs.
+Unlabelled samples never reach a term that reads labels.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from training.adversarial import Adversary
 from training.config import LossConfig
 from training.losses_ctl import (
     cross_task_loss,
@@ -40,8 +42,14 @@ def multitask_loss(
     labelled: torch.Tensor,
     seg_loss: SegLoss,
     config: LossConfig,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """``(total, parts)``; ``images [B, 1, H, W]``, ``labels [B, H, W]``, ``labelled [B]`` bool."""
+    adversary: Adversary | None = None,
+    adversarial_weight: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
+    """``(total, parts, outputs)``; ``images [B, 1, H, W]``, ``labels [B, H, W]``,
+    ``labelled [B]`` bool; ``outputs`` is ``model.forward_all(images)``.
+
+    ``adversarial_weight`` is the (ramped) weight of the adv-GM term, used with ``adversary``.
+    """
     out = model.forward_all(images)
     seg, sdm = out["seg"], out["sdm"]
     total = seg.new_zeros((), dtype=torch.float32)
@@ -65,4 +73,9 @@ def multitask_loss(
         )
         parts["guidance"] = float(term.detach())
         total = total + config.guidance_weight * term
-    return total, parts
+    if adversary is not None:
+        term = adversary.generator_loss(sdm, images, labelled)
+        if term is not None:
+            parts["adversarial"] = float(term.detach())
+            total = total + adversarial_weight * term
+    return total, parts, out

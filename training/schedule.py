@@ -37,3 +37,16 @@ def learning_rate(config: OptimConfig, epoch: float, total_epochs: int) -> float
 def is_snapshot_epoch(config: OptimConfig, epoch: int) -> bool:
     """True after the last epoch of a snapshot cycle (``epoch`` 0-based, just finished)."""
     return config.schedule == "snapshot" and (epoch + 1) % config.cycle_epochs == 0
+
+
+def sigmoid_rampup(epoch: float, length: float) -> float:
+    """``exp(−5 (1 − epoch/length)²)`` up to ``length`` epochs, then 1 (0 ``length``: always 1).
+
+    The ramp-up of unsupervised weights in mean-teacher style semi-supervised training (Laine &
+    Aila 2017; SASSNet's adversarial weight), so a still-random discriminator barely steers the
+    segmentation network at first.
+    """
+    if length <= 0 or epoch >= length:
+        return 1.0
+    progress = max(epoch, 0.0) / length
+    return math.exp(-5.0 * (1.0 - progress) ** 2)

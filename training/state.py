@@ -1,10 +1,10 @@
 """Run directory files: resumable training state, exported model checkpoints, per-epoch metrics.
 
 Layout of ``runs/<name>/``: ``config.json`` (the current config), ``last.pt`` (model + optimiser +
-counters, rewritten every epoch), ``best.pt`` (plugin-loadable checkpoint of the best validation
-epoch), ``snapshot_<epoch>.pt`` (snapshot-ensemble members), ``metrics.jsonl`` (one JSON object per
-epoch). Every file is written to a temporary name and renamed, so a killed run never leaves a torn
-file.
+counters, and the adv-GM discriminator if any, rewritten every epoch), ``best.pt`` (plugin-loadable
+checkpoint of the best validation epoch), ``snapshot_<epoch>.pt`` (snapshot-ensemble members),
+``metrics.jsonl`` (one JSON object per epoch). Every file is written to a temporary name and
+renamed, so a killed run never leaves a torn file.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch import nn
 
 from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.models.checkpoint import save_checkpoint
+from training.adversarial import Adversary
 from training.config import TrainConfig
 
 
@@ -48,9 +49,14 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def save_state(
-    run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: RunState
+    run_dir: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: RunState,
+    adversary: Adversary | None = None,
 ) -> None:
-    """Write ``last.pt`` with everything :func:`load_state` needs to continue the run."""
+    """Write ``last.pt`` with everything :func:`load_state` needs to continue the run (with
+    ``adversary``, its discriminator and optimiser too: training-only, never exported)."""
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -63,17 +69,29 @@ def save_state(
             "history": state.history,
         },
     }
+    if adversary is not None:
+        payload["adversary"] = adversary.state_dict()
     _atomic_save(payload, run_dir / "last.pt")
 
 
-def load_state(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> RunState:
-    """Restore ``model`` and ``optimizer`` in place from ``last.pt``; return the counters.
+def load_state(
+    run_dir: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    adversary: Adversary | None = None,
+) -> RunState:
+    """Restore ``model``, ``optimizer`` and ``adversary`` in place from ``last.pt``; return the
+    counters.
 
-    ``weights_only=True``: a training state holds only tensors and plain values, never code.
+    A run that switches the adversarial term on at a resume starts with a fresh discriminator
+    (``last.pt`` has none). ``weights_only=True``: a training state holds only tensors and plain
+    values, never code.
     """
     payload = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
+    if adversary is not None and "adversary" in payload:
+        adversary.load_state_dict(payload["adversary"])
     return RunState(**payload["state"])
 
 

@@ -8,13 +8,11 @@ yields a second segmentation that the training losses tie to the first.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from napari_uqseg.models.blocks import SegmentationModel, check_positive_int, check_rate, he_init
+from napari_uqseg.models.blocks import he_init
 from napari_uqseg.models.registry import register_model
-from napari_uqseg.models.unet import UNetDecoder, UNetEncoder
+from napari_uqseg.models.unet import UNet2D, UNetDecoder
 
 #: Steepness of the cross-task transform used by the seeds (MT-CTL).
 SDM_K = 1500.0
@@ -38,12 +36,14 @@ def sdm_to_logits(sdm: torch.Tensor, k: float = SDM_K) -> torch.Tensor:
 
 
 @register_model("bmtctl")
-class BMTCTLNet(SegmentationModel):
-    """Shared encoder, segmentation decoder and SDM decoder, dropout after every block.
+class BMTCTLNet(UNet2D):
+    """:class:`UNet2D` (its decoder is the segmentation decoder) plus an SDM decoder on the same
+    encoder, dropout after every block.
 
-    ``forward(x)`` returns segmentation logits ``[B, num_classes, H, W]`` (the registry contract);
-    ``forward_all(x)`` returns ``{"seg": [B, num_classes, H, W], "sdm": [B, F, H, W]}`` with
-    ``F = num_classes - 1`` and the SDM in [-1, 1]. H and W must be multiples of ``2**depth``.
+    ``forward(x)`` returns segmentation logits ``[B, num_classes, H, W]`` (the registry contract,
+    skipping the SDM decoder, which inference does not need); ``forward_all(x)`` returns
+    ``{"seg": [B, num_classes, H, W], "sdm": [B, F, H, W]}`` with ``F = num_classes - 1`` and the
+    SDM in [-1, 1]. H and W must be multiples of ``2**depth``.
     """
 
     def __init__(
@@ -54,42 +54,15 @@ class BMTCTLNet(SegmentationModel):
         depth: int = 4,
         dropout: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels)
-        self.num_classes = check_positive_int("num_classes", num_classes, minimum=2)
-        self.base_channels = check_positive_int("base_channels", base_channels)
-        self.depth = check_positive_int("depth", depth)
-        self.dropout = check_rate("dropout", dropout)
-        self.size_multiple = 2**depth
-        self.encoder = UNetEncoder(in_channels, base_channels, depth, self.dropout)
-        self.seg_decoder = UNetDecoder(base_channels, depth, num_classes, self.dropout)
+        super().__init__(in_channels, num_classes, base_channels, depth, dropout)
         self.sdm_decoder = UNetDecoder(base_channels, depth, num_classes - 1, self.dropout)
-        he_init(self)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return {
-            "in_channels": self.in_channels,
-            "num_classes": self.num_classes,
-            "base_channels": self.base_channels,
-            "depth": self.depth,
-            "dropout": self.dropout,
-        }
-
-    def stem(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, in_channels, H, W] -> [B, base_channels, H, W]``: block 1 before its dropout."""
-        self.check_input(x)
-        return self.encoder.stem(x)
-
-    def head(self, features: torch.Tensor) -> torch.Tensor:
-        """Segmentation logits only; skips the SDM decoder, which inference does not need."""
-        return self.seg_decoder(*self.encoder.from_stem(features))
+        he_init(self.sdm_decoder)
 
     def head_all(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """Both outputs from one (stochastic) encoder pass, so they share the dropout mask."""
         bottleneck, skips = self.encoder.from_stem(features)
         return {
-            "seg": self.seg_decoder(bottleneck, skips),
+            "seg": self.decoder(bottleneck, skips),
             "sdm": torch.tanh(self.sdm_decoder(bottleneck, skips)),
         }
 

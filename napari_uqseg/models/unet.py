@@ -1,7 +1,7 @@
 """MC-dropout 2D U-Net (Hoebel et al.; the BMT-CTL backbone) with dropout after every block.
 
-The encoder and decoder are separate modules so :mod:`napari_uqseg.models.bmtctl` can share the
-encoder between two decoders.
+The encoder and decoder are separate modules so :mod:`napari_uqseg.models.bmtctl` (a subclass of
+:class:`UNet2D`) can add a second decoder on the same encoder.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ import torch
 
 from napari_uqseg.models.bmtctl import BMTCTLNet, sdm_to_logits, sdm_to_probability
 from napari_uqseg.models.mc import mc_dropout
+from napari_uqseg.models.unet import UNet2D
 
 
 def _model() -> BMTCTLNet:
@@ -47,3 +48,14 @@ def test_sdm_transforms():
     assert int(sdm_to_logits(three).argmax(1)) == 2
     background = torch.full((1, 3, 1, 1), 0.03)
     assert int(sdm_to_logits(background).argmax(1)) == 0
+
+
+def test_segmentation_path_is_the_unet():
+    m = _model()
+    unet = UNet2D(**m.config).eval()
+    weights = {k: v for k, v in m.state_dict().items() if not k.startswith("sdm_decoder.")}
+    unet.load_state_dict(weights)
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(unet(x), m(x))
+    assert m.architecture == "bmtctl" and unet.architecture == "unet2d"

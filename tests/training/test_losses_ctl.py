@@ -11,6 +11,8 @@ import torch
 from training.losses_ctl import (
     adversarial_gm_loss,
     cross_task_loss,
+    geman_mcclure,
+    generator_gm_loss,
     labelled_patients,
     sdm_mse,
     signed_distance_map,
@@ -77,14 +79,36 @@ def test_adversarial_gm_values_and_gradient() -> None:
     d_l = torch.tensor([0.0, 1.0], requires_grad=True)
     d_ul = torch.tensor([1.0, 0.0], requires_grad=True)
     value = adversarial_gm_loss(d_l, d_ul, beta=0.5)
-    # Sample 0: r = 0 -> 0; sample 1: r = 1 + 1 = 2 -> 2 / 3.
-    assert value.item() == pytest.approx((0 + 2 / 3) / 2)
+    # All four (labelled, unlabelled) pairs: r = 0, 1, 1, 2 -> 0, 1/2, 1/2, 2/3.
+    assert value.item() == pytest.approx((0 + 0.5 + 0.5 + 2 / 3) / 4)
     value.backward()
-    assert torch.isfinite(d_l.grad).all() and d_l.grad[1] > 0
+    assert torch.isfinite(d_l.grad).all() and torch.isfinite(d_ul.grad).all()
+    # Descending pushes labelled scores towards 0 and unlabelled ones towards 1.
+    assert d_l.grad[1] > 0 and d_ul.grad[1] < 0 and d_l.grad[0] == 0 and d_ul.grad[0] == 0
+    # One pair is eq. 1 itself; a pair with beta = 1: r = 0.25 + 0.25 -> 0.5 / 2.5.
+    one = adversarial_gm_loss(torch.tensor([0.5]), torch.tensor([0.5]), beta=1.0)
+    assert one.item() == pytest.approx(0.2)
+    # Unequal counts and order invariance.
+    three = adversarial_gm_loss(torch.tensor([0.0]), torch.tensor([1.0, 0.0, 1.0]))
+    assert three.item() == pytest.approx(0.5 / 3)
     huge = adversarial_gm_loss(torch.tensor([1e3]), torch.tensor([0.0]))
     assert huge.item() < 1.0 and math.isclose(huge.item(), 1.0, rel_tol=1e-5)
     with pytest.raises(ValueError, match="beta"):
         adversarial_gm_loss(d_l, d_ul, beta=0.0)
+
+
+def test_generator_gm_values_and_gradient() -> None:
+    d_ul = torch.tensor([0.0, 1.0, -2.0], requires_grad=True)
+    value = generator_gm_loss(d_ul, beta=0.5)
+    # r = D² against the labelled target 0: 0, 1, 4 -> 0, 1/2, 4/5.
+    assert value.item() == pytest.approx((0 + 0.5 + 0.8) / 3)
+    value.backward()
+    # Descending pulls unlabelled scores towards the labelled score 0, boundedly far out.
+    assert d_ul.grad[0] == 0 and d_ul.grad[1] > 0 and d_ul.grad[2] < 0
+    assert abs(d_ul.grad[2]) < abs(d_ul.grad[1])
+    assert geman_mcclure(torch.tensor([0.0, 1.0]), beta=1.0).tolist() == pytest.approx([0, 1 / 3])
+    with pytest.raises(ValueError, match="beta"):
+        generator_gm_loss(d_ul, beta=1.5)
 
 
 def test_gradients_finite_through_sdm_head() -> None:
