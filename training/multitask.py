@@ -52,7 +52,9 @@ def multitask_loss(
     """
     out = model.forward_all(images)
     seg, sdm = out["seg"], out["sdm"]
-    total = seg.new_zeros((), dtype=torch.float32)
+    # Tied to the graph, so a batch with no term (no labelled slice, no unlabelled term) still
+    # back-propagates (zero gradients) instead of failing.
+    total = seg.float().sum() * 0.0
     parts: dict[str, float] = {}
     if labelled.any():
         value, parts = seg_loss(seg[labelled], labels[labelled])

@@ -108,3 +108,17 @@ def test_adversarial_term_on_unlabelled_slices_only() -> None:
         net, images, labels, torch.tensor([True, True]), seg_loss, config, adversary, 0.3
     )
     assert "adversarial" not in parts
+
+
+def test_batch_without_any_applicable_term_backpropagates_zero() -> None:
+    """An all-unlabelled batch when only supervised terms are on (the 20 %-labelled baseline)."""
+    images, labels, _ = _inputs()
+    net = _net(2.0)
+    config = _config(sdm_weight=1.0)
+    unlabelled = torch.tensor([False, False])
+    total, parts, _ = multitask_loss(
+        net, images, labels, unlabelled, combined_loss({"ce": 1.0}), config
+    )
+    total.backward()
+    assert total.item() == 0.0 and parts == {}
+    assert float(net.seg.grad.abs().sum()) == 0.0
