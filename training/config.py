@@ -28,7 +28,10 @@ class DataConfig:
     ``phantom_fraction`` of every batch (a seeded draw per sample) is replaced by synthetic phantom
     slices, so the shipped model also segments the demo phantom. ``labelled_fraction < 1`` keeps
     the labels of only that seeded fraction of training patients (semi-supervised BMT-CTL; the rest
-    feed unlabelled losses).
+    feed unlabelled losses). ``labelled_share > 0`` then fills that share of every batch with
+    labelled slices and the rest with unlabelled ones (two streams, as UA-MT's and SASSNet's
+    ``TwoStreamBatchSampler``); 0 draws slices uniformly, so a batch is mostly unlabelled when
+    ``labelled_fraction`` is small.
     """
 
     root: str = ""
@@ -37,6 +40,7 @@ class DataConfig:
     crop_size: int = 160
     phantom_fraction: float = 0.0
     labelled_fraction: float = 1.0
+    labelled_share: float = 0.0
     lower_percentile: float = 5.0
     upper_percentile: float = 95.0
 
@@ -182,6 +186,10 @@ def check_config(config: TrainConfig) -> TrainConfig:
         (
             not 0.0 < data.labelled_fraction <= 1.0,
             f"labelled_fraction {data.labelled_fraction} must be in (0, 1]",
+        ),
+        (
+            not 0.0 <= data.labelled_share < 1.0,
+            f"labelled_share {data.labelled_share} must be in [0, 1) (0: uniform slices)",
         ),
         (config.epochs < 1, f"epochs must be >= 1, got {config.epochs}"),
         (

@@ -203,6 +203,7 @@ def train(
         extra_source=extra_source,
         extra_fraction=config.data.phantom_fraction,
         unlabelled_volumes=unlabelled,
+        labelled_share=config.data.labelled_share,
     )
     # Model weights are initialised from a seeded global generator; nothing else draws from it here.
     torch.manual_seed(config.seed)

@@ -2,7 +2,9 @@
 
 Each epoch visits every training slice once in a random order; the order, the augmentation and the
 phantom draws of epoch ``e`` depend only on ``(seed, e)``, so a resumed run repeats exactly the
-batches an uninterrupted run would have seen.
+batches an uninterrupted run would have seen. With unlabelled volumes and ``labelled_share > 0`` an
+epoch has the same number of batches, but each batch takes that share from the labelled slices and
+the rest from the unlabelled ones, each stream running through reshuffled passes of its slices.
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ class SliceSampler:
         extra_source: ExtraSource | None = None,
         extra_fraction: float = 0.0,
         unlabelled_volumes: frozenset[int] = frozenset(),
+        labelled_share: float = 0.0,
     ) -> None:
         if not 0.0 <= extra_fraction < 1.0:
             raise ValueError(f"extra_fraction must be in [0, 1), got {extra_fraction}")
+        if not 0.0 <= labelled_share < 1.0:
+            raise ValueError(f"labelled_share must be in [0, 1), got {labelled_share}")
         self.volumes = volumes
         self.augment = augment
         self.crop_size = crop_size
@@ -60,6 +65,12 @@ class SliceSampler:
         self.unlabelled_volumes = unlabelled_volumes
         self.index = [(v, z) for v, vol in enumerate(volumes) for z in range(vol.image.shape[0])]
         self.centres = [heart_centre(volumes[v].labels[z]) for v, z in self.index]
+        known = np.array([v not in unlabelled_volumes for v, _ in self.index], dtype=bool)
+        self.labelled_index, self.unlabelled_index = np.flatnonzero(known), np.flatnonzero(~known)
+        two_streams = labelled_share > 0 and self.labelled_index.size and self.unlabelled_index.size
+        self.labelled_per_batch = (
+            min(max(round(labelled_share * batch_size), 1), batch_size - 1) if two_streams else 0
+        )
 
     def __len__(self) -> int:
         """Batches per epoch (the last, partial batch is dropped to keep BN statistics sane)."""
@@ -69,9 +80,7 @@ class SliceSampler:
         """The batches of ``epoch`` (reproducible from ``(seed, epoch)``)."""
         rng = np.random.default_rng([self.seed, epoch])
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        order = rng.permutation(len(self.index))
-        for b in range(len(self)):
-            picks = order[b * self.batch_size : (b + 1) * self.batch_size]
+        for picks in self._picks(rng, epoch):
             images, labels, labelled = [], [], []
             for i in picks:
                 if self.extra_fraction and rng.random() < self.extra_fraction:
@@ -89,6 +98,23 @@ class SliceSampler:
                 labelled.append(known)
             yield Batch(torch.stack(images), torch.stack(labels), torch.tensor(labelled))
 
+    def _picks(self, rng: np.random.Generator, epoch: int) -> Iterator[np.ndarray]:
+        """Indices into ``self.index`` of each batch of ``epoch``."""
+        n, size = len(self), self.batch_size
+        if not self.labelled_per_batch:
+            order = rng.permutation(len(self.index))
+            yield from (order[b * size : (b + 1) * size] for b in range(n))
+            return
+        # Own generator, so the augmentation draws are those of ``rng`` either way.
+        streams = np.random.default_rng([self.seed, epoch, 1])
+        labelled = _reshuffled(streams, self.labelled_index, n * self.labelled_per_batch)
+        unlabelled = _reshuffled(
+            streams, self.unlabelled_index, n * (size - self.labelled_per_batch)
+        )
+        for b in range(n):
+            k, u = self.labelled_per_batch, size - self.labelled_per_batch
+            yield np.concatenate([labelled[b * k : (b + 1) * k], unlabelled[b * u : (b + 1) * u]])
+
     def transform(
         self,
         image: np.ndarray,
@@ -101,3 +127,9 @@ class SliceSampler:
         params = draw_params(rng, self.augment, image.shape, centre, self.crop_size)
         img, lab = apply_spatial(image, labels, params, self.crop_size)
         return apply_intensity(img, params, generator), lab
+
+
+def _reshuffled(rng: np.random.Generator, pool: np.ndarray, count: int) -> np.ndarray:
+    """``count`` items of ``pool``: successive random permutations (each item once per pass)."""
+    passes = -(-count // pool.size)
+    return np.concatenate([rng.permutation(pool) for _ in range(passes)])[:count]

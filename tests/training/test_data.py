@@ -150,3 +150,40 @@ def test_sampler_marks_unlabelled_volumes(tiny_acdc: Path) -> None:
     # Volumes 0 and 1 (patient001, 8 of the 16 slices) are unlabelled.
     assert batch.labelled.sum().item() == 8
     assert batch.images.shape == (16, 1, 16, 16) and batch.labels.shape == (16, 16, 16)
+
+
+def test_sampler_two_streams_fix_the_labelled_share(tiny_acdc: Path) -> None:
+    import torch
+
+    from training.config import AugmentConfig
+    from training.sampler import SliceSampler
+
+    volumes = load_volumes(split_cases(find_cases(tiny_acdc))[0])  # 4 volumes x 4 slices
+
+    def sampler(share: float) -> SliceSampler:
+        return SliceSampler(
+            volumes,
+            AugmentConfig(),
+            crop_size=16,
+            batch_size=4,
+            seed=0,
+            unlabelled_volumes=frozenset({0, 1, 2}),  # 4 of 16 slices labelled
+            labelled_share=share,
+        )
+
+    uniform, two = sampler(0.0), sampler(0.5)
+    assert len(uniform) == len(two) == 4
+    shares = [b.labelled.sum().item() for b in two.epoch(0)]
+    assert shares == [2, 2, 2, 2]  # uniform draws would average 1 per batch
+    assert sum(b.labelled.sum().item() for b in uniform.epoch(0)) == 4
+    # Each stream runs through its slices once per pass: the 4 labelled slices twice, and the
+    # 12 unlabelled ones 8 times without repeats.
+    picks = list(two._picks(np.random.default_rng(0), 0))
+    labelled = np.concatenate([p[:2] for p in picks])
+    unlabelled = np.concatenate([p[2:] for p in picks])
+    assert sorted(labelled.tolist()) == sorted(two.labelled_index.tolist() * 2)
+    assert len(set(unlabelled.tolist())) == 8 and set(unlabelled) <= set(two.unlabelled_index)
+    # Reproducible from (seed, epoch), as resuming needs.
+    again = next(sampler(0.5).epoch(3))
+    first = next(two.epoch(3))
+    assert torch.equal(again.images, first.images) and torch.equal(again.labelled, first.labelled)

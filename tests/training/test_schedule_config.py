@@ -61,3 +61,9 @@ def test_config_rejects_unknown_keys(tmp_path: Path) -> None:
 def test_shipped_configs_are_valid(path: Path) -> None:
     config = check_config(TrainConfig.load(path))
     assert config.data.root == ""  # never a machine-specific data path in the repository
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0])
+def test_config_rejects_labelled_share_outside_0_1(share: float) -> None:
+    with pytest.raises(InputError, match="labelled_share"):
+        check_config(replace(TrainConfig(), "data", labelled_share=share))
