@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "repository)",
     )
     p.add_argument(
-        "--loss", help="weighted terms, e.g. 'brier=1,ce=1' (terms: ce, wce, brier, dice)"
+        "--loss", help="weighted terms, e.g. 'brier=1,ce=1' (terms: ce, wce, brier, dice, dice_all)"
     )
     p.add_argument("--class-weights", help="comma-separated class weights for 'wce'")
     for flag, kind in [

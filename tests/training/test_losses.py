@@ -63,7 +63,14 @@ def test_soft_dice_perfect_prediction_is_zero() -> None:
     assert soft_dice(logits, target).item() == pytest.approx(0.0, abs=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ce", "wce", "brier", "dice"])
+def test_dice_all_term_includes_background() -> None:
+    loss = combined_loss({"dice_all": 1.0})
+    want = soft_dice(LOGITS, TARGET, include_background=True)
+    assert loss(LOGITS, TARGET)[0].item() == pytest.approx(want.item())
+    assert want.item() != pytest.approx(soft_dice(LOGITS, TARGET).item())
+
+
+@pytest.mark.parametrize("name", ["ce", "wce", "brier", "dice", "dice_all"])
 def test_gradients_finite_and_nonzero(name: str) -> None:
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 4, 8, 8, generator=generator, dtype=torch.bfloat16).float()

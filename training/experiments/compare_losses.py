@@ -47,6 +47,7 @@ from training.losses import class_frequency_weights
 #: Loss name (run folder) -> ``--loss`` terms of the training CLI.
 LOSSES = {
     "dice": "dice=1",
+    "dice_all": "dice_all=1",
     "ce": "ce=1",
     "wce": "wce=1",
     "brier": "brier=1",
