@@ -53,7 +53,7 @@ class StallProbe:
         self.cpu.append(time.thread_time())
 
     def start(self) -> None:
-        self.marks, self.samples = [], []
+        self.ticks, self.cpu, self.marks, self.samples = [], [], [], []
         self._tick()
         self._gc_start = 0.0
         gc.callbacks.append(self._on_gc)
@@ -106,7 +106,17 @@ class StallProbe:
     def stats(self) -> dict[str, float]:
         gaps = self.gaps()
         cpu = np.diff(self.cpu) * 1000.0
+        gc_times = [t for t, label in self.marks if label.startswith("gc gen2")]
+        no_gc = np.array(
+            [
+                not any(lo <= t <= hi for t in gc_times)
+                for lo, hi in zip(self.ticks[:-1], self.ticks[1:], strict=True)
+            ]
+        )
         return {
+            # The same maxima over the gaps without a full garbage collection in them.
+            "max_gap_no_gc_ms": round(float(gaps[no_gc].max(initial=0.0)), 1),
+            "max_gap_cpu_no_gc_ms": round(float(cpu[no_gc].max(initial=0.0)), 1),
             "max_gap_ms": round(float(gaps.max()), 1),
             "max_gap_cpu_ms": round(float(cpu.max()), 1),
             "p99_gap_ms": round(float(np.percentile(gaps, 99)), 1),
