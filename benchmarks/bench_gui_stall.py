@@ -183,6 +183,12 @@ def main() -> None:
         "--torch-threads", type=int, default=1, help="torch intra-op threads (default 1)"
     )
     parser.add_argument("--explain", action="store_true", help="sample stacks during long gaps")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="experiment: gc.freeze() the start-up heap before the runs (full collections then "
+        "skip it); not what the plugin does",
+    )
     parser.add_argument("--label", default="", help="key suffix in the JSON (e.g. 'before')")
     parser.add_argument(
         "--append", action="store_true", help="add the runs to an existing entry of the same key"
@@ -222,6 +228,10 @@ def main() -> None:
     if args.explain:
         instrument(probe)
     settle(1.0)
+    if args.gc_freeze:
+        import gc
+
+        gc.freeze()
     drivers = args.drivers.split(",")
     runs = {d: {s: [] for s in SCENARIOS} for d in drivers}
     explained = []
@@ -257,6 +267,7 @@ def main() -> None:
         "image_shape_zyx": list(volume.array.shape),
         "model": model_info,
         "samples": args.samples,
+        "gc_freeze": args.gc_freeze,
         "device": "cpu",
         "torch_threads": torch.get_num_threads(),
         "repeats": args.repeats,

@@ -238,7 +238,7 @@ class RunWidget(QWidget):
         if outcome.result is None:
             self._done(outcome)
             return
-        prepared: PreparedRun = outcome.result
+        prepared: PreparedRun = outcome.result  # what segment_to_layers returned
         outcome = RunOutcome(prepared.result)
         self.cancel_button.setEnabled(False)
         self.status.setText("Adding layers…")
