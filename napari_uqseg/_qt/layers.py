@@ -120,12 +120,12 @@ def warm_layer_caches() -> None:
 
     Called at the start of a run, so the thread worker pays them instead of the GUI thread
     when the first segmentation is added (GUI-thread CPU measured for the first Labels layer of a
-    session: 250 ms cold, 105 ms after this warm-up; 60 ms for later ones). The first Labels layer imports pandas (feature
-    table) and parts of scikit-image and SciPy: a throwaway layer model with the segmentation's
-    colour map and features imports exactly what it needs (napari layer models hold no Qt
-    objects, and this one never leaves the thread). vispy's line visuals (the labels overlays)
-    build a dash-pattern atlas on first use, cached for the process. Best effort: a failure
-    here only means the GUI thread pays later.
+    session: 250 ms cold, 105 ms after this warm-up; 60 ms for later ones). The first Labels
+    layer imports pandas (feature table) and parts of scikit-image and SciPy: a throwaway layer
+    model with the segmentation's colour map and features imports exactly what it needs (napari
+    layer models hold no Qt objects, and this one never leaves the thread). vispy's line visuals
+    (the labels overlays) build a dash-pattern atlas on first use, cached for the process. Best
+    effort: a failure here only means the GUI thread pays later.
     """
     with suppress(Exception):
         Labels(np.zeros((1, 1, 1), np.uint8), colormap=label_colormap(), features=label_features())
