@@ -1,8 +1,9 @@
 """The referral dock: choose layers, move the threshold, watch Dice, record corrections, export.
 
 Layout only: each callback forwards to :class:`ReferralController` (which tests drive directly) or
-redraws what it reports. The threshold slider works by value or by % of voxels flagged; while
-recording, the session receives the threshold once the slider rests (its recount is O(volume)).
+redraws what it reports. The threshold slider works by value or by % of voxels flagged, applying
+at most one move per event-loop turn; while recording, the session receives the threshold once
+the slider rests (its recount is O(volume)).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class ReferralWidget(ClosesWithDock, QWidget):
         self.controller = ReferralController(napari_viewer)
         self._commit = QTimer(self, singleShot=True, interval=400)
         self._commit.timeout.connect(lambda: self.controller.commit_threshold())
+        # At most one threshold move per event-loop turn (see _slider_moved).
+        self._next_turn = QTimer(self, singleShot=True, interval=0)
+        self._next_turn.timeout.connect(self._apply_latest_position)
+        self._latest_position: int | None = None
         self._build()
         self.controller.on_view = self._show_view
         self.controller.on_marker = self._show_marker
@@ -141,6 +146,22 @@ class ReferralWidget(ClosesWithDock, QWidget):
         )
 
     def _slider_moved(self, position: int) -> None:
+        """Apply the first move of an event-loop turn now and only the latest of the others,
+        at the next turn: each move recomputes the overlay (O(volume)) and costs napari a
+        repaint, so moves that queue up while the viewer paints (held arrow keys, the wheel)
+        are coalesced instead of painted one by one."""
+        if self._next_turn.isActive():
+            self._latest_position = position
+            return
+        self._latest_position = None
+        self._apply_position(position)
+        self._next_turn.start()
+
+    def _apply_latest_position(self) -> None:
+        if self._latest_position is not None:
+            self._slider_moved(self._latest_position)
+
+    def _apply_position(self, position: int) -> None:
         if self.controller.view is not None:
             self.set_threshold(
                 self.controller.view.threshold_from_slider(position, self.by_percent)
@@ -234,6 +255,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
         if getattr(self, "_closed", False):
             return
         self._closed = True
+        self._next_turn.stop()
         self._commit.stop()
         self.controller.commit_threshold()
         self.controller.close()

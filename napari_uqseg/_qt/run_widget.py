@@ -1,17 +1,23 @@
 """Dock widget that runs MC-dropout segmentation on an image layer and adds the output layers.
 
-The work is :func:`napari_uqseg.run.iter_segment`, a generator: this widget collects the settings,
+The work is :func:`segment_to_layers`: :func:`napari_uqseg.run.iter_segment` followed by the
+layer data of :mod:`napari_uqseg.layer_data`, one generator. This widget collects the settings and
 hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
-driver, switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``) and adds the layers
-built by :mod:`napari_uqseg.layer_data`.
+driver, switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``), so everything but
+the napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then
+adds the layers one per event-loop turn. ``benchmarks/bench_gui_stall.py`` measures the longest
+stall of the event loop from Run to the last layer.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
@@ -27,14 +33,59 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_uqseg._qt.layers import is_source_image, put_layers_stepwise, source_volume
+from napari_uqseg._qt.layers import (
+    LayerFeeder,
+    is_source_image,
+    source_volume,
+    warm_layer_caches,
+)
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg.errors import InputError
-from napari_uqseg.layer_data import result_layers
+from napari_uqseg.layer_data import LayerData, result_layers
 from napari_uqseg.models.bundled import bundled_models
-from napari_uqseg.run import DEFAULT_FLAG_FRACTION, DEVICES, RunOutcome, RunSettings, iter_segment
+from napari_uqseg.run import (
+    DEFAULT_FLAG_FRACTION,
+    DEVICES,
+    RunOutcome,
+    RunSettings,
+    SegmentationResult,
+    iter_segment,
+)
+
+if TYPE_CHECKING:
+    from napari_uqseg.inference.engine import Progress
 
 BROWSE = "Browse checkpoint…"
+
+
+class PreparedRun(NamedTuple):
+    """A finished segmentation and the layer data to show it."""
+
+    result: SegmentationResult
+    layers: list[LayerData]
+
+
+def segment_to_layers(
+    image_zyx: np.ndarray,
+    spacing_zyx: tuple[float, float, float] | None,
+    settings: RunSettings,
+    image_name: str,
+    source: dict[str, Any],
+    cancel: threading.Event,
+) -> Generator[Progress, None, PreparedRun]:
+    """:func:`~napari_uqseg.run.iter_segment`, then the output layers' data (colour maps,
+    contrast limits, uint8 masks), in the thread that drives the run; yields progress.
+
+    The GUI thread is left with the napari calls alone. One more "finishing" step before the
+    layer data, so the synchronous driver processes events between the two.
+    """
+    from napari_uqseg.inference.engine import Progress
+
+    warm_layer_caches()
+    result = yield from iter_segment(image_zyx, spacing_zyx, settings, cancel=cancel)
+    total = settings.samples * image_zyx.shape[0]
+    yield Progress(total, total, "finishing")
+    return PreparedRun(result, result_layers(result, image_name, source))
 
 
 class RunWidget(QWidget):
@@ -53,7 +104,8 @@ class RunWidget(QWidget):
         self.viewer = napari_viewer
         self.job = RunJob(self)
         self.job.finished.connect(self._on_job_finished)
-        self._target: tuple[str, dict] | None = None  # (image name, layer kwargs) of the run
+        self.feeder = LayerFeeder(napari_viewer, self)
+        self._running = False  # from Run until the last layer is in
         self._build()
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._refresh_images)
@@ -151,7 +203,7 @@ class RunWidget(QWidget):
     # ---- running -------------------------------------------------------------------------------
     def run(self) -> None:
         """Start a run on the chosen image with the form's settings (no-op while one runs)."""
-        if self._target is not None:
+        if self._running:
             return
         name = self.image_combo.currentText()
         if name not in self.viewer.layers:
@@ -164,15 +216,21 @@ class RunWidget(QWidget):
             return
         frame = self.viewer.dims.current_step[0]
         data, spacing, source = source_volume(self.viewer.layers[name], frame)
-        self._target = (name, source)
+        self._running = True
         self._set_running(True, f"Running {Path(settings.model).name} on {name}…")
         self.job.start(
-            lambda cancel: iter_segment(data, spacing, settings, cancel=cancel),
+            lambda cancel: segment_to_layers(data, spacing, settings, name, source, cancel),
             use_thread=self.use_thread,
         )
 
     def cancel(self) -> None:
-        """Stop the current run after the batch in progress; no layer is added."""
+        """Stop the current run after the batch in progress; no layer is added.
+
+        Once the layers are being added (under a second) the run can no longer be cancelled, so
+        the viewer never holds a mix of old and new outputs.
+        """
+        if not self.job.running:
+            return
         self.job.cancel()
         self.status.setText("Cancelling…")
 
@@ -180,13 +238,14 @@ class RunWidget(QWidget):
         if outcome.result is None:
             self._done(outcome)
             return
-        name, source = self._target
+        prepared: PreparedRun = outcome.result  # what segment_to_layers returned
+        outcome = RunOutcome(prepared.result)
+        self.cancel_button.setEnabled(False)
         self.status.setText("Adding layers…")
-        layers = result_layers(outcome.result, name, source)
-        put_layers_stepwise(self.viewer, layers, lambda: self._done(outcome))
+        self.feeder.start(prepared.layers, lambda _layers: self._done(outcome))
 
     def _done(self, outcome: RunOutcome) -> None:
-        self._target = None
+        self._running = False
         if outcome.cancelled:
             self._set_running(False, "Cancelled.")
             show_info("napari-uqseg: run cancelled")

@@ -151,3 +151,68 @@ def test_cine_runs_on_the_current_frame(make_napari_viewer, tiny_checkpoint, err
     assert seg.data.shape == (4, 64, 64) and tuple(seg.scale) == (10.0, 2.0, 2.0)
     expected = segment(es, (10.0, 2.0, 2.0), widget.settings())  # frame 1 = ES
     np.testing.assert_array_equal(seg.data, expected.prediction)
+
+
+def test_feeder_adds_one_layer_per_turn_then_activates_the_first(make_napari_viewer, qtbot):
+    from napari_uqseg._qt.layers import LayerFeeder
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((2, 8, 8), np.float32), name="image")
+    turns = []  # a zero-interval timer ticks once per event-loop turn
+    ticker = QTimer(interval=0)
+    ticker.timeout.connect(lambda: turns.append(len(turns)))
+    inserted_at = []
+    viewer.layers.events.inserted.connect(lambda event: inserted_at.append(len(turns)))
+    items = [
+        (np.ones((2, 8, 8), np.uint8), {"name": "seg"}, "labels"),
+        (np.ones((2, 8, 8), np.float32), {"name": "map", "contrast_limits": (0, 2)}, "image"),
+        (np.zeros((2, 8, 8), np.uint8), {"name": "flags"}, "labels"),
+    ]
+    feeder = LayerFeeder(viewer)
+    done = []
+    ticker.start()
+    feeder.start(items, done.append)
+    assert feeder.busy and len(viewer.layers) == 1  # nothing is added in the caller's turn
+    qtbot.waitUntil(lambda: bool(done), timeout=10_000)
+    ticker.stop()
+    assert [layer.name for layer in viewer.layers] == ["image", "seg", "map", "flags"]
+    assert len(set(inserted_at)) == 3  # each in a turn of its own
+    assert [layer.name for layer in done[0]] == ["seg", "map", "flags"]
+    assert viewer.layers.selection.active is viewer.layers["seg"]
+    assert viewer.layers._activate_on_insert  # napari's switch is restored
+    assert not feeder.busy
+    # Feeding the same names again updates those layers in place, without a selection change.
+    viewer.layers.selection.active = viewer.layers["image"]
+    done.clear()
+    feeder.start([(np.full((2, 8, 8), 2, np.uint8), {"name": "seg"}, "labels")], done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=10_000)
+    assert len(viewer.layers) == 4 and viewer.layers["seg"].data.max() == 2
+    assert viewer.layers.selection.active is viewer.layers["image"]
+
+
+@pytest.mark.parametrize("use_thread", [True, False], ids=["thread", "sync"])
+def test_cancel_while_layers_are_added_is_ignored(
+    viewer_with_image, tiny_checkpoint, errors, qtbot, use_thread
+):
+    viewer = viewer_with_image
+    widget = _widget(viewer, tiny_checkpoint, use_thread=use_thread)
+    seen = []
+
+    def on_inserted(event) -> None:  # the first output layer arrives: try to cancel
+        if not seen:
+            seen.append(widget.cancel_button.isEnabled())
+            widget.cancel_button.click()
+            widget.cancel()
+
+    viewer.layers.events.inserted.connect(on_inserted)
+    with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
+        widget.run()
+    outcome = blocker.args[0]
+    assert seen == [False]  # Cancel is off once the layers are being added
+    assert not outcome.cancelled and outcome.error is None and not errors
+    assert [layer.name for layer in viewer.layers] == ["heart", *(f"heart {r}" for r in ROLES)]
+    np.testing.assert_array_equal(
+        viewer.layers["heart segmentation"].data, outcome.result.prediction
+    )
+    np.testing.assert_array_equal(viewer.layers["heart flagged"].data, outcome.result.flagged)
+    assert widget.status.text().startswith("Done")
