@@ -64,8 +64,8 @@ class QCWidget(ClosesWithDock, QWidget):
         self.table = QTableWidget(0, len(QC_METRICS))
         self.table.setHorizontalHeaderLabels([m.title for m in QC_METRICS])
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.table.setMaximumHeight(130)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # sized to its rows
         self.limits: dict[str, QDoubleSpinBox] = {}
         limits_row = QHBoxLayout()
         limits_row.addWidget(QLabel("flag if"))
@@ -77,9 +77,10 @@ class QCWidget(ClosesWithDock, QWidget):
             limits_row.addWidget(spin)
         self.summary = QLabel(wordWrap=True)
         self.slice_list = QListWidget()
-        self.slice_list.setMaximumHeight(150)
+        self.slice_list.setMaximumHeight(110)
         self.slice_list.itemClicked.connect(lambda item: self.go_to_slice(item.data(Qt.UserRole)))
         self.plot = ReliabilityPlot(v, parent=self)
+        self.plot.setMinimumHeight(320)  # squeezed to 220 px the axis labels were cut off
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(QLabel("Image-level scores per structure (Hoebel et al.)"))
@@ -141,6 +142,7 @@ class QCWidget(ClosesWithDock, QWidget):
         flags = self.qc.flags()
         self.table.setRowCount(len(names))
         self.table.setVerticalHeaderLabels(names)
+        self._fit_table_height()
         for row, name in enumerate(names):
             for col, m in enumerate(QC_METRICS):
                 value = self.qc.scores[name].get(m.key)
@@ -159,6 +161,13 @@ class QCWidget(ClosesWithDock, QWidget):
         self.summary.setText(
             "⚠ Review: " + "; ".join(flagged) if flagged else "No score crosses its limit."
         )
+
+    def _fit_table_height(self) -> None:
+        """Show every row (at most four: background-free structures) without a scroll bar."""
+        table = self.table
+        rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+        header = table.horizontalHeader().sizeHint().height()
+        table.setFixedHeight(header + rows + 2 * table.frameWidth() + 2)
 
     def close_widget(self) -> None:
         """Stop following the viewer's layers (idempotent)."""
