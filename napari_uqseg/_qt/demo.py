@@ -95,10 +95,27 @@ def settle(viewer: Any, rounds: int = 10) -> None:
     QApplication.processEvents()
 
 
+def _freeze_startup_heap() -> None:
+    """Move everything alive now (napari, Qt wrappers, torch, the demo's layers) out of the
+    garbage collector's reach.
+
+    A full collection walks every tracked object; with napari and torch loaded it took 0.3-1 s of
+    frozen GUI, usually right when a Run adds its layers. Frozen, it took 80 ms
+    (``benchmarks/results/gc_experiment.md``). Only the demo app does this, because frozen objects
+    are never collected: what this costs is that the demo's own layers, if the user deletes them,
+    stay in memory (a few MB). The plugin inside someone else's napari leaves the collector alone.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def show_demo(demo: DemoResult, *, screenshot: Path | None = None) -> None:
     """Open the demo viewer; with ``screenshot`` save the window there and close, else run."""
     viewer, _ = open_demo(demo)
     if screenshot is None:
+        _freeze_startup_heap()
         napari.run()
         return
     settle(viewer)
