@@ -100,9 +100,9 @@ def settle(seconds: float = 0.5) -> None:
 def new_source(viewer, widget, volume) -> None:
     """A fresh copy of the phantom under a new name, so the next run creates its layers.
 
-    Earlier layers are hidden, not removed: removing the output layers after a run crashed
-    napari's OpenGL draw here (segfault in ``glDrawArrays`` under Mesa llvmpipe), and removal
-    runs a full garbage collection. Later runs therefore see a longer (hidden) layer list.
+    Earlier layers are hidden, not removed: removal runs a full garbage collection (and, before
+    ``napari_uqseg._qt.gl_context``, removing the outputs crashed the next draw under Mesa
+    llvmpipe). Later runs therefore see a longer (hidden) layer list.
     """
     from napari_uqseg.napari_io import volume_layer_kwargs
 

@@ -29,6 +29,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
+from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layer_combo import (
     LayerCombo,
     is_prediction,
@@ -47,6 +48,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
     def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        guard_layer_removal(napari_viewer, self)  # a new recording replaces the correction layer
         self.controller = ReferralController(napari_viewer)
         self._commit = QTimer(self, singleShot=True, interval=400)
         self._commit.timeout.connect(lambda: self.controller.commit_threshold())

@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layers import (
     LayerFeeder,
     is_source_image,
@@ -102,6 +103,7 @@ class RunWidget(QWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        guard_layer_removal(napari_viewer, self)  # users remove our outputs, then run again
         self.job = RunJob(self)
         self.job.finished.connect(self._on_job_finished)
         self.feeder = LayerFeeder(napari_viewer, self)
