@@ -107,13 +107,10 @@ class SliceSampler:
             return
         # Own generator, so the augmentation draws are those of ``rng`` either way.
         streams = np.random.default_rng([self.seed, epoch, 1])
-        labelled = _reshuffled(streams, self.labelled_index, n * self.labelled_per_batch)
-        unlabelled = _reshuffled(
-            streams, self.unlabelled_index, n * (size - self.labelled_per_batch)
-        )
-        for b in range(n):
-            k, u = self.labelled_per_batch, size - self.labelled_per_batch
-            yield np.concatenate([labelled[b * k : (b + 1) * k], unlabelled[b * u : (b + 1) * u]])
+        k = self.labelled_per_batch
+        labelled = _reshuffled(streams, self.labelled_index, n * k).reshape(n, k)
+        unlabelled = _reshuffled(streams, self.unlabelled_index, n * (size - k)).reshape(n, -1)
+        yield from np.concatenate([labelled, unlabelled], axis=1)
 
     def transform(
         self,
