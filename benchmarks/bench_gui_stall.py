@@ -5,15 +5,23 @@ Both drivers of :class:`~napari_uqseg._qt.run_widget.RunWidget` run the same job
 ``--base-channels``/``--depth`` or, with ``--model acdc_unet``, the bundled trained model): the
 napari generator thread worker, and the synchronous driver that processes pending events after
 every batch. A 10 ms ``QTimer`` records the time between its ticks from the Run click until the
-layers are in the viewer; a gap well above 10 ms is time the GUI could not respond. Two scenarios
-per driver: ``new`` (a fresh copy of the phantom, whose output layers do not exist yet: napari
-creates five layers, as on a first run) and ``rerun`` (they exist and are updated in place).
-Reported per driver, scenario and repeat: the longest gap, the most
-main-thread CPU in one gap (the stall an idle machine would see; see ``stall_probe.py``), the 99th
-percentile, the number of gaps over 50 and 100 ms, full garbage collections, the load average
-and the wall time. ``--explain`` also samples the main thread's stack during each gap over 50 ms
-and prints (and stores) the functions it was in, with timed marks (layer put, canvas draw, result
-arrival).
+layers are in the viewer, and ``--after-s`` seconds more; a gap well above 10 ms is time the GUI
+could not respond. Gaps are split by phase: *inference* (Run until the job's result arrives),
+*layers* (until the last layer is in) and *after*. Each configuration runs with the widget's hold
+on full garbage collections (``napari_uqseg._qt.gc_hold``) and, for comparison in the same
+session, without it (``--gc-hold``).
+
+Three scenarios: ``new`` (a fresh copy of the phantom in an otherwise empty viewer, whose output
+layers do not exist yet: napari creates five layers, as on a first run), ``rerun`` (they exist
+and are updated in place) and ``due`` (a rerun with a full garbage collection due when Run is
+pressed, as it is sooner or later in any session: see ``make_full_collection_due``).
+
+Reported per configuration, scenario and repeat, for the whole window and per phase: the longest
+gap and the most main-thread CPU in one gap (the stall an idle machine would see; see
+``stall_probe.py``), full garbage collections; for the whole window also the 99th percentile, the
+number of gaps over 50 and 100 ms, the load average and the wall time. ``--explain`` also samples
+the main thread's stack during each gap over 50 ms and prints (and stores) the functions it was
+in, with timed marks (layer put, canvas draw, result arrival).
 
 Run under a display:
 ``xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/bench_gui_stall.py``.
@@ -23,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
+import math
 import os
 import platform
 import sys
@@ -35,7 +45,8 @@ from statistics import median
 sys.path.insert(0, str(Path(__file__).parent))
 from stall_probe import StallProbe
 
-SCENARIOS = ("new", "rerun")
+SCENARIOS = ("new", "rerun", "due")
+_COPIES = itertools.count(1)
 
 
 def instrument(probe: StallProbe) -> None:
@@ -62,29 +73,61 @@ def instrument(probe: StallProbe) -> None:
     timed(run_job.RunJob, "_end", lambda *a: "job end (+ first layer)")
 
 
-def measure(probe: StallProbe, widget, timeout_s: float = 600.0) -> dict[str, float]:
-    """Run ``widget`` once under ``probe``; return its gap statistics."""
+def measure(probe: StallProbe, widget, after_s: float, timeout_s: float = 600.0) -> dict:
+    """Run ``widget`` once under ``probe`` and watch ``after_s`` more seconds of idle viewer.
+
+    Returns the gap statistics of the whole window plus ``phases``: ``inference`` (Run until the
+    job's result arrives), ``layers`` (until the last layer is in) and ``after``.
+    """
     from qtpy.QtCore import QEventLoop, QTimer
 
     loop = QEventLoop()
-    outcome = {}
+    times = {}
+
+    def inferred(_outcome) -> None:
+        times["inferred"] = time.perf_counter()
 
     def done(result) -> None:
-        outcome["result"] = result
+        times["done"], times["result"] = time.perf_counter(), result
         loop.quit()
 
+    widget.job.finished.connect(inferred)
     widget.finished.connect(done)
     probe.start()
     widget.run()
-    if "result" not in outcome:  # the thread driver returns at once; wait for it here
+    if "result" not in times:  # the thread driver returns at once; wait for it here
         QTimer.singleShot(int(timeout_s * 1000), loop.quit)
         loop.exec()
-    probe.stop()
+    widget.job.finished.disconnect(inferred)
     widget.finished.disconnect(done)
-    result = outcome.get("result")
+    result = times.get("result")
     if result is None or result.result is None:
+        probe.stop()
         raise RuntimeError(f"run did not finish: {result}")
-    return probe.stats()
+    QTimer.singleShot(int(after_s * 1000), loop.quit)
+    loop.exec()
+    probe.stop()
+    stats = probe.stats()
+    stats["phases"] = probe.phase_stats(
+        {
+            "inference": (-math.inf, times["inferred"]),  # from the probe's first tick
+            "layers": (times["inferred"], times["done"]),
+            "after": (times["done"], math.inf),
+        }
+    )
+    return stats
+
+
+def label(driver: str, held: bool) -> str:
+    return driver if held else f"{driver}, no gc hold"
+
+
+class _NoHold:
+    """Stands in for the run widget's garbage-collection hold: the naive way, for comparison."""
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
 
 
 def settle(seconds: float = 0.5) -> None:
@@ -100,18 +143,35 @@ def settle(seconds: float = 0.5) -> None:
 def new_source(viewer, widget, volume) -> None:
     """A fresh copy of the phantom under a new name, so the next run creates its layers.
 
-    Earlier layers are hidden, not removed: removal runs a full garbage collection (and, before
-    ``napari_uqseg._qt.gl_context``, removing the outputs crashed the next draw under Mesa
-    llvmpipe). Later runs therefore see a longer (hidden) layer list.
+    The earlier layers are removed first, so every ``new`` run starts from the same viewer (one
+    image) as a user's first run. napari runs a full garbage collection on each removal; that
+    happens here, before the measured window.
     """
     from napari_uqseg.napari_io import volume_layer_kwargs
 
-    for layer in viewer.layers:
-        layer.visible = False
-    name = f"phantom {len(viewer.layers)}"
+    viewer.layers.clear()
+    settle()
+    name = f"phantom {next(_COPIES)}"
     viewer.add_image(volume.array, **volume_layer_kwargs(volume, name))
     widget.image_combo.setCurrentText(name)
     settle()
+
+
+def make_full_collection_due() -> list:
+    """Leave a full garbage collection due at the interpreter's next automatic collection.
+
+    What a session of opening and editing layers does sooner or later: the objects promoted to
+    the old generation since the last full collection exceed a quarter of it, and ten
+    generation-1 collections have happened. Returns the survivors; keep them until the run ends.
+    """
+    import gc
+
+    gc.disable()  # no collection while the survivors are made: they reach the old generation below
+    survivors = [[i] for i in range(len(gc.get_objects()) // 3)]
+    gc.enable()
+    for _ in range(gc.get_threshold()[1] + 1):
+        gc.collect(1)
+    return survivors
 
 
 def merge(old: dict, new: dict) -> dict:
@@ -130,15 +190,28 @@ def merge(old: dict, new: dict) -> dict:
 
 
 def markdown(results: dict, json_name: str) -> str:
-    """A table of every configuration in ``results``: one row per driver and scenario."""
+    """Tables of every configuration in ``results``: by phase (newer entries), then whole runs."""
     lines = [
-        f"# Run widget: longest event-loop stall, Run to last layer (`{json_name}`)",
+        f"# Run widget: longest event-loop stall (`{json_name}`)",
         "",
         "Written by `benchmarks/bench_gui_stall.py`. *max gap*: longest time between two ticks of",
-        "a 10 ms timer (wall clock; inflated by other jobs on the machine); *max CPU in a gap*:",
-        "most main-thread CPU time inside one gap (what an idle machine would show). Median and",
-        "maximum over the repeats; a full garbage collection (0.3-1 s) is listed separately",
-        "because it is outside the plugin's control.",
+        "a 10 ms timer (wall clock; inflated by other jobs on the machine); *CPU*: most",
+        "main-thread CPU time inside one gap (what an idle machine would show). Median / maximum",
+        "over the repeats. *gc hold*: the run widget defers automatic full garbage collections",
+        "until the model's result arrives (`napari_uqseg/_qt/gc_hold.py`); *no gc hold* is the",
+        "naive way, measured in the same session. Scenarios: *new* (first run, five layers",
+        "created), *rerun* (layers updated in place), *due* (a rerun with a full collection due",
+        "when Run is pressed).",
+        "",
+        "## By phase: inference (Run to result), layers (result to last layer), after (idle)",
+        "",
+        "| configuration | driver | scenario | inference: max gap / CPU (ms) | layers: max gap / "
+        "CPU (ms) | after: max gap (ms) | full GCs: inference, layers, after (ms) | load avg |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    whole = [
+        "",
+        "## Whole run (older entries: Run to last layer)",
         "",
         "| configuration | driver | scenario | max gap, median / max (ms) | max CPU in a gap, "
         "median / max (ms) | same without full-GC gaps: max gap / max CPU (ms) | gaps > 100 ms "
@@ -151,24 +224,46 @@ def markdown(results: dict, json_name: str) -> str:
                 rs = summary.get("runs") if isinstance(summary, dict) else None
                 if not rs or "max_gap_cpu_ms" not in rs[0]:
                     continue  # an older layout without CPU times
+                runs = f"{report['samples']} samples, {len(rs)} runs"
+                head = f"| {key} ({runs}) | {driver} | {scenario}"
+                loads = [r["load_avg_1min"] for r in rs]
+                load = f"{min(loads):.1f}-{max(loads):.1f}"
+                if "phases" in rs[0]:
+                    lines.append(f"{head} | {_phase_cells(rs)} | {load} |")
+                    continue
                 gaps = [r["max_gap_ms"] for r in rs]
                 cpu = [r["max_gap_cpu_ms"] for r in rs]
                 over = [r["gaps_over_100ms"] for r in rs]
                 gcs = [round(ms) for r in rs for ms in r["full_gc_ms"]]
-                loads = [r["load_avg_1min"] for r in rs]
                 no_gc = "n/a"
                 if all("max_gap_no_gc_ms" in r for r in rs):
                     no_gc = (
                         f"{max(r['max_gap_no_gc_ms'] for r in rs):.0f} / "
                         f"{max(r['max_gap_cpu_no_gc_ms'] for r in rs):.0f}"
                     )
-                lines.append(
-                    f"| {key} ({report['samples']} samples, {len(rs)} runs) | {driver} | "
-                    f"{scenario} | {median(gaps):.0f} / {max(gaps):.0f} | "
+                whole.append(
+                    f"{head} | {median(gaps):.0f} / {max(gaps):.0f} | "
                     f"{median(cpu):.0f} / {max(cpu):.0f} | {no_gc} | {median(over):.0f} | "
-                    f"{len(gcs)}: {gcs} | {min(loads):.1f}-{max(loads):.1f} |"
+                    f"{len(gcs)}: {gcs} | {load} |"
                 )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + whole) + "\n"
+
+
+def _phase_cells(runs: list[dict]) -> str:
+    """Table cells for the phases of ``runs``: median / max of each phase's longest gap."""
+
+    def spread(phase: str, stat: str) -> str:
+        values = [r["phases"][phase][stat] for r in runs]
+        return f"{median(values):.0f} / {max(values):.0f}"
+
+    def both(phase: str) -> str:
+        return f"{spread(phase, 'max_gap_ms')}; CPU {spread(phase, 'max_gap_cpu_ms')}"
+
+    gcs = "; ".join(
+        str([round(ms) for r in runs for ms in r["phases"][phase]["full_gc_ms"]])
+        for phase in ("inference", "layers", "after")
+    )
+    return f"{both('inference')} | {both('layers')} | {spread('after', 'max_gap_ms')} | {gcs}"
 
 
 def main() -> None:
@@ -188,6 +283,16 @@ def main() -> None:
         action="store_true",
         help="experiment: gc.freeze() the start-up heap before the runs (full collections then "
         "skip it); not what the plugin does",
+    )
+    parser.add_argument(
+        "--gc-hold",
+        choices=("on", "off", "both"),
+        default="both",
+        help="the run widget's hold on full garbage collections: as shipped, replaced by a no-op "
+        "(the naive way), or both interleaved (default)",
+    )
+    parser.add_argument(
+        "--after-s", type=float, default=3.0, help="idle seconds watched after each run"
     )
     parser.add_argument("--label", default="", help="key suffix in the JSON (e.g. 'before')")
     parser.add_argument(
@@ -232,21 +337,27 @@ def main() -> None:
         import gc
 
         gc.freeze()
-    drivers = args.drivers.split(",")
-    runs = {d: {s: [] for s in SCENARIOS} for d in drivers}
+    holds = {"on": [True], "off": [False], "both": [True, False]}[args.gc_hold]
+    hold = widget._gc_hold
+    configs = [(d, h) for d in args.drivers.split(",") for h in holds]
+    runs = {label(d, h): {s: [] for s in SCENARIOS} for d, h in configs}
     explained = []
     for repeat in range(args.repeats):
-        for driver in drivers:  # interleaved, so background load hits both alike
+        for driver, held in configs:  # interleaved, so background load hits all alike
             widget.use_thread = driver == "thread"
+            widget._gc_hold = hold if held else _NoHold()
+            name = label(driver, held)
             for scenario in SCENARIOS:
                 if scenario == "new":
                     new_source(viewer, widget, volume)
-                stats = measure(probe, widget)
-                runs[driver][scenario].append(stats)
-                print(driver, scenario, stats, flush=True)
+                survivors = make_full_collection_due() if scenario == "due" else None
+                stats = measure(probe, widget, args.after_s)
+                del survivors
+                runs[name][scenario].append(stats)
+                print(name, scenario, json.dumps(stats["phases"]), flush=True)
                 if args.explain:
                     gaps = probe.explain()
-                    explained.append({"driver": driver, "scenario": scenario, "gaps": gaps})
+                    explained.append({"driver": name, "scenario": scenario, "gaps": gaps})
                     for gap in gaps:
                         print("   ", json.dumps(gap), flush=True)
                 settle()
@@ -263,7 +374,8 @@ def main() -> None:
         for driver, by_scenario in runs.items()
     }
     report = {
-        "what": "longest event-loop stall (10 ms QTimer gaps) from Run to layers added",
+        "what": "longest event-loop stall (10 ms QTimer gaps) from Run to layers added, by phase",
+        "after_s": args.after_s,
         "image_shape_zyx": list(volume.array.shape),
         "model": model_info,
         "samples": args.samples,
@@ -276,7 +388,7 @@ def main() -> None:
         "napari": napari.__version__,
         "target_ms": 100,
         "drivers": summary,
-        "note": "2 shared CPU cores, two background training jobs: absolute times are noisy",
+        "note": "2 CPU cores; the load average of each run is in its row",
         "time_utc": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
     }
     if explained:

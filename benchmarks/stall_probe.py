@@ -81,7 +81,8 @@ class StallProbe:
         if phase == "start":
             self._gc_start = time.perf_counter()
         else:
-            self.mark(f"gc gen2 {1000 * (time.perf_counter() - self._gc_start):.0f} ms")
+            ms = 1000 * (time.perf_counter() - self._gc_start)
+            self.marks.append((self._gc_start, f"gc gen2 {ms:.0f} ms"))  # at its start
 
     def gc_full_ms(self) -> list[float]:
         """Durations of the full collections during the last measurement."""
@@ -102,6 +103,25 @@ class StallProbe:
 
     def gaps(self) -> np.ndarray:
         return np.diff(self.ticks) * 1000.0
+
+    def phase_stats(self, bounds: dict[str, tuple[float, float]]) -> dict[str, dict[str, Any]]:
+        """Per named ``(start, end)`` window (``perf_counter`` times): the longest gap starting in
+        it, the most main-thread CPU in one such gap, and the full collections that began in it."""
+        gaps, cpu = self.gaps(), np.diff(self.cpu) * 1000.0
+        starts = np.asarray(self.ticks[:-1])
+        out = {}
+        for name, (lo, hi) in bounds.items():
+            inside = (starts >= lo) & (starts < hi)
+            out[name] = {
+                "max_gap_ms": round(float(gaps[inside].max(initial=0.0)), 1),
+                "max_gap_cpu_ms": round(float(cpu[inside].max(initial=0.0)), 1),
+                "full_gc_ms": [
+                    float(label.split()[2])
+                    for t, label in self.marks
+                    if label.startswith("gc gen2") and lo <= t < hi
+                ],
+            }
+        return out
 
     def stats(self) -> dict[str, float]:
         gaps = self.gaps()

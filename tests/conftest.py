@@ -21,5 +21,7 @@ def acdc_root() -> Path | None:
 def acdc_dir() -> Path:
     root = acdc_root()
     if root is None:
-        pytest.fail("ACDC data not found: set UQSEG_ACDC_DIR or place shared/data/acdc beside the repo")
+        pytest.fail(
+            "ACDC data not found: set UQSEG_ACDC_DIR or place shared/data/acdc beside the repo"
+        )
     return root

@@ -5,7 +5,8 @@ layer data of :mod:`napari_uqseg.layer_data`, one generator. This widget collect
 hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
 driver, switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``), so everything but
 the napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then
-adds the layers one per event-loop turn. ``benchmarks/bench_gui_stall.py`` measures the longest
+adds the layers one per event-loop turn. Automatic full garbage collections wait until the model
+has run (:mod:`napari_uqseg._qt.gc_hold`). ``benchmarks/bench_gui_stall.py`` measures the longest
 stall of the event loop from Run to the last layer.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -33,6 +35,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_uqseg._qt.gc_hold import FullCollectionHold
 from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layers import (
     LayerFeeder,
@@ -108,6 +111,9 @@ class RunWidget(QWidget):
         self.job.finished.connect(self._on_job_finished)
         self.feeder = LayerFeeder(napari_viewer, self)
         self._running = False  # from Run until the last layer is in
+        # Automatic full garbage collections (0.2-0.4 s, GIL held) wait while the model runs.
+        self._gc_hold = FullCollectionHold()
+        weakref.finalize(self, self._gc_hold.release)
         self._build()
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._refresh_images)
@@ -219,6 +225,7 @@ class RunWidget(QWidget):
         frame = self.viewer.dims.current_step[0]
         data, spacing, source = source_volume(self.viewer.layers[name], frame)
         self._running = True
+        self._gc_hold.acquire()
         self._set_running(True, f"Running {Path(settings.model).name} on {name}…")
         self.job.start(
             lambda cancel: segment_to_layers(data, spacing, settings, name, source, cancel),
@@ -237,6 +244,7 @@ class RunWidget(QWidget):
         self.status.setText("Cancelling…")
 
     def _on_job_finished(self, outcome: RunOutcome) -> None:
+        self._gc_hold.release()
         if outcome.result is None:
             self._done(outcome)
             return

@@ -50,5 +50,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"uqseg {args.command}: interrupted", file=sys.stderr)
         return 130
-
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 
 import numpy as np
@@ -57,14 +58,26 @@ def _widget(viewer, checkpoint: str, *, use_thread: bool) -> RunWidget:
 
 
 @pytest.mark.parametrize("use_thread", [True, False], ids=["thread", "sync"])
-def test_run_adds_named_layers(viewer_with_image, tiny_checkpoint, errors, qtbot, use_thread):
+def test_run_adds_named_layers(
+    viewer_with_image, tiny_checkpoint, errors, qtbot, use_thread, monkeypatch
+):
     viewer = viewer_with_image
     widget = _widget(viewer, tiny_checkpoint, use_thread=use_thread)
     assert widget.image_combo.currentText() == "heart"
+    thresholds = gc.get_threshold()
+    during = []  # full collections are held while the model runs
+    real = run_widget_module.segment_to_layers
+
+    def recording(*args, **kwargs):
+        during.append(gc.get_threshold())
+        return (yield from real(*args, **kwargs))
+
+    monkeypatch.setattr(run_widget_module, "segment_to_layers", recording)
     with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
         widget.run()
     outcome = blocker.args[0]
     assert outcome.error is None and not outcome.cancelled and not errors
+    assert during[0][2] > 10**6 and gc.get_threshold() == thresholds
     names = [f"heart {role}" for role in ROLES]
     assert all(name in viewer.layers for name in names)
     seg = viewer.layers["heart segmentation"]
@@ -97,6 +110,7 @@ def test_cancel_adds_no_layer(viewer_with_image, tiny_checkpoint, errors, qtbot,
     assert blocker.args[0].cancelled
     assert [layer.name for layer in viewer.layers] == ["heart"]
     assert widget.run_button.isEnabled() and not errors
+    assert gc.get_threshold()[2] < 10**6  # the hold ends with the run, however it ends
 
 
 def test_bad_checkpoint_is_a_notification(viewer_with_image, tmp_path, errors, qtbot):
@@ -107,6 +121,7 @@ def test_bad_checkpoint_is_a_notification(viewer_with_image, tmp_path, errors, q
         widget.run()
     assert blocker.args[0].error is not None
     assert len(errors) == 1 and "broken.pt" in errors[0]
+    assert gc.get_threshold()[2] < 10**6
     assert [layer.name for layer in viewer_with_image.layers] == ["heart"]
 
 

@@ -28,7 +28,9 @@ def _loaded_after_import(module: str) -> set[str]:
 def test_core_imports_no_qt_or_napari():
     for module in CORE_MODULES:
         loaded = _loaded_after_import(module)
-        qt = {m for m in loaded if m.split(".")[0] in {"PyQt5", "PyQt6", "PySide2", "PySide6", "qtpy"}}
+        qt = {
+            m for m in loaded if m.split(".")[0] in {"PyQt5", "PyQt6", "PySide2", "PySide6", "qtpy"}
+        }
         assert not qt, f"importing {module} loaded Qt modules: {sorted(qt)[:5]}"
         assert "napari" not in loaded, f"importing {module} loaded napari"
 
