@@ -22,9 +22,27 @@ class ThemedPlot(BaseNapariMPLWidget):
     def draw(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def style(self) -> dict[str, str]:
+        """napari-matplotlib's style sheet for the viewer's theme, with legend text in the theme's
+        text colour: its sheet assumes a white legend box, and our legends have no box."""
+        sheet = self.napari_theme_style_sheet
+        return {**sheet, "legend.labelcolor": sheet["text.color"]}
+
     def refresh(self) -> None:
-        """Clear and redraw in the current napari theme (cheap: a few lines and a canvas blit)."""
-        self.axes.clear()
-        with mplstyle.context(self.napari_theme_style_sheet):
+        """Clear and redraw in the current napari theme (cheap: a few lines and a canvas blit).
+
+        The clear happens inside the theme too: it re-creates the title and axis labels, which
+        keep the text colour of that moment. Tick labels are made later, at the idle draw outside
+        the theme, so they get its colours through ``tick_params`` (without both, the text came
+        out black on napari's dark background)."""
+        style = self.style
+        with mplstyle.context(style):
+            self.axes.clear()
             self.draw()
+        self.axes.tick_params(color=style["xtick.color"], labelcolor=style["xtick.labelcolor"])
         self.canvas.draw_idle()
+
+    def _on_napari_theme_changed(self, event) -> None:
+        super()._on_napari_theme_changed(event)
+        self.refresh()

@@ -215,7 +215,7 @@ def reliability_panel(ax: Axes, bins: ReliabilityBins, title: str) -> None:
         hatch="///",
         label="gap to mean confidence",
     )
-    ax.plot([0, 1], [0, 1], "--", color="0.3", lw=1.0, label="perfect calibration")
+    ax.plot([0, 1], [0, 1], "--", color="0.5", lw=1.0, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence (predicted probability)")
