@@ -8,6 +8,7 @@ card ``NAME.md`` beside it with the data, preprocessing, training recipe and val
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,21 +75,39 @@ def model_card(
     )
 
 
+def logged_val_dice(run_dir: Path, epoch: int | None) -> dict[str, float]:
+    """Validation Dice of ``epoch`` as the run logged it in ``metrics.jsonl`` (keys as in
+    ``best.pt``: RV, Myo, LV, mean and their ``_lcc`` twins); an error if it was not validated."""
+    log = run_dir / "metrics.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    for record in reversed(records):  # a resumed run may log an epoch twice: the last one counts
+        if record.get("epoch") == epoch and "val_mean" in record:
+            return {
+                key[len("val_") :]: value
+                for key, value in record.items()
+                if key.startswith("val_") and not key.startswith(("val_phantom", "val_seconds"))
+            }
+    raise InputError(f"{log} has no validation scores for epoch {epoch}; export a validated epoch")
+
+
 def export(run_dir: Path, out: Path, which: str = "best") -> Path:
     """Re-save ``run_dir/<which>.pt`` as ``out`` and write the model card ``out`` with ``.md``."""
     source = run_dir / f"{which}.pt"
     if not source.is_file():
         raise InputError(f"{source} does not exist; has the run validated an epoch yet?")
     model, info = load_checkpoint(source)
+    extra = dict(info.extra)
+    if "val_dice" not in extra:  # snapshots written before they carried their epoch's scores
+        extra["val_dice"] = logged_val_dice(run_dir, extra.get("epoch"))
     save_checkpoint(
         out,
         model,
         label_names=info.label_names,
         normalisation=info.normalisation,
         spacing=info.spacing,
-        extra=info.extra,
+        extra=extra,
     )
-    card = model_card(out.stem, info.extra, info.architecture, info.arguments, run_dir.name)
+    card = model_card(out.stem, extra, info.architecture, info.arguments, run_dir.name)
     out.with_suffix(".md").write_text(card)
     return out
 

@@ -235,20 +235,18 @@ def train(
             model, optimizer, sampler, config, state, progress=progress, adversary=adversary
         )
         record = {"epoch": state.epoch, "iteration": state.iteration, **metrics}
+        scores = {"epoch": state.epoch}  # what exported checkpoints of this epoch carry
         if (state.epoch + 1) % config.val_every == 0 or state.epoch + 1 == config.epochs:
             val, entries = _validate(model, val_volumes, extra_val, config)
             record.update(entries)
+            scores["val_dice"] = val
             if val["mean"] > state.best:
                 state.best, state.best_epoch, state.bad_epochs = val["mean"], state.epoch, 0
-                export_model(
-                    run_dir / "best.pt", model, config, {"epoch": state.epoch, "val_dice": val}
-                )
+                export_model(run_dir / "best.pt", model, config, scores)
             else:
                 state.bad_epochs += 1
         if is_snapshot_epoch(config.optim, state.epoch):
-            export_model(
-                run_dir / f"snapshot_{state.epoch:04d}.pt", model, config, {"epoch": state.epoch}
-            )
+            export_model(run_dir / f"snapshot_{state.epoch:04d}.pt", model, config, scores)
         state.history.append({k: v for k, v in record.items() if k.startswith("val_mean")})
         state.epoch += 1
         save_state(run_dir, model, optimizer, state, adversary)

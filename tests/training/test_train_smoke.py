@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from napari_uqseg.models.checkpoint import load_checkpoint
+from napari_uqseg.models.checkpoint import load_checkpoint, save_checkpoint
 from training.cli import main
 from training.config import (
     AugmentConfig,
     DataConfig,
     LossConfig,
     ModelConfig,
+    OptimConfig,
     TrainConfig,
     replace,
 )
@@ -63,6 +64,12 @@ def test_two_iterations_write_run_files(tiny_acdc: Path, tmp_path: Path) -> None
     card = out.with_suffix(".md").read_text()
     assert "base_channels=4" in card and f"LV {epoch['val_LV']:.3f}" in card
     assert export_main([str(tmp_path / "run"), "--out", str(out), "--which", "nope"]) == 2
+    # A checkpoint without its scores (snapshots before they carried them) takes the logged ones.
+    for epoch_number, code in ((0, 0), (5, 2)):
+        save_checkpoint(tmp_path / "run" / "old.pt", model, extra={"epoch": epoch_number})
+        assert export_main([str(tmp_path / "run"), "--out", str(out), "--which", "old"]) == code
+    assert f"LV {epoch['val_LV']:.3f}" in out.with_suffix(".md").read_text()
+    assert load_checkpoint(out)[1].extra["val_dice"]["LV"] == epoch["val_LV"]
 
 
 def test_resume_equals_uninterrupted(tiny_acdc: Path, tmp_path: Path) -> None:
@@ -254,3 +261,11 @@ def test_cli_rejects_bad_values_before_loading(
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_snapshots_carry_their_validation_scores(tiny_acdc: Path, tmp_path: Path) -> None:
+    config = replace(_config(tiny_acdc, 1), optim=OptimConfig(schedule="snapshot", cycle_epochs=1))
+    train(config, tmp_path / "run", progress=False)
+    _, info = load_checkpoint(tmp_path / "run" / "snapshot_0000.pt")
+    logged = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[1])
+    assert info.extra["epoch"] == 0 and info.extra["val_dice"]["LV"] == logged["val_LV"]
