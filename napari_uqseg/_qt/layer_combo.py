@@ -2,8 +2,10 @@
 
 Both the referral and the QC widget choose their inputs with these. The choice is kept by layer
 identity across inserts, removals and renames; an optional ``prefer`` function picks a sensible
-default (e.g. the run widget's entropy map) the first time a matching layer appears; ``accept``
-filters the candidates (by default every layer but the referral dock's own outputs).
+default (e.g. the run widget's entropy map) as soon as a matching layer appears, unless the user
+has chosen a layer themselves; ``accept`` filters the candidates (by default every layer but the
+referral dock's own outputs). So a dock opened before the first run, which could only offer the
+raw image as "uncertainty", switches to the run's maps when they arrive.
 """
 
 from __future__ import annotations
@@ -63,9 +65,11 @@ class LayerCombo(QComboBox):
         self._layers: list[Layer | None] = []
         self._current: Layer | None = None
         self._rebuilding = False
-        # Once the user picks "(none)", a preferred layer appearing later must not override it.
-        self._none_chosen = False
+        # A choice the user made (a layer, or "(none)") is kept until that layer is removed; until
+        # then the combo follows ``prefer``.
+        self._user_chose = False
         self.currentIndexChanged.connect(self._on_index)
+        self.activated.connect(self._on_user_pick)  # also when the user re-picks the current item
         events = viewer.layers.events
         for event in (events.inserted, events.removed, events.reordered):
             event.connect(self.refresh)
@@ -82,7 +86,9 @@ class LayerCombo(QComboBox):
         return self._current
 
     def set_layer(self, layer: Layer | None) -> None:
-        """Choose ``layer`` (it must be listed); None picks "(none)" in an optional combo."""
+        """Choose ``layer`` (it must be listed); None picks "(none)" in an optional combo. Kept
+        like a user's choice."""
+        self._user_chose = True
         self.setCurrentIndex(self._layers.index(layer))
 
     def _candidates(self) -> list[Layer]:
@@ -95,9 +101,19 @@ class LayerCombo(QComboBox):
     def refresh(self, event: Any = None) -> None:
         """Re-list the layers, keeping the current choice when it still exists."""
         layers = self._candidates()
-        keep = self._current if self._current in layers else None
-        if keep is None and self._prefer is not None and not self._none_chosen:
-            keep = next((la for la in layers if self._prefer(la)), None)
+        current = self._current if self._current in layers else None
+        if self._current is not None and current is None:
+            self._user_chose = False  # the chosen layer is gone: pick automatically again
+        preferred = None
+        if self._prefer is not None and not self._user_chose:
+            if current is not None and self._prefer(current):
+                preferred = current
+            else:
+                preferred = next((la for la in layers if self._prefer(la)), None)
+        if self._user_chose or preferred is None:
+            keep = current
+        else:
+            keep = preferred
         if keep is None and layers and not self._optional:
             keep = layers[0]
         self._rebuilding = True
@@ -112,8 +128,11 @@ class LayerCombo(QComboBox):
 
     def _on_index(self, index: int) -> None:
         if not self._rebuilding:
-            self._none_chosen = self._optional and index == 0
+            self._user_chose = True
             self._emit_if_changed()
+
+    def _on_user_pick(self, index: int) -> None:
+        self._user_chose = True
 
     def _emit_if_changed(self) -> None:
         index = self.currentIndex()
