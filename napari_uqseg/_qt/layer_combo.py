@@ -104,16 +104,10 @@ class LayerCombo(QComboBox):
         current = self._current if self._current in layers else None
         if self._current is not None and current is None:
             self._user_chose = False  # the chosen layer is gone: pick automatically again
-        preferred = None
-        if self._prefer is not None and not self._user_chose:
-            if current is not None and self._prefer(current):
-                preferred = current
-            else:
-                preferred = next((la for la in layers if self._prefer(la)), None)
-        if self._user_chose or preferred is None:
-            keep = current
-        else:
-            keep = preferred
+        keep = current
+        automatic = self._prefer is not None and not self._user_chose
+        if automatic and not (current is not None and self._prefer(current)):
+            keep = next((la for la in layers if self._prefer(la)), current)
         if keep is None and layers and not self._optional:
             keep = layers[0]
         self._rebuilding = True
