@@ -52,9 +52,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
-    from napari_uqseg._qt.demo import open_demo, settle
-    from napari_uqseg.demo import run_demo
-    from napari_uqseg.run import RunSettings, default_model
+    from napari_uqseg._qt.demo_window import open_demo, settle
+    from napari_uqseg.viewer.demo import run_demo
+    from napari_uqseg.viewer.run import RunSettings, default_model
 
     settings = RunSettings(model=args.model or default_model(), samples=args.samples)
     demo = run_demo(tempfile.mkdtemp(prefix="uqseg-shots-"), settings)

@@ -17,15 +17,16 @@ import numpy as np
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info
 
-from napari_uqseg._qt.layer_combo import CORRECTION_ROLE, OVERLAY_ROLE, ROLE_KEY
 from napari_uqseg._qt.referral_keys import KeyBindings
 from napari_uqseg._qt.referral_recorder import Recorder
-from napari_uqseg.referral import autosave
-from napari_uqseg.referral.export import export_session
-from napari_uqseg.referral.live_plot import Recorded
-from napari_uqseg.referral.navigation import ReviewNavigator, Target, Unit
-from napari_uqseg.referral.session import ReferralSession
-from napari_uqseg.referral.view import Marker, ReferralView
+from napari_uqseg.referral.session import ReferralSession, autosave, load_session, start_autosave
+from napari_uqseg.viewer.keys import CORRECTION as CORRECTION_ROLE
+from napari_uqseg.viewer.keys import GEOMETRY_KEY, ROLE_KEY
+from napari_uqseg.viewer.keys import OVERLAY as OVERLAY_ROLE
+from napari_uqseg.viewer.live_plot import Recorded
+from napari_uqseg.viewer.navigation import ReviewNavigator, Target, Unit
+from napari_uqseg.viewer.referral_export import export_session
+from napari_uqseg.viewer.threshold import Marker, ReferralView
 
 FLAG_COLORMAP = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0), 1: (0.0, 1.0, 1.0, 1.0)}
 
@@ -45,7 +46,7 @@ def reported(method: Callable) -> Callable:
 
 
 def _source_path(layer: Any) -> str | None:
-    geometry = layer.metadata.get("uqseg_geometry") or {}
+    geometry = layer.metadata.get(GEOMETRY_KEY) or {}
     return geometry.get("path") or getattr(layer.source, "path", None)
 
 
@@ -157,8 +158,9 @@ class ReferralController:
             reference=self._array(self.reference),
             threshold=self.threshold,
             restrict_to_flagged=restrict_to_flagged,
-            autosave_path=self.session_dir,
         )
+        if self.session_dir is not None:
+            start_autosave(session, self.session_dir)
         self._attach(session)
 
     @reported
@@ -166,7 +168,7 @@ class ReferralController:
         """Reload the autosaved session of this prediction and continue recording it."""
         if self.session is not None or not self.can_resume:
             return
-        session = ReferralSession.load(
+        session = load_session(
             self.session_dir,
             np.asarray(self.prediction.data),
             uncertainty=self._array(self.uncertainty),

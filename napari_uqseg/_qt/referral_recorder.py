@@ -21,8 +21,8 @@ from napari.layers import Labels
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
-from napari_uqseg.referral.session import ReferralSession
-from napari_uqseg.referral.session_atoms import StrokeRecord
+from napari_uqseg.referral.session.atoms import StrokeRecord
+from napari_uqseg.referral.session.recorded import ReferralSession
 
 
 class Recorder:

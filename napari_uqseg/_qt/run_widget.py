@@ -1,8 +1,8 @@
 """Dock widget that runs MC-dropout segmentation on an image layer and adds the output layers.
 
-The work is :func:`segment_to_layers`: :func:`napari_uqseg.run.iter_segment` followed by the
-layer data of :mod:`napari_uqseg.layer_data`, one generator. This widget collects the settings and
-hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
+The work is :func:`segment_to_layers`: :func:`napari_uqseg.viewer.run.iter_segment` followed by
+the layer data of :mod:`napari_uqseg.viewer.layers`, one generator. This widget collects the
+settings and hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
 driver, switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``), so everything but
 the napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then
 adds the layers one per event-loop turn. Automatic full garbage collections wait until the model
@@ -45,9 +45,9 @@ from napari_uqseg._qt.layers import (
 )
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg.errors import InputError
-from napari_uqseg.layer_data import LayerData, result_layers
 from napari_uqseg.models.bundled import bundled_models
-from napari_uqseg.run import (
+from napari_uqseg.viewer.layers import LayerData, result_layers
+from napari_uqseg.viewer.run import (
     DEFAULT_FLAG_FRACTION,
     DEVICES,
     RunOutcome,
@@ -77,7 +77,7 @@ def segment_to_layers(
     source: dict[str, Any],
     cancel: threading.Event,
 ) -> Generator[Progress, None, PreparedRun]:
-    """:func:`~napari_uqseg.run.iter_segment`, then the output layers' data (colour maps,
+    """:func:`~napari_uqseg.viewer.run.iter_segment`, then the output layers' data (colour maps,
     contrast limits, uint8 masks), in the thread that drives the run; yields progress.
 
     The GUI thread is left with the napari calls alone. One more "finishing" step before the
@@ -95,8 +95,8 @@ def segment_to_layers(
 class RunWidget(QWidget):
     """Image, model, MC samples, dropout override, device, seed, flag share; Run and Cancel.
 
-    ``finished`` is emitted with the :class:`~napari_uqseg.run.RunOutcome` after the layers (if
-    any) were added; errors go to napari notifications, never to a traceback.
+    ``finished`` is emitted with the :class:`~napari_uqseg.viewer.run.RunOutcome` after the layers
+    (if any) were added; errors go to napari notifications, never to a traceback.
     """
 
     finished = Signal(object)

@@ -7,9 +7,7 @@ so only their shape can be checked.
 
 from __future__ import annotations
 
-import csv
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +49,3 @@ def load_labels(path: str | os.PathLike, *, what: str, reference: Volume | None 
     if reference is not None:
         check_same_geometry(volume, reference, what=(what, "reference"))
     return volume
-
-
-def write_csv(path: str | os.PathLike, header: Sequence[str], rows: np.ndarray) -> None:
-    """Write a numeric table with ``header`` (floats at full precision, ``-inf`` as text)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([f"{v:.10g}" for v in row])

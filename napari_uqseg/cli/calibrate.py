@@ -34,9 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from napari_uqseg.calibration import calibration_report, validate_probabilities
     from napari_uqseg.cli._inputs import load_array, load_labels
-    from napari_uqseg.referral.roi import foreground_roi
+    from napari_uqseg.metrics.calibration import calibration_report, validate_probabilities
+    from napari_uqseg.metrics.roi import foreground_roi
 
     reference = load_labels(args.reference, what="reference")
     probabilities = load_array(
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         _write_bins(args.out, report)
     if args.plot:
-        from napari_uqseg.referral.plots import reliability_figure, save_figure
+        from napari_uqseg.plots.calibration import reliability_figure
+        from napari_uqseg.plots.figure import save_figure
 
         save_figure(reliability_figure(report), args.plot)
     return 0

@@ -4,7 +4,7 @@ Writes, into ``--out`` (default: the current directory), in the input's geometry
 ``<name>_seg.nii.gz`` (labels 0 background, 1 RV, 2 Myo, 3 LV), ``<name>_entropy.nii.gz`` (entropy
 of the mean softmax, nats), ``<name>_variance.nii.gz`` (max over classes of the sample variance),
 ``<name>_mutual_info.nii.gz`` (BALD, nats) and ``<name>_qc.json`` (per structure: CV, mean pairwise
-Dice, U_labelled; see ``napari_uqseg.inference.qc``). ``uqseg demo`` writes the same files.
+Dice, U_labelled; see ``napari_uqseg.uncertainty.qc``). ``uqseg demo`` writes the same files.
 
 As in Sander et al. (2019), the segmentation keeps only the largest 3D (6-connected) component of
 each class, like the napari widget and the demo; --no-largest-component keeps the plain argmax.

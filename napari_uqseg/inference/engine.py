@@ -18,7 +18,6 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +29,8 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, is_out_of_memory, select_device
 from napari_uqseg.inference.optimise import inference_copy
 from napari_uqseg.inference.rng import PrivateRng
-from napari_uqseg.inference.stats import StreamingStats, UncertaintyMaps
-from napari_uqseg.models.mc import mc_dropout
+from napari_uqseg.models.mc import eval_mode, mc_dropout
+from napari_uqseg.uncertainty.stats import StreamingStats, UncertaintyMaps
 
 #: 2D images (samples × slices) per forward pass when ``batch_slices`` is not given.
 #: On CPU with one torch thread, 2 images keep peak memory at ~1/4 of the naive way's and are as
@@ -64,17 +63,6 @@ class Progress:
 
 class InferenceCancelled(RuntimeError):
     """Raised by the generator when its ``cancel`` event was set between two batches."""
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    flags = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        yield model
-    finally:
-        for m, training in flags:
-            m.training = training
 
 
 def _prepare_image(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -153,7 +141,7 @@ def _iterate(
     stage = "sampling" if stochastic else "deterministic"
     total, done = samples * depth, 0
     home = _model_device(model)
-    mode = mc_dropout(model, rate=dropout_rate) if stochastic else _eval_mode(model)
+    mode = mc_dropout(model, rate=dropout_rate) if stochastic else eval_mode(model)
     rng = PrivateRng(dev, seed)
 
     def passes(fn: Callable, arg: object) -> object:

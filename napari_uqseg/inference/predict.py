@@ -1,11 +1,12 @@
 """Whole-volume prediction: checkpoint, preprocessing, MC inference, maps on the original grid.
 
-This is the one "segment a loaded volume" pipeline: ``uqseg predict``, the napari run widget (via
-:mod:`napari_uqseg.run`), the sample data and ``uqseg demo`` all drive :func:`iter_predict_volume`.
+This is the one "segment a loaded volume" pipeline: ``uqseg predict``, the napari run widget
+(via :mod:`napari_uqseg.viewer.run`), the sample data and ``uqseg demo`` all drive
+:func:`iter_predict_volume`.
 The checkpoint says how its model wants the image (intensity normalisation, in-plane spacing); the
 grid transform from :mod:`napari_uqseg.preprocess` is inverted afterwards so every output has the
 input volume's shape and, when written, its affine. Image-level QC scores are computed on the grid
-the model ran on, where the MC samples live (see :mod:`napari_uqseg.inference.qc`).
+the model ran on, where the MC samples live (see :mod:`napari_uqseg.uncertainty.qc`).
 
 Post-processing keeps the largest 6-connected 3D component of each class by default, as Sander et
 al. (2019) do; ``largest_component=False`` (``uqseg predict --no-largest-component``) keeps the
@@ -29,12 +30,13 @@ from torch import nn
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, precision_name, select_device
 from napari_uqseg.inference.engine import Progress, drive, iter_mc_inference
-from napari_uqseg.inference.qc import image_level_scores
-from napari_uqseg.inference.stats import UncertaintyMaps
+from napari_uqseg.io.atomic import atomic_write_text
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.postprocess import largest_component as keep_largest
 from napari_uqseg.preprocess import GridTransform, percentile_normalise, plan_transform
+from napari_uqseg.uncertainty.qc import image_level_scores
+from napari_uqseg.uncertainty.stats import UncertaintyMaps
 
 #: Output file suffixes (a contract with users and the plugin): ``<name><suffix>``.
 OUTPUT_SUFFIXES = {
@@ -320,7 +322,5 @@ def write_prediction(
     for key in ("entropy", "variance", "mutual_info"):
         write_volume(getattr(result, key), reference_volume, paths[key], dtype=np.float32)
     report = {**result.qc, "dice": None if dice is None else dict(dice)}
-    temporary = paths["qc"].with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
-    temporary.replace(paths["qc"])
+    atomic_write_text(paths["qc"], json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
     return paths

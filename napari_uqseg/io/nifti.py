@@ -9,7 +9,6 @@ and units are unchanged and the output overlays the input in any viewer, oblique
 from __future__ import annotations
 
 import os
-import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy.typing as npt
 from nibabel.filebasedimages import ImageFileError
 
 from napari_uqseg.errors import InputError
+from napari_uqseg.io.atomic import atomic_path
 from napari_uqseg.labels import NUM_CLASSES
 
 # Raw header fields that carry the geometry; copied verbatim on write so nothing is re-derived
@@ -245,14 +245,8 @@ def write_volume(
     image.header["cal_min"] = 0.0
     image.header["cal_max"] = 0.0
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
-    tmp = path.with_name(f".{_strip_suffix(path.name)}.{uuid.uuid4().hex}.tmp{suffix}")
-    try:
+    with atomic_path(path) as tmp:
         nib.save(image, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -97,9 +97,9 @@ def test_reader_writer_round_trip_through_the_viewer(make_napari_viewer, tmp_pat
 def test_demo_viewer_docks_every_widget_and_closes_cleanly(
     make_napari_viewer, tmp_path, tiny_checkpoint
 ):
-    from napari_uqseg._qt.demo import WIDGETS, open_demo
-    from napari_uqseg.demo import run_demo
-    from napari_uqseg.run import RunSettings
+    from napari_uqseg._qt.demo_window import WIDGETS, open_demo
+    from napari_uqseg.viewer.demo import run_demo
+    from napari_uqseg.viewer.run import RunSettings
 
     demo = run_demo(tmp_path / "d", RunSettings(model=tiny_checkpoint, samples=2))
     viewer = make_napari_viewer()

@@ -12,11 +12,11 @@ from qtpy.QtCore import QTimer
 
 from napari_uqseg._qt import run_widget as run_widget_module
 from napari_uqseg._qt.run_widget import RunWidget
-from napari_uqseg.layer_data import MAPS_KEY, QC_KEY
 from napari_uqseg.models import build_model, save_checkpoint
 from napari_uqseg.phantom import make_phantom
-from napari_uqseg.run import segment
-from napari_uqseg.samples import phantom_volume
+from napari_uqseg.viewer.layers import MAPS_KEY, QC_KEY
+from napari_uqseg.viewer.run import segment
+from napari_uqseg.viewer.samples import phantom_volume
 
 pytestmark = pytest.mark.gui
 
@@ -32,7 +32,7 @@ def tiny_checkpoint(tmp_path_factory) -> str:
 
 @pytest.fixture
 def viewer_with_image(make_napari_viewer):
-    from napari_uqseg.napari_io import volume_layer_kwargs
+    from napari_uqseg.viewer.napari_io import volume_layer_kwargs
 
     phantom = make_phantom(shape=(4, 64, 64), spacing=(10.0, 2.0, 2.0))
     volume = phantom_volume(phantom)

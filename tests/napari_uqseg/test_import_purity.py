@@ -49,7 +49,7 @@ def test_a_run_loads_no_compiler_stack():
         "import json, pathlib, sys, tempfile\n"
         "from napari_uqseg.models import build_model, save_checkpoint\n"
         "from napari_uqseg.phantom import make_phantom\n"
-        "from napari_uqseg.run import RunSettings, segment\n"
+        "from napari_uqseg.viewer.run import RunSettings, segment\n"
         "model = build_model('unet2d', base_channels=4, depth=2)\n"
         "path = save_checkpoint(pathlib.Path(tempfile.mkdtemp()) / 'tiny.pt', model)\n"
         "phantom = make_phantom(shape=(2, 32, 32))\n"
