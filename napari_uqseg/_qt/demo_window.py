@@ -65,7 +65,7 @@ def open_demo(
     docked = dock_widgets(viewer)
     if RUN in docked:
         _, run_widget = docked[RUN]
-        run_widget.select_model(demo.result.settings.model)
+        run_widget.select_model(demo.settings.model)
     viewer.dims.set_current_step(0, demo.volume.array.shape[0] // 2)
     _frame_heart(viewer, demo.result.prediction, demo.volume.spacing)
     return viewer, docked

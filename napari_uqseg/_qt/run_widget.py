@@ -45,6 +45,7 @@ from napari_uqseg._qt.layers import (
 )
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg.errors import InputError
+from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.models.bundled import bundled_models
 from napari_uqseg.viewer.layers import LayerData, result_layers
 from napari_uqseg.viewer.run import (
@@ -52,12 +53,12 @@ from napari_uqseg.viewer.run import (
     DEVICES,
     RunOutcome,
     RunSettings,
-    SegmentationResult,
     iter_segment,
 )
 
 if TYPE_CHECKING:
     from napari_uqseg.inference.engine import Progress
+    from napari_uqseg.inference.predict import PredictionResult
 
 BROWSE = "Browse checkpoint…"
 
@@ -65,7 +66,7 @@ BROWSE = "Browse checkpoint…"
 class PreparedRun(NamedTuple):
     """A finished segmentation and the layer data to show it."""
 
-    result: SegmentationResult
+    result: PredictionResult
     layers: list[LayerData]
 
 
@@ -87,9 +88,10 @@ def segment_to_layers(
 
     warm_layer_caches()
     result = yield from iter_segment(image_zyx, spacing_zyx, settings, cancel=cancel)
-    total = settings.samples * image_zyx.shape[0]
+    total = settings.options.samples * image_zyx.shape[0]
     yield Progress(total, total, "finishing")
-    return PreparedRun(result, result_layers(result, image_name, source))
+    layers = result_layers(result, image_name, source, settings.flag_fraction)
+    return PreparedRun(result, layers)
 
 
 class RunWidget(QWidget):
@@ -199,14 +201,13 @@ class RunWidget(QWidget):
         if model in ("", BROWSE):
             raise InputError("choose a model: no bundled model is installed; browse a checkpoint")
         dropout = self.dropout_spin.value()
-        return RunSettings(
-            model=model,
+        options = InferenceOptions(
             samples=self.samples_spin.value(),
             seed=self.seed_spin.value(),
             device=self.device_combo.currentText(),
             dropout_rate=dropout if dropout > 0 else None,
-            flag_fraction=self.flag_spin.value() / 100.0,
         )
+        return RunSettings(model, options, flag_fraction=self.flag_spin.value() / 100.0)
 
     # ---- running -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -243,18 +244,18 @@ class RunWidget(QWidget):
         self.job.cancel()
         self.status.setText("Cancelling…")
 
-    def _on_job_finished(self, outcome: RunOutcome) -> None:
+    def _on_job_finished(self, outcome: RunOutcome[PreparedRun]) -> None:
         self._gc_hold.release()
         if outcome.result is None:
             self._done(outcome)
             return
-        prepared: PreparedRun = outcome.result  # what segment_to_layers returned
-        outcome = RunOutcome(prepared.result)
+        prepared = outcome.result
+        done: RunOutcome[PredictionResult] = RunOutcome(prepared.result)
         self.cancel_button.setEnabled(False)
         self.status.setText("Adding layers…")
-        self.feeder.start(prepared.layers, lambda _layers: self._done(outcome))
+        self.feeder.start(prepared.layers, lambda _layers: self._done(done))
 
-    def _done(self, outcome: RunOutcome) -> None:
+    def _done(self, outcome: RunOutcome[Any]) -> None:
         self._running = False
         if outcome.cancelled:
             self._set_running(False, "Cancelled.")
@@ -263,7 +264,7 @@ class RunWidget(QWidget):
             self._set_running(False, f"Failed: {outcome.error}")
             show_error(f"napari-uqseg: {outcome.error}")
         else:
-            self._set_running(False, f"Done: {outcome.result.settings.samples} samples.")
+            self._set_running(False, f"Done: {outcome.result.qc['samples']} samples.")
         self.finished.emit(outcome)
 
     def _set_running(self, running: bool, message: str) -> None:

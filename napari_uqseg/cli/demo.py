@@ -67,11 +67,11 @@ def _rerun_under_xvfb(args: argparse.Namespace, model: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from napari_uqseg.inference.options import InferenceOptions
     from napari_uqseg.viewer.run import RunSettings, default_model
 
-    settings = RunSettings(
-        model=args.model or default_model(), samples=args.samples, seed=args.seed
-    )
+    options = InferenceOptions(samples=args.samples, seed=args.seed)
+    settings = RunSettings(args.model or default_model(), options)
     show = not args.no_viewer
     headless = show and not has_display() and not os.environ.get(_UNDER_XVFB)
     if headless and shutil.which("xvfb-run"):

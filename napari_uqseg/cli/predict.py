@@ -59,24 +59,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _default_model() -> str:
-    from napari_uqseg.errors import InputError
-    from napari_uqseg.models import bundled_models
-
-    bundled = bundled_models()
-    if not bundled:
-        raise InputError("no bundled model is installed yet; pass --model PATH to a checkpoint")
-    return next(iter(bundled))
-
-
 def run(args: argparse.Namespace) -> int:
     """Load, predict with a progress bar on stderr, write the five outputs; exit code 0."""
     from tqdm import tqdm
 
     from napari_uqseg.inference.predict import predict_volume, write_prediction
     from napari_uqseg.io.nifti import read_volume
+    from napari_uqseg.models.bundled import default_model
 
-    model = args.model or _default_model()
+    model = args.model or default_model()
     volume = read_volume(args.image)
     with tqdm(
         total=args.samples * volume.array.shape[0],

@@ -30,6 +30,7 @@ from torch import nn
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, precision_name, select_device
 from napari_uqseg.inference.engine import Progress, drive, iter_mc_inference
+from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.io.atomic import atomic_write_text
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
@@ -55,6 +56,8 @@ class PredictionResult:
     ``maps`` are on the input grid; when the model ran on another grid their per-sample bits are
     dropped (``sample_bits`` None) and the QC scores come from ``grid_maps``, where they live.
     ``prediction`` is ``maps.prediction`` after largest-component post-processing when asked.
+    The voxel maps are ``maps.entropy``, ``maps.variance``, ``maps.mutual_info`` and so on: one
+    result per stage, no forwarding.
     """
 
     prediction: np.ndarray  # (Z, Y, X) uint8
@@ -63,36 +66,6 @@ class PredictionResult:
     transform: GridTransform
     qc: dict[str, Any]  # what ``<name>_qc.json`` holds
     model_path: str | None  # the checkpoint file; None for a model passed as a module
-
-    @property
-    def mean_probs(self) -> np.ndarray:
-        """[C, Z, Y, X] float32 mean softmax."""
-        return self.maps.mean_probs
-
-    @property
-    def entropy(self) -> np.ndarray:
-        """(Z, Y, X) float32, nats."""
-        return self.maps.entropy
-
-    @property
-    def variance(self) -> np.ndarray:
-        """(Z, Y, X) float32, max over classes of Var_t p_t(c)."""
-        return self.maps.variance
-
-    @property
-    def mutual_info(self) -> np.ndarray:
-        """(Z, Y, X) float32, nats."""
-        return self.maps.mutual_info
-
-    @property
-    def mean_std(self) -> np.ndarray:
-        """(Z, Y, X) float32."""
-        return self.maps.mean_std
-
-    @property
-    def mean_sample_entropy(self) -> np.ndarray:
-        """(Z, Y, X) float32, nats."""
-        return self.maps.mean_sample_entropy
 
 
 def _normalise(image: np.ndarray, normalisation: Mapping[str, Any] | None) -> np.ndarray:
@@ -158,18 +131,16 @@ def iter_predict_volume(
     image_zyx: np.ndarray,
     spacing_zyx: tuple[float, float, float] | None,
     model_or_path: nn.Module | str | os.PathLike,
+    options: InferenceOptions | None = None,
     *,
     name: str = "image",
-    samples: int = 10,
-    seed: int = 0,
-    device: str | None = None,
-    precision: str = "auto",
-    dropout_rate: float | None = None,
-    largest_component: bool = True,
-    batch_slices: int | None = None,
     cancel: threading.Event | None = None,
+    **overrides: Any,
 ) -> Generator[Progress, None, PredictionResult]:
     """Segment ``image_zyx`` (Z, Y, X) with MC dropout; yields progress, returns the result.
+
+    How is ``options`` (:class:`~napari_uqseg.inference.options.InferenceOptions`), with any of
+    its fields given as keyword ``overrides``.
 
     ``model_or_path`` is a loaded model (percentile 5–95 normalisation, native grid), a bundled
     model name or a checkpoint path (its normalisation and in-plane spacing are used).
@@ -182,6 +153,9 @@ def iter_predict_volume(
     batch the post-processing steps each yield a "finishing" :class:`Progress`, so a GUI driving
     this from its event loop keeps control.
     """
+    opts = InferenceOptions.resolve(options, overrides)
+    samples, seed, dropout_rate = opts.samples, opts.seed, opts.dropout_rate
+    largest_component = opts.largest_component
     image = np.asarray(image_zyx)
     if image.ndim != 3:
         raise InputError(f"{name}: the image must be a 3D (Z, Y, X) volume, got {image.shape}")
@@ -200,17 +174,9 @@ def iter_predict_volume(
         multiple_of=int(getattr(model, "size_multiple", 1)),
     )
     network_input = transform.forward_image(_normalise(image, info and info.normalisation))
-    dev = select_device(device)
+    dev = select_device(opts.device)
     grid_maps = yield from iter_mc_inference(
-        model,
-        network_input,
-        samples=samples,
-        seed=seed,
-        device=dev,
-        precision=precision,
-        batch_slices=batch_slices,
-        dropout_rate=dropout_rate,
-        cancel=cancel,
+        model, network_input, replace(opts, device=dev), cancel=cancel
     )
     total = samples * image.shape[0]
     finishing = Progress(total, total, "finishing")
@@ -237,7 +203,7 @@ def iter_predict_volume(
         "samples": samples,
         "seed": seed,
         "device": str(dev),
-        "precision": precision_name(autocast_dtype(dev, precision)),
+        "precision": precision_name(autocast_dtype(dev, opts.precision)),
         "dropout_rate": dropout_rate,
         "largest_component": bool(largest_component),
         "grid_shape_zyx": list(grid_maps.spatial_shape),
@@ -258,15 +224,11 @@ def iter_predict_volume(
 def predict_volume(
     volume: Volume,
     model_or_path: nn.Module | str | os.PathLike,
+    options: InferenceOptions | None = None,
     *,
-    samples: int = 10,
-    seed: int = 0,
-    device: str | None = None,
-    precision: str = "auto",
-    largest_component: bool = True,
-    batch_slices: int | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    **overrides: Any,
 ) -> PredictionResult:
     """:func:`iter_predict_volume` of a loaded 3D ``volume``, driven to completion.
 
@@ -277,13 +239,8 @@ def predict_volume(
         volume.array,
         volume.spacing if volume.spacing_known else None,
         model_or_path,
+        InferenceOptions.resolve(options, overrides),
         name=volume.name,
-        samples=samples,
-        seed=seed,
-        device=device,
-        precision=precision,
-        largest_component=largest_component,
-        batch_slices=batch_slices,
         cancel=cancel,
     )
     return drive(generator, progress)
@@ -320,7 +277,7 @@ def write_prediction(
     }
     write_volume(result.prediction, reference_volume, paths["seg"], dtype=np.uint8)
     for key in ("entropy", "variance", "mutual_info"):
-        write_volume(getattr(result, key), reference_volume, paths[key], dtype=np.float32)
+        write_volume(getattr(result.maps, key), reference_volume, paths[key], dtype=np.float32)
     report = {**result.qc, "dice": None if dice is None else dict(dice)}
     atomic_write_text(paths["qc"], json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
     return paths

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,8 +25,11 @@ from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.phantom import make_phantom
 from napari_uqseg.viewer.layers import LayerData, labels_layer, result_layers
 from napari_uqseg.viewer.napari_io import volume_layer_kwargs
-from napari_uqseg.viewer.run import RunSettings, SegmentationResult, iter_segment
+from napari_uqseg.viewer.run import RunSettings, iter_segment
 from napari_uqseg.viewer.samples import GROUND_TRUTH_NAME, PHANTOM_NAME, phantom_volume
+
+if TYPE_CHECKING:
+    from napari_uqseg.inference.predict import PredictionResult
 
 NAME = "phantom_ED"
 CSV_ROWS = 1000
@@ -38,7 +42,8 @@ class DemoResult:
 
     volume: Volume
     truth: np.ndarray
-    result: SegmentationResult
+    result: PredictionResult
+    settings: RunSettings
     files: dict[str, Path] = field(default_factory=dict)
     dice: dict[str, float] = field(default_factory=dict)
 
@@ -63,16 +68,16 @@ def run_demo(
         "image": write_volume(volume.array, volume, out / f"{NAME}.nii.gz"),
         "ground_truth": write_volume(phantom.labels, volume, out / f"{NAME}_gt.nii.gz"),
     }
-    referral_files, dice = _write_referral(out, result, phantom.labels, seed=settings.seed)
+    referral_files, dice = _write_referral(out, result, phantom.labels, seed=settings.options.seed)
     # The written image is the outputs' reference: its file name gives them theirs.
     reference = replace(volume, path=files["image"])
-    files.update(write_prediction(result.core, reference, out, dice=dice))
+    files.update(write_prediction(result, reference, out, dice=dice))
     files.update(referral_files)
-    return DemoResult(volume, phantom.labels, result, files, dice)
+    return DemoResult(volume, phantom.labels, result, settings, files, dice)
 
 
 def _write_referral(
-    out: Path, result: SegmentationResult, truth: np.ndarray, *, seed: int
+    out: Path, result: PredictionResult, truth: np.ndarray, *, seed: int
 ) -> tuple[dict[str, Path], dict[str, float]]:
     """Referral CSV and figure; returns their paths and the Dice per structure before referral."""
     from napari_uqseg.io.tables import write_csv
@@ -109,6 +114,6 @@ def demo_layers(demo: DemoResult) -> list[LayerData]:
     image = (demo.volume.array, {**kwargs, "colormap": "gray"}, "image")
     truth = labels_layer(demo.truth, kwargs, GROUND_TRUTH_NAME)
     truth[1]["visible"] = False
-    outputs = result_layers(demo.result, PHANTOM_NAME, kwargs)
+    outputs = result_layers(demo.result, PHANTOM_NAME, kwargs, demo.settings.flag_fraction)
     outputs[-1][1]["visible"] = False  # flagged: the referral widget overlays it at its threshold
     return [image, truth, *outputs]

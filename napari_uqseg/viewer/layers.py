@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_uqseg.labels import LABEL_COLORS, LABEL_NAMES
+from napari_uqseg.uncertainty.flagging import DEFAULT_FLAG_PERCENT, flag_mask, flag_threshold
 from napari_uqseg.viewer.keys import (
     FLAG_THRESHOLD_KEY,
     LABELS,
@@ -30,7 +31,7 @@ from napari_uqseg.viewer.keys import (
 )
 
 if TYPE_CHECKING:
-    from napari_uqseg.viewer.run import SegmentationResult
+    from napari_uqseg.inference.predict import PredictionResult
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -77,9 +78,15 @@ def _upper_limit(values: np.ndarray) -> float:
 
 
 def result_layers(
-    result: SegmentationResult, image_name: str, source: dict[str, Any]
+    result: PredictionResult,
+    image_name: str,
+    source: dict[str, Any],
+    flag_fraction: float = DEFAULT_FLAG_PERCENT / 100.0,
 ) -> list[LayerData]:
     """Segmentation, entropy, variance, mutual-information and flagged layers for ``result``.
+
+    The flagged layer marks the ``flag_fraction`` most uncertain voxels by entropy, by the
+    product's one rule (:mod:`napari_uqseg.uncertainty.flagging`), as the referral dock does.
 
     ``source`` holds the image layer's ``scale`` and ``metadata`` (its geometry). The e-map is
     shown on the fixed range [0, log C] so maps from different runs compare by eye; the variance
@@ -89,10 +96,11 @@ def result_layers(
     segmentation = labels_layer(result.prediction, source, layer_name(image_name, "segmentation"))
     seg_meta = segmentation[1]["metadata"]
     seg_meta[ROLE_KEY] = SEGMENTATION
-    seg_meta[QC_KEY] = result.qc
+    threshold = flag_threshold(maps.entropy, 100.0 * flag_fraction)
+    seg_meta[QC_KEY] = result.qc["structures"]
     seg_meta[MAPS_KEY] = maps
-    seg_meta[MODEL_KEY] = result.model_path
-    seg_meta[FLAG_THRESHOLD_KEY] = result.flag_threshold
+    seg_meta[MODEL_KEY] = str(result.model_path)
+    seg_meta[FLAG_THRESHOLD_KEY] = threshold
     layers: list[LayerData] = [segmentation]
     images = (
         ("entropy", maps.entropy, "inferno", (0.0, math.log(maps.num_classes)), True),
@@ -114,5 +122,6 @@ def result_layers(
         colormap={None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0), 1: FLAG_COLOR},
         opacity=0.7,
     )
-    layers.append((result.flagged.astype(np.uint8), flagged, "labels"))
+    flagged_voxels = flag_mask(maps.entropy, threshold).astype(np.uint8)
+    layers.append((flagged_voxels, flagged, "labels"))
     return layers

@@ -98,10 +98,11 @@ def test_demo_viewer_docks_every_widget_and_closes_cleanly(
     make_napari_viewer, tmp_path, tiny_checkpoint
 ):
     from napari_uqseg._qt.demo_window import WIDGETS, open_demo
+    from napari_uqseg.inference.options import InferenceOptions
     from napari_uqseg.viewer.demo import run_demo
     from napari_uqseg.viewer.run import RunSettings
 
-    demo = run_demo(tmp_path / "d", RunSettings(model=tiny_checkpoint, samples=2))
+    demo = run_demo(tmp_path / "d", RunSettings(tiny_checkpoint, InferenceOptions(samples=2)))
     viewer = make_napari_viewer()
     _, docked = open_demo(demo, viewer)
     assert set(docked) == set(WIDGETS)

@@ -14,6 +14,7 @@ from napari_uqseg._qt import run_widget as run_widget_module
 from napari_uqseg._qt.run_widget import RunWidget
 from napari_uqseg.models import build_model, save_checkpoint
 from napari_uqseg.phantom import make_phantom
+from napari_uqseg.uncertainty.flagging import flag_mask, flag_threshold
 from napari_uqseg.viewer.layers import MAPS_KEY, QC_KEY
 from napari_uqseg.viewer.run import segment
 from napari_uqseg.viewer.samples import phantom_volume
@@ -229,5 +230,7 @@ def test_cancel_while_layers_are_added_is_ignored(
     np.testing.assert_array_equal(
         viewer.layers["heart segmentation"].data, outcome.result.prediction
     )
-    np.testing.assert_array_equal(viewer.layers["heart flagged"].data, outcome.result.flagged)
+    entropy = outcome.result.maps.entropy
+    expected = flag_mask(entropy, flag_threshold(entropy, 100 * widget.settings().flag_fraction))
+    np.testing.assert_array_equal(viewer.layers["heart flagged"].data, expected)
     assert widget.status.text().startswith("Done")

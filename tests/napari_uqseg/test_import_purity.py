@@ -90,10 +90,11 @@ def test_a_run_loads_no_compiler_stack():
         "from napari_uqseg.models import build_model, save_checkpoint\n"
         "from napari_uqseg.phantom import make_phantom\n"
         "from napari_uqseg.viewer.run import RunSettings, segment\n"
+        "from napari_uqseg.inference.options import InferenceOptions\n"
         "model = build_model('unet2d', base_channels=4, depth=2)\n"
         "path = save_checkpoint(pathlib.Path(tempfile.mkdtemp()) / 'tiny.pt', model)\n"
         "phantom = make_phantom(shape=(2, 32, 32))\n"
-        "segment(phantom.image, None, RunSettings(model=str(path), samples=2))\n"
+        "segment(phantom.image, None, RunSettings(str(path), InferenceOptions(samples=2)))\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

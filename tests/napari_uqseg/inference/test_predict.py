@@ -34,13 +34,14 @@ def test_outputs_are_on_the_input_grid_with_a_model_instance(volume):
         volume, tiny_model(), samples=3, precision="fp32", largest_component=False
     )
     shape = volume.array.shape
+    assert result.prediction.shape == shape
     for name in ("prediction", "entropy", "variance", "mutual_info", "mean_std"):
-        assert getattr(result, name).shape == shape, name
-    assert result.mean_probs.shape == (4, *shape)
+        assert getattr(result.maps, name).shape == shape, name
+    assert result.maps.mean_probs.shape == (4, *shape)
     assert result.transform.is_identity is False  # padded to a multiple of 4 for the network
     assert result.grid_maps.spatial_shape == result.transform.out_shape
     assert result.qc["samples"] == 3 and set(result.qc["structures"]) == {"RV", "Myo", "LV"}
-    np.testing.assert_array_equal(result.prediction, result.mean_probs.argmax(axis=0))
+    np.testing.assert_array_equal(result.prediction, result.maps.mean_probs.argmax(axis=0))
 
 
 def test_checkpoint_spacing_resamples_and_inverts(tmp_path, volume):
@@ -48,7 +49,7 @@ def test_checkpoint_spacing_resamples_and_inverts(tmp_path, volume):
     result = predict_volume(volume, path, samples=2, precision="fp32")
     # 19 x 22 at 1.5 mm -> 10 x 11 at 3 mm, padded
     assert result.grid_maps.spatial_shape[1:] == (12, 12)
-    assert result.entropy.shape == volume.array.shape
+    assert result.maps.entropy.shape == volume.array.shape
     assert "volume_mean_ml" in result.qc["structures"]["LV"]  # spacing known: volumes in ml
 
 

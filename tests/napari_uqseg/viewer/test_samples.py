@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from napari_uqseg.viewer import samples
 from napari_uqseg.errors import InputError
 from napari_uqseg.labels import LABEL_COLORS
 from napari_uqseg.models import build_model, bundled, save_checkpoint
 from napari_uqseg.phantom import make_phantom
+from napari_uqseg.viewer import samples
 from napari_uqseg.viewer.layers import MAPS_KEY, QC_KEY, ROLE_KEY, label_colormap
 
 
