@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from napari_uqseg.models import build_model, save_checkpoint
-from tests.napari_uqseg.test_cli_demo import check_results
+from tests.napari_uqseg.cli.test_demo import check_results
 
 pytestmark = pytest.mark.gui
 
