@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import (
@@ -30,6 +29,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
+from napari_uqseg._qt.errors import reported
 from napari_uqseg._qt.layer_combo import (
     LayerCombo,
     is_prediction,
@@ -95,14 +95,9 @@ class QCWidget(ClosesWithDock, QWidget):
             combo.layer_changed.connect(lambda _layer: self.update_inputs())
         self.update_inputs()
 
+    @reported("QC")
     def update_inputs(self) -> None:
         """Re-read scores, slice ranking and calibration from the chosen layers."""
-        try:
-            self._update()
-        except Exception as err:
-            show_error(f"QC: {err}")
-
-    def _update(self) -> None:
         seg = self.segmentation_combo.layer
         self.qc.scores = {} if seg is None else dict(seg.metadata.get(QC_KEY) or {})
         unc = self.uncertainty_combo.layer

@@ -1,14 +1,13 @@
 """Dock widget that runs MC-dropout segmentation on an image layer and adds the output layers.
 
-The work is :func:`segment_to_layers`: :func:`napari_uqseg.viewer.run.iter_segment` followed by
-the layer data of :mod:`napari_uqseg.viewer.layers`, one generator. This widget collects the
-settings and hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
+The work is :func:`segment_to_layers`: :func:`napari_uqseg.viewer.run.iter_segment` followed by the
+layer data of :mod:`napari_uqseg.viewer.layers`, one generator. This widget collects the settings
+and hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
 driver, switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``), so everything but
-the napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then
-adds the layers one per event-loop turn. Automatic full garbage collections wait until the model
-has run (:mod:`napari_uqseg._qt.gc_hold`). ``benchmarks/bench_gui_stall.py`` measures the longest
-stall of the event loop from Run to the last layer.
-"""
+the napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then adds
+the layers one per event-loop turn. Automatic full garbage collections wait until the model has run
+(:mod:`napari_uqseg._qt.gc_hold`). ``benchmarks/bench_gui_stall.py`` measures the longest stall of
+the event loop from Run to the last layer. """
 
 from __future__ import annotations
 
@@ -35,6 +34,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.gc_hold import FullCollectionHold
 from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layers import (
@@ -94,7 +94,7 @@ def segment_to_layers(
     return PreparedRun(result, layers)
 
 
-class RunWidget(QWidget):
+class RunWidget(ClosesWithDock, QWidget):
     """Image, model, MC samples, dropout override, device, seed, flag share; Run and Cancel.
 
     ``finished`` is emitted with the :class:`~napari_uqseg.viewer.run.RunOutcome` after the layers
@@ -122,6 +122,20 @@ class RunWidget(QWidget):
         for layer in self.viewer.layers:
             layer.events.name.connect(self._refresh_images)
         self._refresh_images()
+
+    def close_widget(self) -> None:
+        """Stop a run in progress (saying so) and stop following the viewer (idempotent)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        if self.job.running:
+            self.job.cancel()
+            show_info("napari-uqseg: the run dock was closed; its run was cancelled")
+        self._gc_hold.release()
+        self.viewer.layers.events.inserted.disconnect(self._on_layers_changed)
+        self.viewer.layers.events.removed.disconnect(self._refresh_images)
+        for layer in self.viewer.layers:
+            layer.events.name.disconnect(self._refresh_images)
 
     def _build(self) -> None:
         self.image_combo = QComboBox()

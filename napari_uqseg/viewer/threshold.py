@@ -13,7 +13,7 @@ here, in the session and in NumPy's own float32 comparisons.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,3 +138,40 @@ class ReferralView:
             low, high = self.value_range
             s = (threshold - low) / (high - low) if high > low else 1.0
         return round(min(max(s, 0.0), 1.0) * SLIDER_STEPS)
+
+
+class ThresholdState:
+    """The referral threshold, held in one place; whoever depends on it subscribes.
+
+    The referral dock's overlay and marker, the review navigator's ranking and (debounced by the
+    widget) the recording session all follow this one value: nobody keeps a copy in step by hand.
+    ``None`` means no threshold (no uncertainty map chosen).
+    """
+
+    def __init__(self) -> None:
+        self._value: float | None = None
+        self._listeners: list[Callable[[float | None], None]] = []
+
+    @property
+    def value(self) -> float | None:
+        return self._value
+
+    def subscribe(self, listener: Callable[[float | None], None]) -> Callable[[], None]:
+        """Call ``listener(value)`` on every change; returns the function that unsubscribes it."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def set(self, value: float | None) -> bool:
+        """Set the threshold; True (and every listener told) when it changed."""
+        value = None if value is None else float(value)
+        if value == self._value:
+            return False
+        self._value = value
+        for listener in list(self._listeners):
+            listener(value)
+        return True

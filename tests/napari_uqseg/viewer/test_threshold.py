@@ -170,3 +170,15 @@ def test_qc_flags_each_score_in_its_bad_direction():
     u[2] = 1.0
     u[0] = 0.5
     assert [z for z, _ in uncertain_slices(u, k=2)] == [2, 0]
+
+
+def test_threshold_state_tells_each_listener_once_per_change():
+    from napari_uqseg.viewer.threshold import ThresholdState
+
+    state, seen, other = ThresholdState(), [], []
+    state.subscribe(seen.append)
+    unsubscribe = state.subscribe(other.append)
+    assert state.set(0.5) and not state.set(0.5)  # no change, no event
+    unsubscribe()
+    assert state.set(None)
+    assert seen == [0.5, None] and other == [0.5] and state.value is None
