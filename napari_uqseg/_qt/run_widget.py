@@ -7,7 +7,8 @@ driver, switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``), 
 the napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then adds
 the layers one per event-loop turn. Automatic full garbage collections wait until the model has run
 (:mod:`napari_uqseg._qt.gc_hold`). ``benchmarks/bench_gui_stall.py`` measures the longest stall of
-the event loop from Run to the last layer. """
+the event loop from Run to the last layer.
+"""
 
 from __future__ import annotations
 
