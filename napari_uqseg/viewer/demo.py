@@ -23,10 +23,9 @@ import numpy as np
 
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.phantom import make_phantom
-from napari_uqseg.viewer.layers import LayerData, labels_layer, result_layers
-from napari_uqseg.viewer.napari_io import volume_layer_kwargs
+from napari_uqseg.viewer.layers import LayerData, result_layers
 from napari_uqseg.viewer.run import RunSettings, iter_segment
-from napari_uqseg.viewer.samples import GROUND_TRUTH_NAME, PHANTOM_NAME, phantom_volume
+from napari_uqseg.viewer.samples import PHANTOM_NAME, phantom_volume, source_layers
 
 if TYPE_CHECKING:
     from napari_uqseg.inference.predict import PredictionResult
@@ -110,9 +109,7 @@ def _write_referral(
 
 def demo_layers(demo: DemoResult) -> list[LayerData]:
     """Image, ground truth and every result layer, named as the widgets expect."""
-    kwargs = volume_layer_kwargs(demo.volume, PHANTOM_NAME)
-    image = (demo.volume.array, {**kwargs, "colormap": "gray"}, "image")
-    truth = labels_layer(demo.truth, kwargs, GROUND_TRUTH_NAME)
+    (image, truth), kwargs = source_layers(demo.volume, demo.truth)
     truth[1]["visible"] = False
     outputs = result_layers(demo.result, PHANTOM_NAME, kwargs, demo.settings.flag_fraction)
     outputs[-1][1]["visible"] = False  # flagged: the referral widget overlays it at its threshold

@@ -1,9 +1,9 @@
 """napari reader and writers for NIfTI volumes (npe2 commands; pure Python, no napari import).
 
-Layers read here carry their physical scale (z, y, x mm) and, in ``metadata["uqseg_geometry"]``, the
-file's affine and header, so a Labels or uncertainty layer written back lands in the original geometry,
-oblique affines included. Files whose name ends in ``_gt`` (the ACDC convention) or ``_seg`` open as
-Labels; everything else opens as an Image.
+Layers read here carry their physical scale (z, y, x mm) and, in ``metadata["uqseg_geometry"]``,
+the file's affine and header, so a Labels or uncertainty layer written back lands in the original
+geometry, oblique affines included. Files whose name ends in ``_gt`` (the ACDC convention) or
+``_seg`` open as Labels; everything else opens as an Image.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import numpy as np
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.nifti import Volume, read_labels, read_volume, write_volume
 from napari_uqseg.viewer.keys import GEOMETRY_KEY
+from napari_uqseg.viewer.layers import LayerData
 
 _SUFFIXES = (".nii.gz", ".nii")
 _LABEL_STEMS = ("_gt", "_seg", "_labels", "_corrected")
 
-LayerData = tuple[Any, dict[str, Any], str]
 
 
 def _stem(path: str | os.PathLike) -> str:

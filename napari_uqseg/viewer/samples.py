@@ -32,13 +32,19 @@ def phantom_volume(phantom: Phantom) -> Volume:
     return Volume(phantom.image, np.array(phantom.affine), header)
 
 
+def source_layers(volume: Volume, truth: np.ndarray) -> tuple[list[LayerData], dict]:
+    """The phantom image and its exact labels as layers, and the image's layer kwargs (scale and
+    geometry) that its outputs take."""
+    kwargs = volume_layer_kwargs(volume, PHANTOM_NAME)
+    image = (volume.array, {**kwargs, "colormap": "gray"}, "image")
+    return [image, labels_layer(truth, kwargs, GROUND_TRUTH_NAME)], kwargs
+
+
 def _phantom_layers(seed: int = 0) -> tuple[list[LayerData], Volume, dict]:
     phantom = make_phantom(seed=seed, phase="ED")
     volume = phantom_volume(phantom)
-    kwargs = volume_layer_kwargs(volume, PHANTOM_NAME)
-    image = (phantom.image, {**kwargs, "colormap": "gray"}, "image")
-    truth = labels_layer(phantom.labels, kwargs, GROUND_TRUTH_NAME)
-    return [image, truth], volume, kwargs
+    layers, kwargs = source_layers(volume, phantom.labels)
+    return layers, volume, kwargs
 
 
 def phantom_sample() -> list[LayerData]:

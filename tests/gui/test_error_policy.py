@@ -1,4 +1,5 @@
-"""One GUI error policy: bad input is a notification, a bug propagates; docks let go of the viewer."""
+"""One GUI error policy: bad input is a notification, a bug propagates; docks let go of the
+viewer."""
 
 from __future__ import annotations
 
