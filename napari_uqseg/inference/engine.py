@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,12 @@ from napari_uqseg.inference.device import autocast_dtype, is_out_of_memory, sele
 from napari_uqseg.inference.optimise import inference_copy
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.inference.rng import PrivateRng
+from napari_uqseg.inference.sources import (
+    IDENTITY,
+    Augmentation,
+    source_seed,
+    tta_augmentations,
+)
 from napari_uqseg.models.mc import eval_mode, mc_dropout
 from napari_uqseg.uncertainty.stats import StreamingStats, UncertaintyMaps
 
@@ -109,7 +115,7 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 def _iterate(
-    model: nn.Module,
+    members: Sequence[nn.Module],
     image: np.ndarray | torch.Tensor,
     options: InferenceOptions,
     *,
@@ -117,16 +123,92 @@ def _iterate(
     cancel: threading.Event | None,
     stochastic: bool,
     optimise: bool,
+    augmentations: Sequence[Augmentation] = (IDENTITY,),
 ) -> Generator[Progress, None, UncertaintyMaps]:
+    """Draw ``options.samples`` samples from every (member, augmentation) source into one
+    :class:`StreamingStats` (member-major); see :mod:`napari_uqseg.inference.sources`."""
+    if not members:
+        raise InputError("an ensemble needs at least one member network")
+    first = members[0]
+    x = _prepare_image(image, int(getattr(first, "in_channels", 1)))
+    depth, height, width = x.shape[0], x.shape[2], x.shape[3]
+    sources = [(m, a) for m in range(len(members)) for a in range(len(augmentations))]
+    per_source = options.samples
+    total_samples = per_source * len(sources)
+    progress = _Counter(total_samples * depth, "sampling" if stochastic else "deterministic")
+    stats: StreamingStats | None = None
+    member_sum: torch.Tensor | None = None  # [C, Z, Y, X] sum of a member's samples (ensembles)
+    member_labels: list[np.ndarray] = []
+
+    def sink(probs: torch.Tensor, first_sample: int, offset: int) -> None:
+        nonlocal stats, member_sum
+        if stats is None:
+            classes = int(getattr(first, "num_classes", 0)) or int(probs.shape[1])
+            stats = StreamingStats(
+                classes, (depth, height, width), total_samples, track_samples=track_samples
+            )
+        stats.update(probs, first_sample=first_sample, offset=offset)
+        if len(members) > 1:
+            if member_sum is None:
+                member_sum = torch.zeros((probs.shape[1], depth, height, width))
+            member_sum[:, offset : offset + probs.shape[2]] += probs.sum(dim=0)
+
+    for index, (m, a) in enumerate(sources):
+        model = inference_copy(members[m]) if optimise else members[m]
+        yield from _run_source(
+            model,
+            x,
+            replace(options, seed=source_seed(options.seed, index)),
+            augmentations[a],
+            first_sample=index * per_source,
+            sink=sink,
+            progress=progress,
+            cancel=cancel,
+            stochastic=stochastic,
+        )
+        if member_sum is not None and a == len(augmentations) - 1:
+            member_labels.append(member_sum.argmax(dim=0).to(torch.uint8).numpy())
+            member_sum = None
+    if stats is None:  # unreachable: depth >= 1 and samples >= 1 give at least one batch
+        raise RuntimeError("no batch was run")
+    maps = stats.finalize()
+    if member_labels:
+        maps = replace(maps, member_predictions=np.stack(member_labels))
+    return maps
+
+
+class _Counter:
+    """Slice passes done of a whole run, across its sample sources."""
+
+    def __init__(self, total: int, stage: str) -> None:
+        self.done, self.total, self.stage = 0, total, stage
+
+    def add(self, n: int) -> Progress:
+        self.done += n
+        return Progress(self.done, self.total, self.stage)
+
+
+def _run_source(
+    model: nn.Module,
+    x: torch.Tensor,
+    options: InferenceOptions,
+    augmentation: Augmentation,
+    *,
+    first_sample: int,
+    sink: Callable[[torch.Tensor, int, int], None],
+    progress: _Counter,
+    cancel: threading.Event | None,
+    stochastic: bool,
+) -> Generator[Progress, None, None]:
+    """``options.samples`` samples of one network through one augmentation, handed to ``sink``
+    as probabilities [T, C, Z, Y, X] on the input's grid (the augmentation undone)."""
     samples, seed, device = options.samples, options.seed, options.device
     precision, batch_slices, dropout_rate = (
         options.precision,
         options.batch_slices,
         options.dropout_rate,
     )
-    x = _prepare_image(image, int(getattr(model, "in_channels", 1)))
-    if optimise:
-        model = inference_copy(model)
+    x = augmentation.forward(x)
     dev = select_device(device)
     dtype = autocast_dtype(dev, precision)
     depth, height, width = x.shape[0], x.shape[2], x.shape[3]
@@ -134,11 +216,7 @@ def _iterate(
     pad_y, pad_x = (-height) % multiple, (-width) % multiple
     stem: Callable = getattr(model, "stem", lambda t: t)
     head: Callable = getattr(model, "head", model)
-    num_classes = int(getattr(model, "num_classes", 0)) or None
-    stats: StreamingStats | None = None
     budget = batch_slices or default_batch(dev)
-    stage = "sampling" if stochastic else "deterministic"
-    total, done = samples * depth, 0
     home = _model_device(model)
     mode = mc_dropout(model, rate=dropout_rate) if stochastic else eval_mode(model)
     rng = PrivateRng(dev, seed)
@@ -196,25 +274,16 @@ def _iterate(
                         continue
                     probs = torch.softmax(logits.float(), dim=1)[..., :height, :width]
                     probs = probs.reshape(ts, n, *probs.shape[1:]).transpose(1, 2)
-                    if stats is None:
-                        classes = num_classes or int(probs.shape[1])
-                        stats = StreamingStats(
-                            classes, (depth, height, width), samples, track_samples=track_samples
-                        )
-                    stats.update(probs, first_sample=t0, offset=z0)
+                    sink(augmentation.inverse(probs), first_sample + t0, z0)
                     del logits, probs
                     t0 += ts
-                    done += ts * n
-                    yield Progress(done, total, stage)
+                    yield progress.add(ts * n)
     finally:
         model.to(home)
-    if stats is None:  # unreachable: depth >= 1 and samples >= 1 give at least one batch
-        raise RuntimeError("no batch was run")
-    return stats.finalize()
 
 
 def iter_mc_inference(
-    model: nn.Module,
+    model: nn.Module | Sequence[nn.Module],
     image_zyx: np.ndarray | torch.Tensor,
     options: InferenceOptions | None = None,
     *,
@@ -225,6 +294,12 @@ def iter_mc_inference(
 ) -> Generator[Progress, None, UncertaintyMaps]:
     """Draw ``options.samples`` MC-dropout samples of a 2D ``model`` slice by slice over
     ``image_zyx`` (``overrides``: fields of :class:`InferenceOptions`, e.g. ``samples=20``).
+
+    ``model`` may be a list of networks (a snapshot or deep ensemble): each member draws
+    ``samples`` samples through every augmentation of ``options.tta``, all into the same
+    statistics (``maps.samples`` = members × augmentations × samples; memory flat in that number,
+    though with several sources every slice keeps its float64 sums until the last source has
+    run), and ``maps.member_predictions`` holds each member's own prediction.
 
     ``image_zyx`` is (Z, Y, X) or (C_in, Z, Y, X), already normalised and on the model's grid; Y and
     X are padded to ``model.size_multiple`` internally and the maps cropped back, so they have shape
@@ -237,14 +312,16 @@ def iter_mc_inference(
     :func:`inference_copy` of the model (BatchNorm folded, fast dropout masks); ``False`` runs the
     model itself with its own dropout layers.
     """
+    opts = InferenceOptions.resolve(options, overrides)
     return _iterate(
-        model,
+        [model] if isinstance(model, nn.Module) else list(model),
         image_zyx,
-        InferenceOptions.resolve(options, overrides),
+        opts,
         track_samples=track_samples,
         cancel=cancel,
         stochastic=True,
         optimise=optimise,
+        augmentations=tta_augmentations(opts.tta),
     )
 
 
@@ -263,14 +340,15 @@ def drive(
 
 
 def run_mc_inference(
-    model: nn.Module,
+    model: nn.Module | Sequence[nn.Module],
     image_zyx: np.ndarray | torch.Tensor,
+    options: InferenceOptions | None = None,
     *,
     progress: Callable[[Progress], None] | None = None,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> UncertaintyMaps:
-    """:func:`iter_mc_inference` driven to completion (same keywords, plus ``progress``)."""
-    return drive(iter_mc_inference(model, image_zyx, **kwargs), progress)
+    """:func:`iter_mc_inference` driven to completion (same arguments, plus ``progress``)."""
+    return drive(iter_mc_inference(model, image_zyx, options, **kwargs), progress)
 
 
 def deterministic_inference(
@@ -292,7 +370,7 @@ def deterministic_inference(
         samples=1, device=device, precision=precision, batch_slices=batch_slices
     )
     generator = _iterate(
-        model,
+        [model],
         image_zyx,
         options,
         track_samples=True,

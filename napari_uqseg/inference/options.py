@@ -15,6 +15,23 @@ from typing import Any
 
 from napari_uqseg.errors import InputError
 
+#: Named sets of test-time augmentations (``--tta``; their flips and rotations are in
+#: :mod:`napari_uqseg.inference.sources`). Each starts with the identity: "none" is the plain run.
+TTA_SETS: dict[str, tuple[str, ...]] = {
+    "none": ("identity",),
+    "flips": ("identity", "flip_y", "flip_x"),
+    "rot90": ("identity", "rot90", "rot180", "rot270"),
+    "d4": (
+        "identity",
+        "flip_y",
+        "flip_x",
+        "rot90",
+        "rot180",
+        "rot270",
+        "transpose",
+        "antitranspose",
+    ),
+}
 #: Devices a user may name (``None`` and "auto" pick CUDA, then MPS, then the CPU).
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
@@ -30,7 +47,9 @@ class InferenceOptions:
     bf16/fp16 autocast where the device supports it, else fp32; "fp32" forces full precision);
     ``dropout_rate`` None keeps the checkpoint's rate; ``largest_component`` keeps the largest 3D
     component per class (Sander et al.'s post-processing); ``batch_slices`` caps the 2D images per
-    forward pass (None: chosen for the device)."""
+    forward pass (None: chosen for the device); ``tta`` names a set of test-time augmentations
+    (:data:`~napari_uqseg.inference.sources.TTA_SETS`: "none", "flips", "rot90", "d4"), each a
+    further source of ``samples`` samples."""
 
     samples: int = 10
     seed: int = 0
@@ -39,8 +58,13 @@ class InferenceOptions:
     dropout_rate: float | None = None
     largest_component: bool = True
     batch_slices: int | None = None
+    tta: str = "none"
 
     def __post_init__(self) -> None:
+        if self.tta not in TTA_SETS:
+            raise InputError(
+                f"unknown test-time augmentation {self.tta!r}; choose from {', '.join(TTA_SETS)}"
+            )
         _positive_int("samples", self.samples)
         if self.batch_slices is not None:
             _positive_int("batch_slices", self.batch_slices)

@@ -19,7 +19,7 @@ import json
 import math
 import os
 import threading
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,35 @@ def _load(model_or_path: nn.Module | str | os.PathLike) -> tuple[nn.Module, Any,
     return model, info, path
 
 
+ModelSpec = nn.Module | str | os.PathLike
+
+
+def _load_members(spec: ModelSpec | Sequence[ModelSpec]) -> tuple[list[nn.Module], Any, list]:
+    """Members, the first one's checkpoint info and every member's path, for one model or an
+    ensemble (a list); members must agree on what they expect of the image and what they
+    predict, or InputError names the first that does not."""
+    specs = [spec] if isinstance(spec, nn.Module | str | os.PathLike) else list(spec)
+    if not specs:
+        raise InputError("an ensemble needs at least one member model")
+    loaded = [_load(s) for s in specs]
+    models, infos, paths = (list(t) for t in zip(*loaded, strict=True))
+
+    def expects(model: nn.Module, info: Any) -> tuple:
+        shape = (getattr(model, "in_channels", 1), getattr(model, "num_classes", None))
+        if info is None:
+            return shape
+        return (*shape, info.spacing, dict(info.normalisation), dict(info.label_names))
+
+    for model, info, path in zip(models[1:], infos[1:], paths[1:], strict=True):
+        if expects(model, info) != expects(models[0], infos[0]):
+            name = path.name if path is not None else type(model).__name__
+            raise InputError(
+                f"ensemble member {name} differs from the first member in its input channels, "
+                "classes, spacing, normalisation or label names"
+            )
+    return models, infos[0], paths
+
+
 def _maps_on_image_grid(maps: UncertaintyMaps, transform: GridTransform) -> UncertaintyMaps:
     """``maps`` from the model's grid back onto the input grid of ``transform``.
 
@@ -112,6 +141,7 @@ def _maps_on_image_grid(maps: UncertaintyMaps, transform: GridTransform) -> Unce
         mean_sample_entropy=inverse(maps.mean_sample_entropy),
         prediction=np.argmax(mean_probs, axis=0).astype(np.uint8),
         sample_bits=None,
+        member_predictions=None,
     )
 
 
@@ -130,7 +160,7 @@ def _grid_voxel_ml(
 def iter_predict_volume(
     image_zyx: np.ndarray,
     spacing_zyx: tuple[float, float, float] | None,
-    model_or_path: nn.Module | str | os.PathLike,
+    model_or_path: ModelSpec | Sequence[ModelSpec],
     options: InferenceOptions | None = None,
     *,
     name: str = "image",
@@ -143,7 +173,9 @@ def iter_predict_volume(
     its fields given as keyword ``overrides``.
 
     ``model_or_path`` is a loaded model (percentile 5–95 normalisation, native grid), a bundled
-    model name or a checkpoint path (its normalisation and in-plane spacing are used).
+    model name or a checkpoint path (its normalisation and in-plane spacing are used), or a list
+    of them: an ensemble whose members each draw ``samples`` samples into the same maps (with
+    ``options.tta``, through every augmentation too); the QC report then has ``d_pw_members``.
     ``spacing_zyx`` (mm) is needed only to resample to a checkpoint's spacing and to report
     volumes in ml; None means unknown (no resampling, volumes in voxels). With
     ``largest_component`` (the default) the prediction keeps the largest 6-connected component per
@@ -159,8 +191,12 @@ def iter_predict_volume(
     image = np.asarray(image_zyx)
     if image.ndim != 3:
         raise InputError(f"{name}: the image must be a 3D (Z, Y, X) volume, got {image.shape}")
-    model, info, path = _load(model_or_path)
-    model_name = type(model).__name__ if path is None else path.name
+    models, info, paths = _load_members(model_or_path)
+    model, path = models[0], paths[0]
+    names_of = [
+        type(m).__name__ if p is None else p.name for m, p in zip(models, paths, strict=True)
+    ]
+    model_name = names_of[0] if len(models) == 1 else f"ensemble of {len(models)}"
     if int(getattr(model, "in_channels", 1)) != 1:
         raise InputError(
             f"model {model_name} expects {model.in_channels} input channels; "
@@ -176,9 +212,9 @@ def iter_predict_volume(
     network_input = transform.forward_image(_normalise(image, info and info.normalisation))
     dev = select_device(opts.device)
     grid_maps = yield from iter_mc_inference(
-        model, network_input, replace(opts, device=dev), cancel=cancel
+        models, network_input, replace(opts, device=dev), cancel=cancel
     )
-    total = samples * image.shape[0]
+    total = grid_maps.samples * image.shape[0]
     finishing = Progress(total, total, "finishing")
     grid_prediction = grid_maps.prediction
     if largest_component:
@@ -201,6 +237,9 @@ def iter_predict_volume(
         "image": name,
         "model": model_name,
         "samples": samples,
+        "members": names_of,
+        "tta": opts.tta,
+        "total_samples": grid_maps.samples,
         "seed": seed,
         "device": str(dev),
         "precision": precision_name(autocast_dtype(dev, opts.precision)),

@@ -8,7 +8,9 @@ multi-class form of Hoebel's threshold b(p) = p ≥ 0.5), giving a volume vol_t 
 - ``d_pw`` = mean Dice over the T(T−1)/2 pairs of binarised samples; a pair of empty masks counts as
   1 (they agree); undefined (``None``) for T = 1;
 - ``u_labelled`` = mean over the voxels of the predicted structure of the mean sample entropy
-  (nats); ``None`` when the structure is absent from the prediction.
+  (nats); ``None`` when the structure is absent from the prediction;
+- ``d_pw_members`` (ensembles only) = the mean pairwise Dice between the members' own predictions
+  (each member's argmax of its mean over its samples), reported next to ``d_pw``.
 
 Higher ``cv`` and ``u_labelled`` and lower ``d_pw`` flag segmentations that need review.
 """
@@ -92,6 +94,11 @@ def image_level_scores(
             "volume_std": float(np.sqrt(variance)),
             "predicted_volume": float(predicted),
         }
+        if maps.member_predictions is not None:
+            # Between the ensemble members' own predictions (the strongest failure detector of
+            # recent benchmarks), next to the one between all samples.
+            members = np.packbits(maps.member_predictions == label, axis=-1)
+            entry["d_pw_members"] = mean_pairwise_dice(members)
         if voxel_volume_ml is not None:
             entry["volume_mean_ml"] = mean * voxel_volume_ml
             entry["volume_std_ml"] = float(np.sqrt(variance)) * voxel_volume_ml

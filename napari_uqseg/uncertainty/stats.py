@@ -56,6 +56,7 @@ class UncertaintyMaps:
     structure_labels: tuple[int, ...]
     sample_volumes: np.ndarray | None = None
     sample_bits: np.ndarray | None = None
+    member_predictions: np.ndarray | None = None  # [M, *S] uint8: each ensemble member's argmax
 
     @property
     def num_classes(self) -> int:
