@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -47,7 +47,7 @@ from napari_uqseg._qt.layers import (
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.options import InferenceOptions
-from napari_uqseg.models.bundled import bundled_models
+from napari_uqseg.models.bundled import bundled_models, describe
 from napari_uqseg.viewer.layers import LayerData, result_layers
 from napari_uqseg.viewer.run import (
     DEFAULT_FLAG_FRACTION,
@@ -143,6 +143,12 @@ class RunWidget(ClosesWithDock, QWidget):
         self.model_combo = QComboBox()
         self.model_combo.addItems([*bundled_models(), BROWSE])
         self.model_combo.activated.connect(self._on_model_activated)
+        for index, name in enumerate(bundled_models()):
+            self.model_combo.setItemData(index, describe(name), Qt.ToolTipRole)
+        self.model_info = QLabel(describe(self.model_combo.currentText()), wordWrap=True)
+        self.model_combo.currentTextChanged.connect(
+            lambda text: self.model_info.setText(describe(text))
+        )
         self.samples_spin = QSpinBox(minimum=1, maximum=500, value=10)
         self.dropout_spin = QDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
         self.dropout_spin.setSpecialValueText("checkpoint's rate")
@@ -154,6 +160,7 @@ class RunWidget(ClosesWithDock, QWidget):
         form = QFormLayout()
         form.addRow("Image", self.image_combo)
         form.addRow("Model", self.model_combo)
+        form.addRow("", self.model_info)
         form.addRow("MC samples", self.samples_spin)
         form.addRow("Dropout rate", self.dropout_spin)
         form.addRow("Device", self.device_combo)

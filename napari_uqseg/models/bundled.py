@@ -48,3 +48,22 @@ def default_model() -> str:
         f"no bundled model {DEFAULT_MODEL!r}: it is not installed in this copy of napari-uqseg; "
         "pass a checkpoint with --model PATH (or 'Browse checkpoint…' in the widget)"
     )
+
+
+def model_card(name: str) -> Path | None:
+    """The model card (``<name>.md`` beside the weights) of a bundled model, if it has one."""
+    card = BUNDLED_DIR / f"{name}.md"
+    return card if card.is_file() else None
+
+
+def describe(name: str) -> str:
+    """One line about a bundled model: the first paragraph of its card, or "" without one.
+
+    Reads only the card (no torch), so the widget and ``uqseg models`` can list models fast.
+    """
+    card = model_card(name)
+    if card is None:
+        return ""
+    paragraphs = [p for p in card.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    body = [p for p in paragraphs if not p.lstrip().startswith("#")]
+    return " ".join(body[0].split()) if body else ""

@@ -8,14 +8,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
 
 from napari_uqseg._qt import run_widget as run_widget_module
 from napari_uqseg._qt.run_widget import RunWidget
 from napari_uqseg.models import build_model, save_checkpoint
 from napari_uqseg.phantom import make_phantom
 from napari_uqseg.uncertainty.flagging import flag_mask, flag_threshold
-from napari_uqseg.viewer.layers import MAPS_KEY, QC_KEY
+from napari_uqseg.viewer.keys import MAPS_KEY, QC_KEY
 from napari_uqseg.viewer.run import segment
 from napari_uqseg.viewer.samples import phantom_volume
 
@@ -234,3 +234,15 @@ def test_cancel_while_layers_are_added_is_ignored(
     expected = flag_mask(entropy, flag_threshold(entropy, 100 * widget.settings().flag_fraction))
     np.testing.assert_array_equal(viewer.layers["heart flagged"].data, expected)
     assert widget.status.text().startswith("Done")
+
+
+def test_the_chosen_model_is_described_in_one_line(make_napari_viewer, qtbot):
+    """Issue 12: every shipped model selectable with a one-line description (from its card)."""
+    from napari_uqseg.models.bundled import describe
+
+    widget = RunWidget(make_napari_viewer())
+    qtbot.addWidget(widget)
+    widget.select_model("acdc_unet")
+    assert widget.model_info.text() == describe("acdc_unet") != ""
+    index = widget.model_combo.findText("acdc_unet")
+    assert widget.model_combo.itemData(index, Qt.ToolTipRole) == describe("acdc_unet")
