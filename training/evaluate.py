@@ -1,4 +1,7 @@
-"""``python -m training.evaluate CHECKPOINT --data DIR``: segmentation and uncertainty report.
+"""``python -m training.evaluate CHECKPOINT [CHECKPOINT ...] --data DIR``: segmentation and
+uncertainty report. Several checkpoints are evaluated as one ensemble (each member draws the MC
+samples; the deterministic e-map pass is the last member's, as Sander et al. used the last
+snapshot), ``--tta`` adds test-time augmentations, and ensembles add ``d_pw_members``.
 
 For every volume of a split: 3D Dice and HD95 (voxels: this ACDC copy has no spacing) per structure
 from the MC mean and from the deterministic pass, calibration (ECE over the whole volume and over
@@ -36,15 +39,25 @@ from training.data import VolumeData, load_volume, resolve_data_dir
 
 UNCERTAINTIES = ("entropy", "variance", "mean_std", "mutual_info")
 QC_SCORES = ("cv", "d_pw", "u_labelled")
+#: Scores only an ensemble has (columns appear when the evaluated model is one).
+ENSEMBLE_SCORES = ("d_pw_members",)
 
 
 def infer_case(
-    model: Any, normalisation: dict[str, Any], case: AcdcCase, *, samples: int = 10, seed: int = 0
+    model: Any,
+    normalisation: dict[str, Any],
+    case: AcdcCase,
+    *,
+    samples: int = 10,
+    seed: int = 0,
+    tta: str = "none",
 ) -> tuple[VolumeData, UncertaintyMaps, UncertaintyMaps]:
-    """``case``'s normalised volume, its MC maps (``samples`` passes) and its deterministic pass."""
+    """``case``'s normalised volume, its MC maps (``samples`` passes per member and augmentation)
+    and its deterministic pass (of the last member when ``model`` is a list)."""
     volume = load_volume(case, normalisation.get("lower", 5.0), normalisation.get("upper", 95.0))
-    maps = run_mc_inference(model, volume.image, samples=samples, seed=seed)
-    return volume, maps, deterministic_inference(model, volume.image)
+    maps = run_mc_inference(model, volume.image, samples=samples, seed=seed, tta=tta)
+    last = model[-1] if isinstance(model, list) else model
+    return volume, maps, deterministic_inference(last, volume.image)
 
 
 def case_row(
@@ -76,7 +89,7 @@ def case_row(
         row[f"refer1_gain_{name}"] = float(curve.dice[1, k] - curve.dice[0, k])
     for name, scores in image_level_scores(maps, prediction).items():
         if name in STRUCTURES:
-            for score in QC_SCORES:
+            for score in (*QC_SCORES, *(s for s in ENSEMBLE_SCORES if s in scores)):
                 value = scores[score]
                 row[f"{score}_{name}"] = float("nan") if value is None else value
     return row
@@ -91,9 +104,12 @@ def evaluate_case(
     seed: int = 0,
     uncertainty: str = "entropy",
     lcc: bool = False,
+    tta: str = "none",
 ) -> dict[str, Any]:
     """One CSV row of metrics for ``case``: :func:`infer_case`, then :func:`case_row`."""
-    volume, maps, single = infer_case(model, normalisation, case, samples=samples, seed=seed)
+    volume, maps, single = infer_case(
+        model, normalisation, case, samples=samples, seed=seed, tta=tta
+    )
     return case_row(case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc)
 
 
@@ -116,7 +132,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     spearman = {}
     for name in STRUCTURES:
         dice = np.array([r[f"dice_{name}"] for r in rows])
-        for score in QC_SCORES:
+        for score in (*QC_SCORES, *(s for s in ENSEMBLE_SCORES if f"{s}_{name}" in rows[0])):
             values = np.array([r[f"{score}_{name}"] for r in rows])
             ok = np.isfinite(values) & np.isfinite(dice)
             varied = ok.sum() > 2 and np.ptp(values[ok]) > 0 and np.ptp(dice[ok]) > 0
@@ -128,7 +144,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
-    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("checkpoint", type=Path, nargs="+", help="one model, or an ensemble")
     parser.add_argument("--data", help="ACDC folder (default: $UQSEG_ACDC_DIR or ../shared/...)")
     parser.add_argument(
         "--split",
@@ -140,11 +156,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--uncertainty", choices=UNCERTAINTIES, default="entropy")
     parser.add_argument("--lcc", action="store_true", help="largest component per class first")
+    parser.add_argument(
+        "--tta", default="none", help="test-time augmentation: none, flips, rot90, d4"
+    )
     parser.add_argument("--out", type=Path, help="folder for cases.csv and summary.json")
     args = parser.parse_args(argv)
     try:
         cases = find_cases(resolve_data_dir(args.data), split=args.split)
-        model, info = load_checkpoint(args.checkpoint)
+        loaded = [load_checkpoint(path) for path in args.checkpoint]
+        model = loaded[0][0] if len(loaded) == 1 else [m for m, _ in loaded]
+        info = loaded[0][1]
         rows = [
             evaluate_case(
                 model,
@@ -154,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 uncertainty=args.uncertainty,
                 lcc=args.lcc,
+                tta=args.tta,
             )
             for case in cases
         ]

@@ -51,3 +51,29 @@ def test_evaluate_official_download_testing_split(tiny_acdc_official: Path, tmp_
         ("patient004_frame01", "ED"),
         ("patient004_frame03", "ES"),
     ]
+
+
+def test_evaluate_an_ensemble_with_tta(tiny_acdc: Path, tmp_path: Path) -> None:
+    """Several checkpoints are one ensemble: member agreement gets its columns and Spearman ρ."""
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        paths.append(
+            str(
+                save_checkpoint(
+                    tmp_path / f"m{seed}.pt", build_model("unet2d", base_channels=4, depth=2)
+                )
+            )
+        )
+    out = tmp_path / "ens"
+    args = [*paths, "--data", str(tiny_acdc), "--samples", "2", "--tta", "flips", "--out", str(out)]
+    assert main(args) == 0
+    with open(out / "cases.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for name in ("RV", "Myo", "LV"):
+            value = float(row[f"d_pw_members_{name}"])
+            assert np.isnan(value) or 0.0 <= value <= 1.0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "d_pw_members_LV" in summary["spearman_vs_dice"]
+    assert main([paths[0], "--data", str(tiny_acdc), "--tta", "mirror"]) == 2
