@@ -74,7 +74,7 @@ class Volume:
 
     @property
     def spatial_unit(self) -> str:
-        """"meter", "mm", "micron" or "unknown" (also for codes NIfTI does not define).
+        """ "meter", "mm", "micron" or "unknown" (also for codes NIfTI does not define).
 
         nibabel's ``get_xyzt_units`` raises KeyError on an undefined code; a file is not unusable
         for that, so the code is read here and an undefined one reported as unknown.
@@ -130,7 +130,9 @@ def _to_core(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(array, tuple(range(array.ndim))[::-1]))
 
 
-def _load(path: str | os.PathLike, allow_4d: bool) -> tuple[nib.Nifti1Header, np.ndarray, np.ndarray, Path]:
+def _load(
+    path: str | os.PathLike, allow_4d: bool
+) -> tuple[nib.Nifti1Header, np.ndarray, np.ndarray, Path]:
     """(header, affine, data in nibabel order, path) of a checked NIfTI file, or InputError."""
     path = Path(path)
     header, affine, data = read_nifti(path, ndims=(3, 4) if allow_4d else (3,))

@@ -53,7 +53,9 @@ def _quiet():
         yield
 
 
-def read_nifti(path: Path, *, ndims: tuple[int, ...]) -> tuple[nib.Nifti1Header, np.ndarray, np.ndarray]:
+def read_nifti(
+    path: Path, *, ndims: tuple[int, ...]
+) -> tuple[nib.Nifti1Header, np.ndarray, np.ndarray]:
     """(header, affine, data in nibabel (X, Y, Z[, T]) order) of a single-file NIfTI-1/2.
 
     ``ndims`` are the accepted numbers of axes. Raises InputError (one line, naming ``path``) for
@@ -69,7 +71,7 @@ def read_nifti(path: Path, *, ndims: tuple[int, ...]) -> tuple[nib.Nifti1Header,
         raise InputError(f"{path}: {exc}") from None
     except (MemoryError, RecursionError) as exc:
         raise InputError(f"{path}: cannot be read ({type(exc).__name__})") from None
-    except Exception as exc:  # noqa: BLE001 - the guard: any library failure is bad input
+    except Exception as exc:  # the guard: any library failure is bad input
         raise InputError(f"{path}: not a readable NIfTI file ({one_line(exc)})") from None
 
 
@@ -101,12 +103,14 @@ def _read(handle: BinaryIO, capacity: float, ndims: tuple[int, ...]):
     nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
     if offset + nbytes > capacity:
         raise _Bad(
-            f"truncated or corrupt NIfTI data: the header declares {human_bytes(nbytes)} of voxel data from byte "
-            f"{offset}, more than the file can hold ({human_bytes(capacity)})"
+            f"truncated or corrupt NIfTI data: the header declares {human_bytes(nbytes)} of "
+            f"voxels from byte {offset}, more than the file can hold ({human_bytes(capacity)})"
         )
     affine = _check_geometry(header, len(shape))
-    prefix = head[hsize:offset] if offset <= len(head) else head[hsize:] + _read_exactly(
-        handle, offset - len(head), "header extensions"
+    prefix = (
+        head[hsize:offset]
+        if offset <= len(head)
+        else head[hsize:] + _read_exactly(handle, offset - len(head), "header extensions")
     )
     _read_extensions(header, prefix, hsize)
     data = _read_voxels(handle, head[offset:], shape, dtype, nbytes)
@@ -141,7 +145,9 @@ def _parse_header(head: bytes) -> tuple[nib.Nifti1Header, int]:
     return header, hsize
 
 
-def _check_layout(header, hsize: int, ndims: tuple[int, ...]) -> tuple[tuple[int, ...], np.dtype, int]:
+def _check_layout(
+    header, hsize: int, ndims: tuple[int, ...]
+) -> tuple[tuple[int, ...], np.dtype, int]:
     dim = [int(d) for d in header["dim"]]
     if not 1 <= dim[0] <= 7:
         raise _Bad(f"dim[0] is {dim[0]}; a NIfTI image has 1 to 7 axes")
@@ -153,7 +159,7 @@ def _check_layout(header, hsize: int, ndims: tuple[int, ...]) -> tuple[tuple[int
         raise _Bad(f"shape {shape} has an axis without voxels")
     try:
         dtype = header.get_data_dtype()
-    except Exception:  # noqa: BLE001 - an unknown code is the file's problem
+    except Exception:  # an unknown code is the file's problem
         raise _Bad(f"unknown NIfTI datatype code {int(header['datatype'])}") from None
     if dtype.fields is not None:
         raise _Bad(f"holds colour voxels ({dtype.names}); expected one grey value per voxel")
@@ -188,7 +194,7 @@ def _check_geometry(header, ndim: int) -> np.ndarray:
         raise _Bad("the voxel-to-world affine is not finite or is degenerate (zero voxel size)")
     try:
         header.copy().set_qform(affine)  # what writing results back will do; fail now, not then
-    except Exception:  # noqa: BLE001
+    except Exception:
         raise _Bad("the voxel-to-world affine cannot be stored back in a NIfTI header") from None
     return affine
 
@@ -219,8 +225,8 @@ def _read_voxels(handle: BinaryIO, first: bytes, shape, dtype: np.dtype, nbytes:
         got = handle.readinto(target[done : min(nbytes, done + _CHUNK)])
         if not got:
             raise _Bad(
-                f"truncated or corrupt NIfTI data: {human_bytes(done)} of voxel data where the header declares "
-                f"{human_bytes(nbytes)}"
+                f"truncated or corrupt NIfTI data: {human_bytes(done)} of voxels where the "
+                f"header declares {human_bytes(nbytes)}"
             )
         done += got
     return data.reshape(shape, order="F")
