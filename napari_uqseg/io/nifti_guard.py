@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import logging
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import BinaryIO
 
 import nibabel as nib
 import numpy as np
-from nibabel.imageglobals import LoggingOutputSuppressor
+from nibabel.imageglobals import logger as _NIBABEL_LOG
 from nibabel.volumeutils import apply_read_scaling
 
 from napari_uqseg.errors import InputError
@@ -33,6 +34,9 @@ from napari_uqseg.io.limits import human_bytes, max_input_bytes, one_line
 _MAX_DEFLATE_RATIO = 1032
 _GZIP_MAGIC = b"\x1f\x8b"
 _BZIP2_MAGIC = b"BZh"
+#: Plausible voxel sizes in the file's own unit (metres, mm or microns alike): a sanity bound,
+#: so that converting to mm and resampling to a model's spacing stay finite and small.
+_MIN_VOXEL, _MAX_VOXEL = 1e-4, 1e4
 _CHUNK = 1 << 24  # read voxels 16 MiB at a time so a short file stops the read early
 # sizeof_hdr -> (header class, bytes of header, magic of a single-file image, magic of a pair)
 _KINDS = {
@@ -47,10 +51,19 @@ class _Bad(Exception):
 
 @contextmanager
 def _quiet():
-    """nibabel logs header fixes to stderr and warns; the product reports one line instead."""
-    with LoggingOutputSuppressor(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    """nibabel logs header fixes to stderr and warns; the product reports one line instead.
+
+    (nibabel's ``LoggingOutputSuppressor`` removes the handler, which lets Python's last-resort
+    handler print instead; raising the level silences both.)
+    """
+    level = _NIBABEL_LOG.level
+    _NIBABEL_LOG.setLevel(logging.CRITICAL + 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        _NIBABEL_LOG.setLevel(level)
 
 
 def read_nifti(
@@ -189,6 +202,14 @@ def _check_geometry(header, ndim: int) -> np.ndarray:
     pixdim = np.asarray(header["pixdim"][1 : ndim + 1], dtype=np.float64)
     if not np.all(np.isfinite(pixdim)):
         raise _Bad(f"pixdim {pixdim.tolist()} holds NaN or infinite voxel sizes")
+    # Zero or negative sizes mean "no spacing" (the shared ACDC copy); positive ones must be a
+    # size some scanner or microscope could have, in any of NIfTI's units.
+    spatial = np.abs(pixdim[:3])
+    if np.any((spatial > 0) & ((spatial < _MIN_VOXEL) | (spatial > _MAX_VOXEL))):
+        raise _Bad(
+            f"pixdim {pixdim[:3].tolist()} is not a plausible voxel size "
+            f"({_MIN_VOXEL:g} to {_MAX_VOXEL:g} in the file's units)"
+        )
     affine = header.get_best_affine()
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise _Bad("the voxel-to-world affine is not finite or is degenerate (zero voxel size)")
