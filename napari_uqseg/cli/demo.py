@@ -67,7 +67,10 @@ def _rerun_under_xvfb(args: argparse.Namespace, model: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from napari_uqseg.io.outputs import check_output_dir
     from napari_uqseg.run import RunSettings, default_model
+
+    check_output_dir(args.out, what="--out")
 
     settings = RunSettings(
         model=args.model or default_model(), samples=args.samples, seed=args.seed

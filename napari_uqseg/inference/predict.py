@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
@@ -310,17 +312,29 @@ def write_prediction(
     ``<name>_qc.json`` with ``<name>`` the reference volume's; images take its geometry. The JSON
     is ``result.qc``; its ``dice`` (per structure, against reference labels) is null unless the
     caller knows the true labels and passes ``dice`` (``uqseg demo`` does, for its phantom).
+    The set is written atomically: an interrupted or failed write (a full disk) leaves the
+    previous files, or maps without a ``_qc.json``, never a report beside an incomplete set.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         key: out / f"{reference_volume.name}{suffix}" for key, suffix in OUTPUT_SUFFIXES.items()
     }
-    write_volume(result.prediction, reference_volume, paths["seg"], dtype=np.uint8)
-    for key in ("entropy", "variance", "mutual_info"):
-        write_volume(getattr(result, key), reference_volume, paths[key], dtype=np.float32)
-    report = {**result.qc, "dice": None if dice is None else dict(dice)}
-    temporary = paths["qc"].with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
-    temporary.replace(paths["qc"])
+    # Everything is written into a hidden folder first (a full disk fails there, touching nothing)
+    # and then moved in with the QC report last, after the old one is gone: a report beside the
+    # maps always means the maps are complete and from the same run.
+    staging = Path(tempfile.mkdtemp(prefix=f".{reference_volume.name}.partial-", dir=out))
+    try:
+        staged = {key: staging / path.name for key, path in paths.items()}
+        write_volume(result.prediction, reference_volume, staged["seg"], dtype=np.uint8)
+        for key in ("entropy", "variance", "mutual_info"):
+            write_volume(getattr(result, key), reference_volume, staged[key], dtype=np.float32)
+        report = {**result.qc, "dice": None if dice is None else dict(dice)}
+        text = json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n"
+        staged["qc"].write_text(text)
+        paths["qc"].unlink(missing_ok=True)
+        for key in [*(k for k in paths if k != "qc"), "qc"]:
+            os.replace(staged[key], paths[key])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return paths
