@@ -33,6 +33,7 @@ from napari_uqseg.inference.device import autocast_dtype, precision_name, select
 from napari_uqseg.inference.engine import Progress, drive, iter_mc_inference
 from napari_uqseg.inference.qc import image_level_scores
 from napari_uqseg.inference.stats import UncertaintyMaps
+from napari_uqseg.io.limits import human_bytes, max_input_bytes
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.postprocess import largest_component as keep_largest
@@ -104,6 +105,24 @@ def _normalise(image: np.ndarray, normalisation: Mapping[str, Any] | None) -> np
     if method in ("none", None):
         return np.asarray(image, dtype=np.float32)
     raise InputError(f"checkpoint normalisation method {method!r} is not supported")
+
+
+def _check_grid_size(name: str, transform: GridTransform, num_classes: int) -> None:
+    """Refuse a model grid whose maps would not fit in memory, before allocating it.
+
+    The grid follows the image's and the checkpoint's spacing; a file with a 1000 mm voxel or a
+    checkpoint asking for 0.01 mm would otherwise make the resampling allocate terabytes.
+    """
+    z, (y, x) = transform.in_shape[0], transform.resampled_yx
+    grid = max(y, transform.out_yx[0]) * max(x, transform.out_yx[1]) * z
+    # Probabilities, their running moments and the maps back on the image grid: ~4 copies.
+    need = grid * max(num_classes, 1) * 4 * 4
+    if need > max_input_bytes():
+        raise InputError(
+            f"{name}: resampling to the model's spacing gives a {z} x {y} x {x} grid "
+            f"({human_bytes(need)} of maps), over the limit of {human_bytes(max_input_bytes())} "
+            "(check the file's voxel size and the checkpoint's spacing; UQSEG_MAX_INPUT_BYTES)"
+        )
 
 
 def _load(model_or_path: nn.Module | str | os.PathLike) -> tuple[nn.Module, Any, Path | None]:
@@ -199,6 +218,7 @@ def iter_predict_volume(
         target_spacing=target,
         multiple_of=int(getattr(model, "size_multiple", 1)),
     )
+    _check_grid_size(name, transform, int(getattr(model, "num_classes", len(LABEL_NAMES))))
     network_input = transform.forward_image(_normalise(image, info and info.normalisation))
     dev = select_device(device)
     grid_maps = yield from iter_mc_inference(
