@@ -198,6 +198,11 @@ def _check_state_dict(path: Path, model: nn.Module, state: dict) -> None:
 
 
 def _info(path: Path, payload: dict) -> CheckpointInfo:
+    normalisation = payload.get("normalisation") or DEFAULT_NORMALISATION
+    if not isinstance(normalisation, Mapping):
+        raise InputError(f"checkpoint {path} has a malformed normalisation {normalisation!r}")
+    spacing = check_spacing(path, payload.get("spacing"))
+    normalisation = check_normalisation(path, dict(normalisation))
     try:
         return CheckpointInfo(
             architecture=payload["architecture"],
@@ -205,10 +210,8 @@ def _info(path: Path, payload: dict) -> CheckpointInfo:
             label_names={
                 int(k): str(v) for k, v in (payload.get("label_names") or LABEL_NAMES).items()
             },
-            normalisation=check_normalisation(
-                path, dict(payload.get("normalisation") or DEFAULT_NORMALISATION)
-            ),
-            spacing=check_spacing(path, payload.get("spacing")),
+            normalisation=normalisation,
+            spacing=spacing,
             version=payload["version"],
             extra=dict(payload.get("extra") or {}),
         )

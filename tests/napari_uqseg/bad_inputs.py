@@ -1,4 +1,4 @@
-"""Bad-input corpus for the readers: a seeded NIfTI header mutator and the contract a read must meet.
+"""Bad-input corpus for the readers: a seeded NIfTI header mutator and the readers' contract.
 
 Used by ``test_io_fuzz.py`` (a few thousand variants in seconds) and by
 ``benchmarks/fuzz_inputs.py`` (the measured run). Every call of a reader must end in one of two
@@ -24,8 +24,36 @@ from napari_uqseg.labels import NUM_CLASSES
 #: Outcomes, in the order of the report's columns.
 OK, CLEAN, UNCAUGHT, BROKEN = "ok", "clean error", "uncaught", "contract broken"
 #: Values a field-aware mutation writes into a numeric header field.
-SPECIAL = (0, 1, -1, 2, 3, 4, 5, 7, 8, 255, 2**15 - 1, -(2**15), 2**31 - 1, -(2**31), 2**40,
-           1e-30, 1e30, 1e38, -1e38, np.inf, -np.inf, np.nan, 0.5, 352, 540, 16, 1536, 2304)
+SPECIAL = (
+    0,
+    1,
+    -1,
+    2,
+    3,
+    4,
+    5,
+    7,
+    8,
+    255,
+    2**15 - 1,
+    -(2**15),
+    2**31 - 1,
+    -(2**31),
+    2**40,
+    1e-30,
+    1e30,
+    1e38,
+    -1e38,
+    np.inf,
+    -np.inf,
+    np.nan,
+    0.5,
+    352,
+    540,
+    16,
+    1536,
+    2304,
+)
 
 READERS: dict[str, Callable[[Path], Volume]] = {
     "read_volume": read_volume,
@@ -175,4 +203,3 @@ def write_variant(folder: Path, variant: Variant) -> Path:
     path = folder / variant.name
     path.write_bytes(variant.data)
     return path
-
