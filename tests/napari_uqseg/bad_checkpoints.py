@@ -105,6 +105,13 @@ def build_corpus(folder: Path, marker: Path) -> dict[str, Path]:
     inf_state = {k: v.clone() for k, v in model.state_dict().items()}
     inf_state[first].fill_(float("inf"))
     saved("inf_weights.pt", _payload(model, state_dict=inf_state))
+    saved("bmtctl_base_600.pt", _payload(model, architecture="bmtctl",
+                                         arguments={"base_channels": 600}))  # fmt: skip
+    saved("dilated_features_1e5.pt", _payload(model, architecture="dilated_cnn",
+                                              arguments={"features": 100_000}))  # fmt: skip
+    saved("arguments_not_dict.pt", _payload(model, arguments=[4, 2]))
+    saved("state_dict_not_dict.pt", _payload(model, state_dict=torch.zeros(3)))
+    saved("label_names_list.pt", _payload(model, label_names=[1, 2]))
     saved("version_99.pt", _payload(model, version=99))
     saved("not_a_dict.pt", [1, 2, 3])
 
