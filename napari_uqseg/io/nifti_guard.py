@@ -186,7 +186,8 @@ def _check_layout(
     limit = max_input_bytes()
     if need > limit:
         raise _Bad(
-            f"the header declares {shape} {dtype.name} voxels ({human_bytes(need)} to read), "
+            f"the header declares {shape} {dtype.name} voxels "
+            f"({human_bytes(voxels * dtype.itemsize)}; reading needs {human_bytes(need)}), "
             f"over the input limit of {human_bytes(limit)} (UQSEG_MAX_INPUT_BYTES)"
         )
     offset = float(header["vox_offset"])

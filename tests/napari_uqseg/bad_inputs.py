@@ -1,4 +1,5 @@
-"""Bad-input corpus for the readers: a seeded NIfTI header mutator and the readers' contract.
+"""Bad-input corpus for the readers: a seeded NIfTI header mutator, hand-made bad files and the
+readers' contract.
 
 Used by ``test_io_fuzz.py`` (a few thousand variants in seconds) and by
 ``benchmarks/fuzz_inputs.py`` (the measured run). Every call of a reader must end in one of two
@@ -203,3 +204,111 @@ def write_variant(folder: Path, variant: Variant) -> Path:
     path = folder / variant.name
     path.write_bytes(variant.data)
     return path
+
+
+def nifti_file(folder: Path, name: str, edit=None, data=None, klass=nib.Nifti1Image) -> Path:
+    """A small NIfTI written as ``folder/name`` with its header changed by ``edit(header)``."""
+    image = klass(np.zeros((4, 4, 3), np.float32) if data is None else data, np.eye(4))
+    raw = bytearray(image.to_bytes())
+    if edit is not None:
+        header = klass.header_class(bytes(raw[: image.header.sizeof_hdr]), check=False)
+        edit(header)
+        raw[: header.sizeof_hdr] = header.binaryblock
+    path = folder / name
+    path.write_bytes(gzip.compress(bytes(raw)) if name.endswith(".gz") else bytes(raw))
+    return path
+
+
+def set_fields(**fields):
+    """An ``edit`` setting header fields (``dim`` as a prefix list, ``pixdimN`` one entry)."""
+
+    def edit(header):
+        for key, value in fields.items():
+            if key == "dim":
+                header["dim"][: len(value)] = value
+            elif key.startswith("pixdim"):
+                header["pixdim"][int(key[-1])] = value
+            else:
+                header[key] = value
+
+    return edit
+
+
+def hand_made_files(folder: Path) -> dict[str, Path]:
+    """name -> a hand-made bad (or awkward but valid) file, the kinds the issue lists."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = nib.Nifti1Image(np.random.default_rng(1).random((8, 7, 3), np.float32), np.eye(4))
+    raw = good.to_bytes()
+    files: dict[str, Path] = {}
+
+    def put(name: str, data: bytes) -> None:
+        (folder / name).write_bytes(data)
+        files[name] = folder / name
+
+    def edited(name: str, data=None, klass=nib.Nifti1Image, **fields) -> None:
+        files[name] = nifti_file(folder, name, set_fields(**fields), data, klass)
+
+    put("empty.nii", b"")
+    put("empty.nii.gz", gzip.compress(b""))
+    put("text.nii", b"not an image\n" * 40)
+    put("random.nii.gz", np.random.default_rng(2).bytes(2000))
+    put("gzip_garbage.nii.gz", b"\x1f\x8b" + np.random.default_rng(3).bytes(500))
+    for cut in (100, 348, 352, 600):
+        put(f"cut_{cut}.nii", raw[:cut])
+        put(f"cut_{cut}.nii.gz", gzip.compress(raw[:cut]))
+    put("gzip_cut.nii.gz", gzip.compress(raw)[:-40])
+    put("pair_magic.nii", raw[:344] + b"ni1\x00" + raw[348:])
+    put("mgh.nii.gz", gzip.compress(b"\x00\x00\x00\x01" + bytes(400)))
+    edited("zero_dim.nii", dim=[3, 0, 7, 3])
+    edited("zero_dim.nii.gz", dim=[3, 8, 0, 3])
+    edited("one_axis.nii", dim=[1, 168])
+    edited("two_axes.nii", dim=[2, 56, 3])
+    edited("five_axes.nii", dim=[5, 8, 7, 3, 1, 1])
+    edited("negative_dim.nii", dim=[3, -8, 7, 3])
+    edited("dim0_9.nii", dim=[9, 8, 7, 3])
+    edited("huge_16gb.nii.gz", dim=[3, 2000, 2000, 1000])
+    edited("huge_2e40_nifti2.nii", klass=nib.Nifti2Image, dim=[3, 2**40, 2**40, 1])
+    edited("offset_0.nii", vox_offset=0)
+    edited("offset_100.nii", vox_offset=100)
+    edited("offset_negative.nii", vox_offset=-1000)
+    edited("offset_1e38.nii", vox_offset=1e38)
+    edited("offset_inf.nii", vox_offset=np.inf)
+    edited("offset_nan.nii.gz", vox_offset=np.nan)
+    edited("pixdim_nan.nii", pixdim1=np.nan)
+    edited("pixdim_inf.nii.gz", pixdim3=np.inf)
+    edited("pixdim_1e30.nii", pixdim2=1e30)
+    edited("pixdim_zero.nii", pixdim1=0.0, pixdim2=0.0, pixdim3=0.0)  # no spacing: valid
+    edited("inter_nan.nii", scl_slope=1.0, scl_inter=np.nan)
+    edited("inter_inf.nii", scl_slope=2.0, scl_inter=np.inf)
+    edited("slope_1e38.nii", scl_slope=1e38, scl_inter=0.0)
+    edited("datatype_unknown.nii", datatype=999)
+    edited("complex64.nii", datatype=32, bitpix=64)
+    edited("rgb24.nii", datatype=128, bitpix=24)
+    edited("rgba32.nii", datatype=2304, bitpix=32)
+    edited("float128.nii", datatype=1536, bitpix=128)
+    edited("units_unknown.nii", xyzt_units=5)  # valid, unit unknown
+    edited("units_meter.nii", xyzt_units=1)  # valid: 1 m voxels are refused as implausible?
+    edited("qform_singular.nii", qform_code=1, sform_code=0, pixdim1=0.0)
+    edited("sform_nan.nii", sform_code=1, srow_x=np.array([np.nan, 0, 0, 0]))
+    edited("sform_zero.nii", sform_code=2, srow_x=np.zeros(4))
+    nan = np.zeros((4, 4, 2), np.float32)
+    nan[1, 1, 1] = np.nan
+    edited("nan_voxel.nii", data=nan)
+    edited("inf_voxel.nii.gz", data=np.full((4, 4, 2), np.inf, np.float32))
+    edited("labels_5.nii", data=np.full((4, 4, 2), 5, np.uint8))
+    edited("labels_negative.nii", data=np.full((4, 4, 2), -1, np.int16))
+    edited("labels_half.nii", data=np.full((4, 4, 2), 0.5, np.float32))
+    int64 = nib.Nifti1Image(np.ones((4, 4, 2), np.int64), np.eye(4), dtype=np.int64)
+    put("labels_int64.nii", int64.to_bytes())  # valid
+    edited("bool_like_uint8.nii", data=np.ones((4, 4, 2), np.uint8))  # valid
+    big_endian = nib.Nifti1Image(np.arange(32, dtype=">i2").reshape(4, 4, 2) % 4, np.eye(4))
+    put("big_endian.nii", big_endian.to_bytes())  # valid
+    cine = nib.Nifti1Image(np.random.default_rng(4).random((4, 4, 2, 3), np.float32), np.eye(4))
+    put("cine_4d.nii.gz", gzip.compress(cine.to_bytes()))  # valid with allow_4d only
+    with_ext = nib.Nifti1Image(np.zeros((4, 4, 2), np.uint8), np.eye(4))
+    with_ext.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"x" * 40))
+    put("extension.nii", with_ext.to_bytes())  # valid
+    bad_ext = bytearray(with_ext.to_bytes())
+    bad_ext[352:356] = (10**9).to_bytes(4, "little")  # esize far beyond the file
+    put("extension_huge_esize.nii", bytes(bad_ext))
+    return files

@@ -30,6 +30,8 @@ from tests.napari_uqseg.bad_inputs import (
     classify,
     contract_problem,
     header_variants,
+    nifti_file,
+    set_fields,
     write_variant,
 )
 
@@ -123,52 +125,27 @@ def test_valid_headers_read_back_what_nibabel_reads(
         assert contract_problem(read_labels(path), "read_labels") is None
 
 
-def _nifti(tmp_path: Path, name: str, edit=None, data=None, klass=nib.Nifti1Image) -> Path:
-    image = klass(np.zeros((4, 4, 3), np.float32) if data is None else data, np.eye(4))
-    raw = bytearray(image.to_bytes())
-    if edit is not None:
-        header = klass.header_class(bytes(raw[: image.header.sizeof_hdr]), check=False)
-        edit(header)
-        raw[: header.sizeof_hdr] = header.binaryblock
-    path = tmp_path / name
-    path.write_bytes(gzip.compress(bytes(raw)) if name.endswith(".gz") else bytes(raw))
-    return path
-
-
-def _set(**fields):
-    def edit(header):
-        for key, value in fields.items():
-            if key == "dim":
-                header["dim"][: len(value)] = value
-            elif key.startswith("pixdim"):
-                header["pixdim"][int(key[-1])] = value
-            else:
-                header[key] = value
-
-    return edit
-
-
 @pytest.mark.parametrize(
     ("name", "edit", "reason"),
     [
-        ("zero_dim.nii", _set(dim=[3, 0, 4, 3]), "axis without voxels"),
-        ("one_axis.nii", _set(dim=[1, 48]), "expected a 3D"),
-        ("negative_dim.nii", _set(dim=[3, -4, 4, 3]), "axis without voxels"),
-        ("huge_dim.nii.gz", _set(dim=[3, 2000, 2000, 1000]), "over the input limit"),
-        ("offset_zero.nii", _set(vox_offset=0), "vox_offset 0"),
-        ("offset_huge.nii", _set(vox_offset=1e38), "vox_offset"),
-        ("offset_inf.nii", _set(vox_offset=np.inf), "vox_offset"),
-        ("nan_pixdim.nii", _set(pixdim1=np.nan), "pixdim"),
-        ("huge_pixdim.nii", _set(pixdim2=1e30), "plausible voxel size"),
-        ("nan_inter.nii", _set(scl_slope=1.0, scl_inter=np.nan), "intercept"),
-        ("bad_dtype.nii", _set(datatype=12345), "data code 12345"),
-        ("complex.nii", _set(datatype=32, bitpix=64), "complex"),
-        ("rgb.nii", _set(datatype=128, bitpix=24), "colour"),
-        ("float128.nii", _set(datatype=1536, bitpix=128), "float128"),
+        ("zero_dim.nii", set_fields(dim=[3, 0, 4, 3]), "axis without voxels"),
+        ("one_axis.nii", set_fields(dim=[1, 48]), "expected a 3D"),
+        ("negative_dim.nii", set_fields(dim=[3, -4, 4, 3]), "axis without voxels"),
+        ("huge_dim.nii.gz", set_fields(dim=[3, 2000, 2000, 1000]), "over the input limit"),
+        ("offset_zero.nii", set_fields(vox_offset=0), "vox_offset 0"),
+        ("offset_huge.nii", set_fields(vox_offset=1e38), "vox_offset"),
+        ("offset_inf.nii", set_fields(vox_offset=np.inf), "vox_offset"),
+        ("nan_pixdim.nii", set_fields(pixdim1=np.nan), "pixdim"),
+        ("huge_pixdim.nii", set_fields(pixdim2=1e30), "plausible voxel size"),
+        ("nan_inter.nii", set_fields(scl_slope=1.0, scl_inter=np.nan), "intercept"),
+        ("bad_dtype.nii", set_fields(datatype=12345), "data code 12345"),
+        ("complex.nii", set_fields(datatype=32, bitpix=64), "complex"),
+        ("rgb.nii", set_fields(datatype=128, bitpix=24), "colour"),
+        ("float128.nii", set_fields(datatype=1536, bitpix=128), "float128"),
     ],
 )
 def test_hand_made_escapes_are_one_line_input_errors(tmp_path, name, edit, reason):
-    path = _nifti(tmp_path, name, edit)
+    path = nifti_file(tmp_path, name, edit)
     for reader, read in READERS.items():
         with pytest.raises(InputError) as err:
             read(path)
@@ -179,13 +156,15 @@ def test_hand_made_escapes_are_one_line_input_errors(tmp_path, name, edit, reaso
 
 
 def test_nifti2_with_2_to_the_40_voxels_is_refused_without_allocating(tmp_path):
-    path = _nifti(tmp_path, "n2.nii", _set(dim=[3, 2**40, 2**40, 1]), klass=nib.Nifti2Image)
+    path = nifti_file(
+        tmp_path, "n2.nii", set_fields(dim=[3, 2**40, 2**40, 1]), klass=nib.Nifti2Image
+    )
     with pytest.raises(InputError, match="over the input limit"):
         read_volume(path)
 
 
 def test_header_declaring_16_gb_in_1_kb_costs_no_memory(tmp_path):
-    path = _nifti(tmp_path, "big.nii.gz", _set(dim=[3, 2000, 2000, 1000]))
+    path = nifti_file(tmp_path, "big.nii.gz", set_fields(dim=[3, 2000, 2000, 1000]))
     assert path.stat().st_size < 1024
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
@@ -199,7 +178,7 @@ def test_header_declaring_16_gb_in_1_kb_costs_no_memory(tmp_path):
 def test_declared_size_beyond_the_deflate_bound_is_refused_before_reading(tmp_path, monkeypatch):
     """1.3 MB declared in a file that can inflate to at most 1032 x its size: refused upfront."""
     monkeypatch.setenv("UQSEG_MAX_INPUT_BYTES", str(64 * 1024**2))
-    path = _nifti(tmp_path, "short.nii.gz", _set(dim=[3, 100, 100, 33]))
+    path = nifti_file(tmp_path, "short.nii.gz", set_fields(dim=[3, 100, 100, 33]))
     with pytest.raises(InputError, match="more than the file can hold"):
         read_volume(path)
 
@@ -219,7 +198,7 @@ def test_trailing_deflate_bomb_is_not_inflated(tmp_path):
 
 
 def test_limit_is_configurable(tmp_path, monkeypatch):
-    path = _nifti(tmp_path, "ok.nii", data=np.zeros((40, 40, 10), np.float32))
+    path = nifti_file(tmp_path, "ok.nii", data=np.zeros((40, 40, 10), np.float32))
     read_volume(path)
     monkeypatch.setenv("UQSEG_MAX_INPUT_BYTES", "1000")
     with pytest.raises(InputError, match="UQSEG_MAX_INPUT_BYTES"):
@@ -227,7 +206,7 @@ def test_limit_is_configurable(tmp_path, monkeypatch):
 
 
 def test_unknown_unit_code_reads_as_unknown_and_properties_work(tmp_path):
-    path = _nifti(tmp_path, "units.nii", _set(xyzt_units=4, pixdim1=2.0))
+    path = nifti_file(tmp_path, "units.nii", set_fields(xyzt_units=4, pixdim1=2.0))
     for read in (read_volume, read_labels):
         volume = read(path)
         assert volume.spatial_unit == "unknown"
@@ -237,16 +216,16 @@ def test_unknown_unit_code_reads_as_unknown_and_properties_work(tmp_path):
 def test_nan_voxels_are_refused_and_counted(tmp_path):
     data = np.zeros((4, 4, 3), np.float32)
     data[0, 0, 0] = np.nan
-    path = _nifti(tmp_path, "nan.nii", data=data)
+    path = nifti_file(tmp_path, "nan.nii", data=data)
     with pytest.raises(InputError, match="1 of 48 voxels are NaN"):
         read_volume(path)
 
 
 def test_overflowing_scale_is_refused_as_infinite(tmp_path):
-    path = _nifti(
+    path = nifti_file(
         tmp_path,
         "scale.nii",
-        _set(scl_slope=1e38, scl_inter=0.0),
+        set_fields(scl_slope=1e38, scl_inter=0.0),
         data=np.full((4, 4, 3), 100.0, np.float32),
     )
     with pytest.raises(InputError, match="NaN or infinite"):
