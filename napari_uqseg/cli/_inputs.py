@@ -84,6 +84,7 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows: np.ndarray) 
     writer.writerow(header)
     for row in rows:
         writer.writerow([f"{v:.10g}" for v in row])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(Path(path), lambda handle: handle.write(buffer.getvalue().encode()))
 
 

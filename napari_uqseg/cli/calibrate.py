@@ -99,4 +99,5 @@ def _write_bins(path: str, report) -> None:
                     f"{acc:.10g}",
                 ]
             )
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(Path(path), lambda handle: handle.write(buffer.getvalue().encode()))

@@ -85,6 +85,7 @@ def _write(
         writer.writerow(row)
         text = buffer.getvalue()
     # A full disk leaves the previous file (or none), never a truncated one.
+    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda handle: handle.write(text.encode()))
 
 

@@ -10,6 +10,7 @@ in :data:`napari_uqseg.labels.LABEL_COLORS`, named at its right end instead of i
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,8 +42,13 @@ def _new_figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, li
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> None:
-    """Write ``fig`` as an image (format from the suffix, e.g. ``.png``)."""
-    fig.savefig(os.fspath(path), dpi=dpi)
+    """Write ``fig`` as an image (format from the suffix, e.g. ``.png``), atomically."""
+    from napari_uqseg.referral.journal import atomic_write
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi))
 
 
 def _colour(name: str) -> tuple[float, ...]:

@@ -55,7 +55,13 @@ def run_driver(argvs: list[list[str]], *, preamble: str = "") -> list[tuple[obje
         capture_output=True,
         text=True,
         timeout=600,
-        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        # No bytecode writes: under the full-disk limit a short .pyc write would be kept.
+        env={
+            "OMP_NUM_THREADS": "1",
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(REPO),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return [tuple(r) for r in json.loads(proc.stdout.strip().splitlines()[-1])]
@@ -168,7 +174,8 @@ def test_evaluate_checks_out_before_the_work(tmp_path, capsys):
 
 
 _DISK_FULL = (
-    "import resource, signal\n"
+    "import resource, signal, sys\n"
+    "sys.dont_write_bytecode = True\n"
     "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
     "resource.setrlimit(resource.RLIMIT_FSIZE, (150, 150))\n"
 )
