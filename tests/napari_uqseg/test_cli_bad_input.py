@@ -219,3 +219,17 @@ def test_failed_rewrite_keeps_the_previous_complete_set(
     monkeypatch.setattr(predict, "write_volume", full_after_two)
     assert main([*argv, "--seed", "5"]) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_resampling_to_an_absurd_grid_is_refused_before_allocating(tmp_path, capsys):
+    """A 1000 mm voxel resampled to a checkpoint's 0.01 mm: 800,000 x 800,000 per slice."""
+    torch.manual_seed(0)
+    model = build_model("unet2d", base_channels=4, depth=2)
+    checkpoint = save_checkpoint(tmp_path / "fine.pt", model, spacing=(0.01, 0.01))
+    image = tmp_path / "coarse.nii.gz"
+    zooms = np.diag([1000.0, 1000.0, 8.0, 1.0])
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 2), np.float32), zooms), image)
+    argv = ["predict", str(image), "--model", str(checkpoint), "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "resampling to the model's spacing" in err and len(err.splitlines()) == 1, err
