@@ -147,7 +147,7 @@ def new_source(viewer, widget, volume) -> None:
     image) as a user's first run. napari runs a full garbage collection on each removal; that
     happens here, before the measured window.
     """
-    from napari_uqseg.napari_io import volume_layer_kwargs
+    from napari_uqseg.viewer.napari_io import volume_layer_kwargs
 
     viewer.layers.clear()
     settle()
@@ -306,9 +306,9 @@ def main() -> None:
 
     from napari_uqseg._qt.run_widget import RunWidget
     from napari_uqseg.models import build_model, save_checkpoint
-    from napari_uqseg.napari_io import volume_layer_kwargs
     from napari_uqseg.phantom import make_phantom
-    from napari_uqseg.samples import phantom_volume
+    from napari_uqseg.viewer.napari_io import volume_layer_kwargs
+    from napari_uqseg.viewer.samples import phantom_volume
 
     torch.set_num_threads(args.torch_threads)
     if args.model == "untrained":

@@ -21,8 +21,8 @@ import numpy as np
 from scipy import ndimage
 
 from napari_uqseg.labels import STRUCTURE_LABELS
-from napari_uqseg.referral.roi import foreground_roi
-from napari_uqseg.referral.simulated import corrected_labels, referral_curve
+from napari_uqseg.metrics.roi import foreground_roi
+from napari_uqseg.referral.curves.simulated import corrected_labels, referral_curve
 
 SHAPE = (16, 256, 256)
 N_THRESHOLDS = 100

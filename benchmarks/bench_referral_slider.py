@@ -185,13 +185,14 @@ def main() -> None:
     import napari
     import torch
 
-    from napari_uqseg._qt.demo import open_demo
+    from napari_uqseg._qt.demo_window import open_demo
     from napari_uqseg._qt.referral_controller import ReferralController
-    from napari_uqseg.demo import run_demo
-    from napari_uqseg.run import RunSettings, default_model
+    from napari_uqseg.inference.options import InferenceOptions
+    from napari_uqseg.viewer.demo import run_demo
+    from napari_uqseg.viewer.run import RunSettings, default_model
 
     torch.set_num_threads(1)
-    settings = RunSettings(model=args.model or default_model(), samples=args.samples)
+    settings = RunSettings(args.model or default_model(), InferenceOptions(samples=args.samples))
     demo = run_demo(tempfile.mkdtemp(prefix="uqseg-slider-"), settings)
     viewer, docked = open_demo(demo)
     widget = docked["Referral and correction"][1]

@@ -28,9 +28,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from napari_uqseg.referral import session_store
-from napari_uqseg.referral.session import ReferralSession
-from napari_uqseg.referral.session_counts import full_counts
+from napari_uqseg.referral.session import load_session, save_session, start_autosave
+from napari_uqseg.referral.session import store as session_store
+from napari_uqseg.referral.session.counts import full_counts
+from napari_uqseg.referral.session.recorded import ReferralSession
 
 SHAPE = (128, 256, 256)
 STROKE_VOXELS = 1000
@@ -179,25 +180,25 @@ def bench_updates(pred, ref, unc, rng) -> dict:
 def bench_autosave(pred, ref, unc, rng, folder: Path) -> dict:
     out = {}
     t = time.perf_counter()
-    session = ReferralSession(
-        pred, uncertainty=unc, reference=ref, threshold=0.5, autosave_path=folder / "s"
-    )
+    session = ReferralSession(pred, uncertainty=unc, reference=ref, threshold=0.5)
+    store = start_autosave(session, folder / "s")
     out["start_with_snapshot_s"] = time.perf_counter() - t
     for durable in (True, False):
-        session._store.journal.durable = durable
-        before = session._store.journal.nbytes
+        store.journal.durable = durable
+        before = store.journal.nbytes
         ts = []
         for _ in range(200):
             idx, label = stroke(rng, session.corrected)
             ts += timed(lambda i=idx, v=label: session.paint(i, v), 1)
         key = "stroke_with_journal_fsync" if durable else "stroke_with_journal_flush_only"
         out[key] = summary(ts)
-        out["journal_bytes_per_stroke"] = (session._store.journal.nbytes - before) / 200
+        out["journal_bytes_per_stroke"] = (store.journal.nbytes - before) / 200
     out["snapshot_bytes"] = (folder / "s" / session_store.SNAPSHOT).stat().st_size
-    out["compaction_snapshot_s"] = float(np.median(timed(lambda: session.save(folder / "s"), 3)))
+    compaction = timed(lambda: save_session(session, folder / "s"), 3)
+    out["compaction_snapshot_s"] = float(np.median(compaction))
     session.close()
     load = timed(
-        lambda: ReferralSession.load(folder / "s", pred, uncertainty=unc, reference=ref), 3
+        lambda: load_session(folder / "s", pred, uncertainty=unc, reference=ref), 3
     )
     out["load_s"] = float(np.median(load))
     return out
@@ -213,17 +214,16 @@ def bench_memory(pred, ref, unc, rng, n: int, folder: Path | None) -> dict:
         uncertainty=unc,
         reference=ref,
         threshold=0.5,
-        autosave_path=autosave,
-        autosave_fsync=False,
     )
+    store = None if autosave is None else start_autosave(session, autosave, durable=False)
     warm = 1000
     marks = []  # (strokes so far, RSS) every 1,000 strokes after the warm-up
     compactions = 0
     t = time.perf_counter()
     for i in range(n + warm):
-        generation = None if session._store is None else session._store.generation
+        generation = None if store is None else store.generation
         session.paint(*stroke(rng, session.corrected))
-        if session._store is not None and session._store.generation != generation:
+        if store is not None and store.generation != generation:
             compactions += 1
         if i + 1 >= warm and (i + 1 - warm) % 1000 == 0:
             marks.append((i + 1, rss_bytes()))

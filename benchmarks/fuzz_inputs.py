@@ -56,7 +56,7 @@ from tests.napari_uqseg.bad_inputs import (  # noqa: E402
     set_fields,
     write_variant,
 )
-from tests.napari_uqseg.test_cli_bad_input import run_driver  # noqa: E402
+from tests.napari_uqseg.cli_driver import run_driver  # noqa: E402
 
 COLUMNS = (OK, CLEAN, UNCAUGHT, BROKEN)
 

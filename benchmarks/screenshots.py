@@ -52,11 +52,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
-    from napari_uqseg._qt.demo import open_demo, settle
-    from napari_uqseg.demo import run_demo
-    from napari_uqseg.run import RunSettings, default_model
+    from napari_uqseg._qt.demo_window import open_demo, settle
+    from napari_uqseg.inference.options import InferenceOptions
+    from napari_uqseg.viewer.demo import run_demo
+    from napari_uqseg.viewer.run import RunSettings, default_model
 
-    settings = RunSettings(model=args.model or default_model(), samples=args.samples)
+    settings = RunSettings(args.model or default_model(), InferenceOptions(samples=args.samples))
     demo = run_demo(tempfile.mkdtemp(prefix="uqseg-shots-"), settings)
     viewer, docked = open_demo(demo)
     args.out.mkdir(parents=True, exist_ok=True)

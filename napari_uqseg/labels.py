@@ -16,3 +16,10 @@ LABEL_COLORS = MappingProxyType(
         3: (0.90, 0.25, 0.25, 1.0),
     }
 )
+#: Colour of anything that is not one of the structures (a mean curve, an unknown name).
+OTHER_COLOR = (0.5, 0.5, 0.5, 1.0)
+
+
+def structure_colour(name: str) -> tuple[float, ...]:
+    """The RGBA colour of structure ``name`` (``"RV"``, ``"Myo"``, ``"LV"``), else mid-grey."""
+    return LABEL_COLORS.get(STRUCTURE_LABELS.get(name, -1), OTHER_COLOR)

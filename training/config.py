@@ -102,6 +102,10 @@ class LossConfig:
         )
 
 
+#: Learning-rate schedules :mod:`training.schedule` implements (a config names one of them).
+SCHEDULES = ("cosine", "step", "snapshot")
+
+
 @dataclass(frozen=True)
 class OptimConfig:
     """Adam and the learning-rate schedule (see :mod:`training.schedule`).
@@ -171,7 +175,6 @@ class TrainConfig:
 def check_config(config: TrainConfig) -> TrainConfig:
     """Raise :class:`InputError` naming the first value a run cannot use; return ``config``."""
     from training.losses import combined_loss  # late: losses imports torch, config must not
-    from training.schedule import SCHEDULES
 
     data, model = config.data, config.model
     problems = [

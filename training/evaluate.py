@@ -21,17 +21,17 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from napari_uqseg.calibration import calibration_report
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.engine import deterministic_inference, run_mc_inference
-from napari_uqseg.inference.qc import image_level_scores
-from napari_uqseg.inference.stats import UncertaintyMaps
 from napari_uqseg.io.acdc import AcdcCase, find_cases
 from napari_uqseg.labels import STRUCTURES
+from napari_uqseg.metrics.calibration import calibration_report
 from napari_uqseg.metrics.table import structure_metrics
 from napari_uqseg.models.checkpoint import load_checkpoint
 from napari_uqseg.postprocess import largest_component
-from napari_uqseg.referral.simulated import referral_at_fractions
+from napari_uqseg.referral.curves.simulated import referral_at_fractions
+from napari_uqseg.uncertainty.qc import image_level_scores
+from napari_uqseg.uncertainty.stats import UncertaintyMaps
 from training.data import VolumeData, load_volume, resolve_data_dir
 
 UNCERTAINTIES = ("entropy", "variance", "mean_std", "mutual_info")

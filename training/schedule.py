@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 
 from napari_uqseg.errors import InputError
-from training.config import OptimConfig
-
-SCHEDULES = ("cosine", "step", "snapshot")
+from training.config import SCHEDULES, OptimConfig
 
 
 def learning_rate(config: OptimConfig, epoch: float, total_epochs: int) -> float:

@@ -10,8 +10,6 @@ renamed, so a killed run never leaves a torn file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from napari_uqseg.io.atomic import atomic_write
 from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.models.checkpoint import save_checkpoint
 from training.adversarial import Adversary
@@ -35,17 +34,6 @@ class RunState:
     best_epoch: int = -1
     bad_epochs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_state(
@@ -71,7 +59,7 @@ def save_state(
     }
     if adversary is not None:
         payload["adversary"] = adversary.state_dict()
-    _atomic_save(payload, run_dir / "last.pt")
+    atomic_write(run_dir / "last.pt", lambda handle: torch.save(payload, handle))
 
 
 def load_state(

@@ -16,7 +16,7 @@ from torch import nn
 
 from napari_uqseg.labels import STRUCTURE_LABELS
 from napari_uqseg.metrics.overlap import dice
-from napari_uqseg.models.mc import mc_dropout
+from napari_uqseg.models.mc import eval_mode, mc_dropout
 from napari_uqseg.postprocess import largest_component
 from training.data import VolumeData
 
@@ -40,17 +40,10 @@ def predict_probabilities(
     x = F.pad(torch.from_numpy(image)[:, None], (0, pad_w, 0, pad_h))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            if mc_samples:
-                with mc_dropout(model):
-                    probs = sum(model(x).float().softmax(1) for _ in range(mc_samples)) / mc_samples
-            else:
-                probs = model(x).float().softmax(1)
-    finally:
-        model.train(was_training)
+    mode = mc_dropout(model) if mc_samples else eval_mode(model)
+    with mode, torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        n = max(mc_samples, 1)
+        probs = sum(model(x).float().softmax(1) for _ in range(n)) / n
     return probs[:, :, :h, :w].permute(1, 0, 2, 3).contiguous().numpy()
 
 

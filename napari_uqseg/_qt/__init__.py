@@ -1,1 +1,3 @@
-"""The Qt side of the plugin: widgets, plots and workers. Nothing outside this package imports Qt."""
+"""The Qt side of the plugin: widgets, plots and workers.
+
+Nothing outside this package imports Qt (``lint-imports`` checks it)."""

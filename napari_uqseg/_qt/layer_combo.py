@@ -17,21 +17,29 @@ from napari.layers import Image, Labels, Layer
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox
 
+from napari_uqseg.viewer.keys import (
+    CORRECTION,
+    OVERLAY,
+    ROLE_KEY,
+    SEGMENTATION,
+    UNCERTAINTY_ROLES,
+)
+
 NONE_TEXT = "(none)"
-ROLE_KEY = "uqseg_role"
-CORRECTION_ROLE = "referral_correction"
-OVERLAY_ROLE = "referral_flagged"
-_UNCERTAINTY = ("entropy", "variance", "mutual information", "mutual_info", "uncertainty")
+CORRECTION_ROLE, OVERLAY_ROLE = CORRECTION, OVERLAY
+_UNCERTAINTY_NAMES = ("entropy", "variance", "mutual information", "uncertainty")
 
 
 def is_uncertainty(layer: Image) -> bool:
     """The run widget's maps (by role) or any image named like one."""
     role = layer.metadata.get(ROLE_KEY)
-    return role in _UNCERTAINTY or (role is None and layer.name.lower().endswith(_UNCERTAINTY))
+    if role is not None:
+        return role in UNCERTAINTY_ROLES
+    return layer.name.lower().endswith(_UNCERTAINTY_NAMES)
 
 
 def is_prediction(layer: Labels) -> bool:
-    return layer.metadata.get(ROLE_KEY) == "segmentation" or layer.name.endswith("segmentation")
+    return layer.metadata.get(ROLE_KEY) == SEGMENTATION or layer.name.endswith("segmentation")
 
 
 def is_input(layer: Layer) -> bool:

@@ -17,7 +17,8 @@ import numpy as np
 from napari.layers import Image, Labels, Layer
 from qtpy.QtCore import QObject, QTimer
 
-from napari_uqseg.layer_data import ROLE_KEY, LayerData, label_colormap, label_features
+from napari_uqseg.viewer.keys import GEOMETRY_KEY, ROLE_KEY
+from napari_uqseg.viewer.layers import LayerData, label_colormap, label_features
 
 #: Layer attributes a re-run refreshes on an existing layer (besides ``data``).
 _UPDATED = ("metadata", "scale", "contrast_limits", "features")
@@ -154,6 +155,6 @@ def source_volume(
     """
     data = layer.data[frame] if layer.data.ndim == 4 else layer.data
     scale = tuple(float(s) for s in layer.scale[-3:])
-    geometry = layer.metadata.get("uqseg_geometry") or {}
+    geometry = layer.metadata.get(GEOMETRY_KEY) or {}
     known = geometry.get("spacing_known", scale != (1.0, 1.0, 1.0))
     return np.asarray(data), scale if known else None, {"scale": scale, "metadata": layer.metadata}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from napari_uqseg._qt.plot_base import ThemedPlot
-from napari_uqseg.calibration import CalibrationReport
-from napari_uqseg.referral.plots import reliability_panel
+from napari_uqseg.metrics.calibration import CalibrationReport
+from napari_uqseg.plots.calibration import reliability_panel
 
 
 class ReliabilityPlot(ThemedPlot):

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import (
@@ -30,6 +29,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
+from napari_uqseg._qt.errors import reported
 from napari_uqseg._qt.layer_combo import (
     LayerCombo,
     is_prediction,
@@ -37,8 +37,9 @@ from napari_uqseg._qt.layer_combo import (
     is_uncertainty,
 )
 from napari_uqseg._qt.qc_plot import ReliabilityPlot
-from napari_uqseg.calibration import calibration_report
-from napari_uqseg.qc_view import QC_METRICS, QCView, uncertain_slices
+from napari_uqseg.metrics.calibration import calibration_report
+from napari_uqseg.viewer.keys import MAPS_KEY, QC_KEY
+from napari_uqseg.viewer.qc import QC_METRICS, QCView, uncertain_slices
 
 FLAG_BRUSH = QBrush(QColor(200, 60, 60))
 NO_REFERENCE = "Choose a reference layer to see the reliability diagram."
@@ -94,20 +95,15 @@ class QCWidget(ClosesWithDock, QWidget):
             combo.layer_changed.connect(lambda _layer: self.update_inputs())
         self.update_inputs()
 
+    @reported("QC")
     def update_inputs(self) -> None:
         """Re-read scores, slice ranking and calibration from the chosen layers."""
-        try:
-            self._update()
-        except Exception as err:
-            show_error(f"QC: {err}")
-
-    def _update(self) -> None:
         seg = self.segmentation_combo.layer
-        self.qc.scores = {} if seg is None else dict(seg.metadata.get("uqseg_qc") or {})
+        self.qc.scores = {} if seg is None else dict(seg.metadata.get(QC_KEY) or {})
         unc = self.uncertainty_combo.layer
         self.slices = [] if unc is None else uncertain_slices(np.asarray(unc.data))
         self.report, self.plot.hint = None, NO_REFERENCE
-        maps = None if seg is None else seg.metadata.get("uqseg_maps")
+        maps = None if seg is None else seg.metadata.get(MAPS_KEY)
         ref = self.reference_combo.layer
         if ref is not None and maps is None:
             self.plot.hint = "No MC probabilities on the segmentation layer (run the model first)."

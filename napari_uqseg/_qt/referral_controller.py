@@ -3,49 +3,36 @@
 It owns the pure objects (a :class:`ReferralView` for threshold and simulated curve, a
 :class:`ReviewNavigator`, a :class:`ReferralSession` while recording) plus the layers it adds: the
 flagged overlay and the correction layer. The widget only shows what it reports through the
-``on_*`` callbacks. Every public method reports failures as napari notifications (``reported``).
+``on_*`` callbacks. Every public action reports bad input as a notification (``_qt.errors``).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 
-from napari_uqseg._qt.layer_combo import CORRECTION_ROLE, OVERLAY_ROLE, ROLE_KEY
+from napari_uqseg._qt.errors import reported
 from napari_uqseg._qt.referral_keys import KeyBindings
 from napari_uqseg._qt.referral_recorder import Recorder
-from napari_uqseg.referral import autosave
-from napari_uqseg.referral.export import export_session
-from napari_uqseg.referral.live_plot import Recorded
-from napari_uqseg.referral.navigation import ReviewNavigator, Target, Unit
-from napari_uqseg.referral.session import ReferralSession
-from napari_uqseg.referral.view import Marker, ReferralView
+from napari_uqseg.referral.session import ReferralSession, autosave, load_session, start_autosave
+from napari_uqseg.viewer.keys import CORRECTION as CORRECTION_ROLE
+from napari_uqseg.viewer.keys import GEOMETRY_KEY, ROLE_KEY
+from napari_uqseg.viewer.keys import OVERLAY as OVERLAY_ROLE
+from napari_uqseg.viewer.live_plot import Recorded
+from napari_uqseg.viewer.navigation import ReviewNavigator, Target, Unit
+from napari_uqseg.viewer.referral_export import export_session
+from napari_uqseg.viewer.threshold import Marker, ReferralView, ThresholdState
 
 FLAG_COLORMAP = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0), 1: (0.0, 1.0, 1.0, 1.0)}
 
 
-def reported(method: Callable) -> Callable:
-    """Turn any exception of a GUI action into an error notification (never a traceback)."""
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as err:
-            show_error(f"Referral: {err}")
-            return None
-
-    return wrapper
-
-
 def _source_path(layer: Any) -> str | None:
-    geometry = layer.metadata.get("uqseg_geometry") or {}
+    geometry = layer.metadata.get(GEOMETRY_KEY) or {}
     return geometry.get("path") or getattr(layer.source, "path", None)
 
 
@@ -59,7 +46,9 @@ class ReferralController:
         self.reference: Labels | None = None
         self.view: ReferralView | None = None
         self.navigator: ReviewNavigator | None = None
-        self.threshold: float | None = None
+        # The one threshold: the overlay, the marker and the navigator follow it (_follow).
+        self.threshold_state = ThresholdState()
+        self.threshold_state.subscribe(self._follow_threshold)
         self.overlay: Labels | None = None
         self.session: ReferralSession | None = None
         self.correction: Labels | None = None
@@ -73,7 +62,7 @@ class ReferralController:
         viewer.layers.events.removed.connect(self._on_layer_removed)
 
     # ---- inputs and threshold -------------------------------------------------------------
-    @reported
+    @reported("Referral")
     def set_inputs(
         self, uncertainty: Image | None, prediction: Labels | None, reference: Labels | None
     ) -> None:
@@ -94,27 +83,40 @@ class ReferralController:
         if prediction is not None:
             self.session_dir = autosave.session_folder(prediction.data, _source_path(prediction))
         if self.view is None:
-            self.threshold = None
+            self.threshold_state.set(None)
         else:
-            self.threshold = self.view.default_threshold()
-            self.navigator = ReviewNavigator(self.view.uncertainty, self.threshold)
-        self._update_overlay()
+            start = self.view.default_threshold()
+            self.navigator = ReviewNavigator(self.view.uncertainty, start)
+            if not self.threshold_state.set(start):
+                self._update_overlay()  # same value, new map
         self.on_view()
 
-    @reported
+    @reported("Referral")
     def set_threshold(self, threshold: float) -> None:
         """Move the threshold: overlay and marker now, the recording session on a debounce."""
         if self.view is None:
             return
-        self.threshold = self.view.snap(threshold)
+        if not self.threshold_state.set(self.view.snap(threshold)):
+            self.on_marker(self.view.marker(self.threshold))
+
+    @property
+    def threshold(self) -> float | None:
+        """The threshold in force (:attr:`threshold_state` holds it)."""
+        return self.threshold_state.value
+
+    def _follow_threshold(self, threshold: float | None) -> None:
+        """Everything that shows the threshold, now (the session on the widget's debounce)."""
+        if self.view is None or threshold is None:
+            return
         self._update_overlay()
-        self.navigator.set_threshold(self.threshold)
-        self.on_marker(self.view.marker(self.threshold))
+        if self.navigator is not None:
+            self.navigator.set_threshold(threshold)
+        self.on_marker(self.view.marker(threshold))
 
     def marker(self) -> Marker | None:
         return None if self.view is None else self.view.marker(self.threshold)
 
-    @reported
+    @reported("Referral")
     def commit_threshold(self) -> None:
         """Hand the current threshold to the session (O(volume); logged and autosaved)."""
         if self.session is not None and self.threshold != self.session.threshold:
@@ -143,7 +145,7 @@ class ReferralController:
         self.overlay.refresh(thumbnail=False, extent=False, highlight=False)
 
     # ---- recording --------------------------------------------------------------------------
-    @reported
+    @reported("Referral")
     def start_recording(self, restrict_to_flagged: bool = False) -> None:
         """New session on the current layers; an earlier autosave is moved aside, not lost."""
         if self.session is not None or self.prediction is None:
@@ -157,16 +159,17 @@ class ReferralController:
             reference=self._array(self.reference),
             threshold=self.threshold,
             restrict_to_flagged=restrict_to_flagged,
-            autosave_path=self.session_dir,
         )
+        if self.session_dir is not None:
+            start_autosave(session, self.session_dir)
         self._attach(session)
 
-    @reported
+    @reported("Referral")
     def resume(self) -> None:
         """Reload the autosaved session of this prediction and continue recording it."""
         if self.session is not None or not self.can_resume:
             return
-        session = ReferralSession.load(
+        session = load_session(
             self.session_dir,
             np.asarray(self.prediction.data),
             uncertainty=self._array(self.uncertainty),
@@ -211,7 +214,7 @@ class ReferralController:
         self.keys.bind(self.correction)
         self.on_session()
 
-    @reported
+    @reported("Referral")
     def stop_recording(self) -> None:
         """Stop following the correction layer; the autosave stays on disk for Resume."""
         self._detach()
@@ -241,12 +244,12 @@ class ReferralController:
         if event.value is self.overlay:
             self.overlay = None
 
-    @reported
+    @reported("Referral")
     def undo(self) -> None:
         if self.recorder is not None:
             self.recorder.undo()
 
-    @reported
+    @reported("Referral")
     def redo(self) -> None:
         if self.recorder is not None:
             self.recorder.redo()
@@ -256,20 +259,20 @@ class ReferralController:
         return None if s is None else Recorded(s.curve, s.curve_columns, s.corrected.size)
 
     # ---- navigation ---------------------------------------------------------------------------
-    @reported
+    @reported("Referral")
     def set_unit(self, kind: Unit) -> None:
         if self.navigator is not None:
             self.navigator.set_kind(kind)
 
-    @reported
+    @reported("Referral")
     def next(self) -> Target | None:
         return self._go(self.navigator.next() if self.navigator else None)
 
-    @reported
+    @reported("Referral")
     def previous(self) -> Target | None:
         return self._go(self.navigator.previous() if self.navigator else None)
 
-    @reported
+    @reported("Referral")
     def accept(self) -> Target | None:
         """Mark the slice (or region) on screen reviewed, log it, and go to the next one."""
         if self.navigator is None:
@@ -293,7 +296,7 @@ class ReferralController:
         return target
 
     # ---- export and close ---------------------------------------------------------------------
-    @reported
+    @reported("Referral")
     def export(self, folder: str | Path) -> list[Path] | None:
         """Corrected labels (NIfTI, original geometry), log, curve CSV and PNG into ``folder``."""
         if self.session is None:

@@ -12,9 +12,9 @@ from typing import Any
 
 from napari_uqseg._qt.plot_base import ThemedPlot
 from napari_uqseg.labels import STRUCTURES
-from napari_uqseg.referral.live_plot import LiveArtists, Recorded, draw_referral
-from napari_uqseg.referral.simulated import ReferralCurve
-from napari_uqseg.referral.view import Marker
+from napari_uqseg.referral.curves.simulated import ReferralCurve
+from napari_uqseg.viewer.live_plot import LiveArtists, Recorded, draw_referral
+from napari_uqseg.viewer.threshold import Marker
 
 
 class ReferralPlot(ThemedPlot):

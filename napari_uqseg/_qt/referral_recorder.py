@@ -8,8 +8,9 @@
   emits the paint event *before* it writes, so we revert them on a zero-delay timer, writing into
   the array without history (napari's undo stack then still matches the session's).
 
-Anything unexpected (a bad label value, an error in a handler) ends in a notification and an exact
-``resync`` from the layer: the session never silently diverges from what the user sees.
+Bad input (a label value the session does not know) ends in a notification and an exact
+``resync`` from the layer; a bug resyncs too and then propagates (``_qt.errors``): the session
+never silently diverges from what the user sees.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from napari.layers import Labels
-from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
-from napari_uqseg.referral.session import ReferralSession
-from napari_uqseg.referral.session_atoms import StrokeRecord
+from napari_uqseg._qt.errors import report
+from napari_uqseg.referral.session.atoms import StrokeRecord
+from napari_uqseg.referral.session.recorded import ReferralSession
+from napari_uqseg.viewer.run import USER_ERRORS
 
 
 class Recorder:
@@ -46,10 +48,13 @@ class Recorder:
     def _guarded(self, step: Callable[[], StrokeRecord | None]) -> None:
         try:
             rec = step()
-        except Exception as err:
-            show_error(f"Correction not recorded as painted ({err}); resynchronising the session.")
+        except USER_ERRORS as err:  # e.g. a label value the session does not know
+            report("Correction not recorded as painted", f"{err}; resynchronising the session")
             QTimer.singleShot(0, self.resync)
             return
+        except Exception:  # a bug: resync first, so the recording never diverges, then raise
+            QTimer.singleShot(0, self.resync)
+            raise
         if rec is not None and rec.rejected.size:
             self._pending.append(rec.rejected_indices())
             QTimer.singleShot(0, self.flush)
@@ -93,8 +98,8 @@ class Recorder:
             return
         try:
             self.session.resync(self.layer.data)
-        except Exception as err:
-            show_error(f"Could not resynchronise the referral session: {err}")
+        except USER_ERRORS as err:
+            report("Could not resynchronise the referral session", err)
         self._on_change()
 
     def close(self) -> None:

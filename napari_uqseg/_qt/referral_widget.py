@@ -38,8 +38,8 @@ from napari_uqseg._qt.layer_combo import (
 )
 from napari_uqseg._qt.referral_controller import ReferralController
 from napari_uqseg._qt.referral_plot import ReferralPlot
-from napari_uqseg.referral.readout import readout_html
-from napari_uqseg.referral.view import SLIDER_STEPS, Marker
+from napari_uqseg.viewer.readout import readout_html
+from napari_uqseg.viewer.threshold import SLIDER_STEPS, Marker
 
 
 class ReferralWidget(ClosesWithDock, QWidget):

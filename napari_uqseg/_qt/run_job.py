@@ -18,13 +18,14 @@ from napari.utils import progress
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QApplication
 
-from napari_uqseg.run import RunOutcome, guarded
+from napari_uqseg.viewer.run import RunOutcome, guarded
 
 JobFactory = Callable[[threading.Event], Generator]
 
 
 class RunJob(QObject):
-    """At most one run at a time; ``finished`` carries its :class:`~napari_uqseg.run.RunOutcome`."""
+    """At most one run at a time; ``finished`` carries its
+    :class:`~napari_uqseg.viewer.run.RunOutcome`."""
 
     finished = Signal(object)
 

@@ -1,13 +1,13 @@
 """Dock widget that runs MC-dropout segmentation on an image layer and adds the output layers.
 
-The work is :func:`segment_to_layers`: :func:`napari_uqseg.run.iter_segment` followed by the
-layer data of :mod:`napari_uqseg.layer_data`, one generator. This widget collects the settings and
-hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
+The work is :func:`segment_to_layers`: :func:`napari_uqseg.viewer.run.iter_segment` followed by the
+layer data of :mod:`napari_uqseg.viewer.layers`, one generator. This widget collects the settings
+and hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
 driver, switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``), so everything but
-the napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then
-adds the layers one per event-loop turn. Automatic full garbage collections wait until the model
-has run (:mod:`napari_uqseg._qt.gc_hold`). ``benchmarks/bench_gui_stall.py`` measures the longest
-stall of the event loop from Run to the last layer.
+the napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then adds
+the layers one per event-loop turn. Automatic full garbage collections wait until the model has run
+(:mod:`napari_uqseg._qt.gc_hold`). ``benchmarks/bench_gui_stall.py`` measures the longest stall of
+the event loop from Run to the last layer.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.gc_hold import FullCollectionHold
 from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layers import (
@@ -45,19 +46,20 @@ from napari_uqseg._qt.layers import (
 )
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg.errors import InputError
-from napari_uqseg.layer_data import LayerData, result_layers
+from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.models.bundled import bundled_models
-from napari_uqseg.run import (
+from napari_uqseg.viewer.layers import LayerData, result_layers
+from napari_uqseg.viewer.run import (
     DEFAULT_FLAG_FRACTION,
     DEVICES,
     RunOutcome,
     RunSettings,
-    SegmentationResult,
     iter_segment,
 )
 
 if TYPE_CHECKING:
     from napari_uqseg.inference.engine import Progress
+    from napari_uqseg.inference.predict import PredictionResult
 
 BROWSE = "Browse checkpoint…"
 
@@ -65,7 +67,7 @@ BROWSE = "Browse checkpoint…"
 class PreparedRun(NamedTuple):
     """A finished segmentation and the layer data to show it."""
 
-    result: SegmentationResult
+    result: PredictionResult
     layers: list[LayerData]
 
 
@@ -77,7 +79,7 @@ def segment_to_layers(
     source: dict[str, Any],
     cancel: threading.Event,
 ) -> Generator[Progress, None, PreparedRun]:
-    """:func:`~napari_uqseg.run.iter_segment`, then the output layers' data (colour maps,
+    """:func:`~napari_uqseg.viewer.run.iter_segment`, then the output layers' data (colour maps,
     contrast limits, uint8 masks), in the thread that drives the run; yields progress.
 
     The GUI thread is left with the napari calls alone. One more "finishing" step before the
@@ -87,16 +89,17 @@ def segment_to_layers(
 
     warm_layer_caches()
     result = yield from iter_segment(image_zyx, spacing_zyx, settings, cancel=cancel)
-    total = settings.samples * image_zyx.shape[0]
+    total = settings.options.samples * image_zyx.shape[0]
     yield Progress(total, total, "finishing")
-    return PreparedRun(result, result_layers(result, image_name, source))
+    layers = result_layers(result, image_name, source, settings.flag_fraction)
+    return PreparedRun(result, layers)
 
 
-class RunWidget(QWidget):
+class RunWidget(ClosesWithDock, QWidget):
     """Image, model, MC samples, dropout override, device, seed, flag share; Run and Cancel.
 
-    ``finished`` is emitted with the :class:`~napari_uqseg.run.RunOutcome` after the layers (if
-    any) were added; errors go to napari notifications, never to a traceback.
+    ``finished`` is emitted with the :class:`~napari_uqseg.viewer.run.RunOutcome` after the layers
+    (if any) were added; errors go to napari notifications, never to a traceback.
     """
 
     finished = Signal(object)
@@ -120,6 +123,20 @@ class RunWidget(QWidget):
         for layer in self.viewer.layers:
             layer.events.name.connect(self._refresh_images)
         self._refresh_images()
+
+    def close_widget(self) -> None:
+        """Stop a run in progress (saying so) and stop following the viewer (idempotent)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        if self.job.running:
+            self.job.cancel()
+            show_info("napari-uqseg: the run dock was closed; its run was cancelled")
+        self._gc_hold.release()
+        self.viewer.layers.events.inserted.disconnect(self._on_layers_changed)
+        self.viewer.layers.events.removed.disconnect(self._refresh_images)
+        for layer in self.viewer.layers:
+            layer.events.name.disconnect(self._refresh_images)
 
     def _build(self) -> None:
         self.image_combo = QComboBox()
@@ -199,14 +216,13 @@ class RunWidget(QWidget):
         if model in ("", BROWSE):
             raise InputError("choose a model: no bundled model is installed; browse a checkpoint")
         dropout = self.dropout_spin.value()
-        return RunSettings(
-            model=model,
+        options = InferenceOptions(
             samples=self.samples_spin.value(),
             seed=self.seed_spin.value(),
             device=self.device_combo.currentText(),
             dropout_rate=dropout if dropout > 0 else None,
-            flag_fraction=self.flag_spin.value() / 100.0,
         )
+        return RunSettings(model, options, flag_fraction=self.flag_spin.value() / 100.0)
 
     # ---- running -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -243,18 +259,18 @@ class RunWidget(QWidget):
         self.job.cancel()
         self.status.setText("Cancelling…")
 
-    def _on_job_finished(self, outcome: RunOutcome) -> None:
+    def _on_job_finished(self, outcome: RunOutcome[PreparedRun]) -> None:
         self._gc_hold.release()
         if outcome.result is None:
             self._done(outcome)
             return
-        prepared: PreparedRun = outcome.result  # what segment_to_layers returned
-        outcome = RunOutcome(prepared.result)
+        prepared = outcome.result
+        done: RunOutcome[PredictionResult] = RunOutcome(prepared.result)
         self.cancel_button.setEnabled(False)
         self.status.setText("Adding layers…")
-        self.feeder.start(prepared.layers, lambda _layers: self._done(outcome))
+        self.feeder.start(prepared.layers, lambda _layers: self._done(done))
 
-    def _done(self, outcome: RunOutcome) -> None:
+    def _done(self, outcome: RunOutcome[Any]) -> None:
         self._running = False
         if outcome.cancelled:
             self._set_running(False, "Cancelled.")
@@ -263,7 +279,7 @@ class RunWidget(QWidget):
             self._set_running(False, f"Failed: {outcome.error}")
             show_error(f"napari-uqseg: {outcome.error}")
         else:
-            self._set_running(False, f"Done: {outcome.result.settings.samples} samples.")
+            self._set_running(False, f"Done: {outcome.result.qc['samples']} samples.")
         self.finished.emit(outcome)
 
     def _set_running(self, running: bool, message: str) -> None:

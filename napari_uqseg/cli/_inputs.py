@@ -7,10 +7,7 @@ so only their shape can be checked.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,6 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.io.limits import human_bytes, max_input_bytes, one_line
 from napari_uqseg.io.nifti import Volume, check_same_geometry, read_labels, read_volume
 from napari_uqseg.io.outputs import check_output_file
-from napari_uqseg.referral.journal import atomic_write
 
 
 def _is_npy(path: str | os.PathLike) -> bool:
@@ -75,17 +71,6 @@ def load_labels(path: str | os.PathLike, *, what: str, reference: Volume | None 
     if reference is not None:
         check_same_geometry(volume, reference, what=(what, "reference"))
     return volume
-
-
-def write_csv(path: str | os.PathLike, header: Sequence[str], rows: np.ndarray) -> None:
-    """Write a numeric table with ``header`` (floats at full precision, ``-inf`` as text)."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([f"{v:.10g}" for v in row])
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(path), lambda handle: handle.write(buffer.getvalue().encode()))
 
 
 def check_outputs(args, *names: str) -> None:

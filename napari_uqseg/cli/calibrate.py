@@ -34,9 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from napari_uqseg.calibration import calibration_report, validate_probabilities
     from napari_uqseg.cli._inputs import check_outputs, load_array, load_labels
-    from napari_uqseg.referral.roi import foreground_roi
+    from napari_uqseg.metrics.calibration import calibration_report, validate_probabilities
+    from napari_uqseg.metrics.roi import foreground_roi
 
     check_outputs(args, "out", "plot")
     reference = load_labels(args.reference, what="reference")
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         _write_bins(args.out, report)
     if args.plot:
-        from napari_uqseg.referral.plots import reliability_figure, save_figure
+        from napari_uqseg.plots.calibration import reliability_figure
+        from napari_uqseg.plots.figure import save_figure
 
         save_figure(reliability_figure(report), args.plot)
     return 0
@@ -76,7 +77,7 @@ def _write_bins(path: str, report) -> None:
     import io
     from pathlib import Path
 
-    from napari_uqseg.referral.journal import atomic_write
+    from napari_uqseg.io.atomic import atomic_write_text
 
     views = [("top_label", "volume", report.top_label), ("top_label", "roi", report.top_label_roi)]
     views += [(n, "volume", b) for n, b in report.per_class.items()]
@@ -99,5 +100,4 @@ def _write_bins(path: str, report) -> None:
                     f"{acc:.10g}",
                 ]
             )
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(path), lambda handle: handle.write(buffer.getvalue().encode()))
+    atomic_write_text(Path(path), buffer.getvalue())

@@ -67,19 +67,18 @@ def _rerun_under_xvfb(args: argparse.Namespace, model: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from napari_uqseg.inference.options import InferenceOptions
     from napari_uqseg.io.outputs import check_output_dir
-    from napari_uqseg.run import RunSettings, default_model
+    from napari_uqseg.viewer.run import RunSettings, default_model
 
+    options = InferenceOptions(samples=args.samples, seed=args.seed)
+    settings = RunSettings(args.model or default_model(), options)
     check_output_dir(args.out, what="--out")
-
-    settings = RunSettings(
-        model=args.model or default_model(), samples=args.samples, seed=args.seed
-    )
     show = not args.no_viewer
     headless = show and not has_display() and not os.environ.get(_UNDER_XVFB)
     if headless and shutil.which("xvfb-run"):
         return _rerun_under_xvfb(args, settings.model)
-    from napari_uqseg.demo import run_demo
+    from napari_uqseg.viewer.demo import run_demo
 
     demo = run_demo(args.out, settings)
     for kind, path in demo.files.items():
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print("uqseg demo: no display and no xvfb-run: results written, viewer skipped")
     if not show or headless:
         return 0
-    from napari_uqseg._qt.demo import show_demo
+    from napari_uqseg._qt.demo_window import show_demo
 
     screenshot = Path(args.out) / "screenshot.png" if args.screenshot_only else None
     show_demo(demo, screenshot=screenshot)

@@ -57,8 +57,8 @@ def _write(
     unit: str,
 ) -> None:
     """JSON (nested) or CSV (one flat row) by the extension of ``path``."""
+    from napari_uqseg.io.atomic import atomic_write_text
     from napari_uqseg.metrics.table import flat_row
-    from napari_uqseg.referral.journal import atomic_write
 
     out = Path(path)
     info = {
@@ -85,8 +85,7 @@ def _write(
         writer.writerow(row)
         text = buffer.getvalue()
     # A full disk leaves the previous file (or none), never a truncated one.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda handle: handle.write(text.encode()))
+    atomic_write_text(out, text)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ Writes, into ``--out`` (default: the current directory), in the input's geometry
 ``<name>_seg.nii.gz`` (labels 0 background, 1 RV, 2 Myo, 3 LV), ``<name>_entropy.nii.gz`` (entropy
 of the mean softmax, nats), ``<name>_variance.nii.gz`` (max over classes of the sample variance),
 ``<name>_mutual_info.nii.gz`` (BALD, nats) and ``<name>_qc.json`` (per structure: CV, mean pairwise
-Dice, U_labelled; see ``napari_uqseg.inference.qc``). ``uqseg demo`` writes the same files.
+Dice, U_labelled; see ``napari_uqseg.uncertainty.qc``). ``uqseg demo`` writes the same files.
 
 As in Sander et al. (2019), the segmentation keeps only the largest 3D (6-connected) component of
 each class, like the napari widget and the demo; --no-largest-component keeps the plain argmax.
@@ -59,24 +59,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _default_model() -> str:
-    from napari_uqseg.errors import InputError
-    from napari_uqseg.models import bundled_models
-
-    bundled = bundled_models()
-    if not bundled:
-        raise InputError("no bundled model is installed yet; pass --model PATH to a checkpoint")
-    return next(iter(bundled))
-
-
 def run(args: argparse.Namespace) -> int:
     """Check --out, load, predict with a progress bar on stderr, write the five outputs; 0."""
     from napari_uqseg.inference.predict import predict_volume, write_prediction
     from napari_uqseg.io.nifti import read_volume
     from napari_uqseg.io.outputs import check_output_dir
+    from napari_uqseg.models.bundled import default_model
 
     check_output_dir(args.out, what="--out")  # before the work, not after it
-    model = args.model or _default_model()
+    model = args.model or default_model()
     volume = read_volume(args.image)
     bar = _LazyBar(args.samples * volume.array.shape[0], f"{volume.name} T={args.samples}")
     with bar:

@@ -71,11 +71,14 @@ def _subsample(n_rows: int, limit: int):
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from napari_uqseg.cli._inputs import check_outputs, load_array, load_labels, write_csv
+    from napari_uqseg.cli._inputs import check_outputs, load_array, load_labels
     from napari_uqseg.errors import InputError
-    from napari_uqseg.referral import filtering, plots, simulated
-    from napari_uqseg.referral.roi import foreground_roi
-    from napari_uqseg.referral.slices import slice_referral_curve
+    from napari_uqseg.io.tables import write_csv
+    from napari_uqseg.metrics.roi import foreground_roi
+    from napari_uqseg.plots import referral as plots
+    from napari_uqseg.plots.figure import save_figure
+    from napari_uqseg.referral.curves import filtering, simulated
+    from napari_uqseg.referral.curves.slices import slice_referral_curve
 
     if args.points < 0:
         raise InputError(f"--points must be >= 0, got {args.points}")
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             table = [curve.n_reviewed, order, score, curve.fraction_reviewed]
             write_csv(args.out, header, np.column_stack([*table, *curve.dice.T, curve.dice_mean]))
         if args.plot:
-            plots.save_figure(plots.unit_referral_figure(curve, unit="slices"), args.plot)
+            save_figure(plots.unit_referral_figure(curve, unit="slices"), args.plot)
         return 0
     else:
         scaled = filtering.scale_to_100(uncertainty, max_value=args.max_uncertainty)
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_refer_summary(curve, uncertainty, prediction, reference, roi) -> None:
-    from napari_uqseg.referral.simulated import referral_at_fractions
+    from napari_uqseg.referral.curves.simulated import referral_at_fractions
 
     names = curve.structures
     print(
@@ -159,7 +162,9 @@ def _print_filter_summary(curve) -> None:
 def _plot(args: argparse.Namespace, curve, prediction, reference, roi) -> None:
     import numpy as np
 
-    from napari_uqseg.referral import baselines, plots
+    from napari_uqseg.plots import referral as plots
+    from napari_uqseg.plots.figure import save_figure
+    from napari_uqseg.referral.curves import baselines
 
     if args.mode == "filter":
         fig = plots.filter_figure(curve)
@@ -168,4 +173,4 @@ def _plot(args: argparse.Namespace, curve, prediction, reference, roi) -> None:
         oracle = baselines.oracle_curve(prediction, reference, roi=roi, rng=rng)
         random = baselines.random_curve(prediction, reference, roi=roi, rng=rng)
         fig = plots.referral_figure(curve, of=args.of, oracle=oracle, random=random)
-    plots.save_figure(fig, args.plot)
+    save_figure(fig, args.plot)

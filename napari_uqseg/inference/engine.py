@@ -18,8 +18,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,9 +29,10 @@ from torch import nn
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, is_out_of_memory, select_device
 from napari_uqseg.inference.optimise import inference_copy
+from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.inference.rng import PrivateRng
-from napari_uqseg.inference.stats import StreamingStats, UncertaintyMaps
-from napari_uqseg.models.mc import mc_dropout
+from napari_uqseg.models.mc import eval_mode, mc_dropout
+from napari_uqseg.uncertainty.stats import StreamingStats, UncertaintyMaps
 
 #: 2D images (samples × slices) per forward pass when ``batch_slices`` is not given.
 #: On CPU with one torch thread, 2 images keep peak memory at ~1/4 of the naive way's and are as
@@ -64,17 +65,6 @@ class Progress:
 
 class InferenceCancelled(RuntimeError):
     """Raised by the generator when its ``cancel`` event was set between two batches."""
-
-
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    flags = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        yield model
-    finally:
-        for m, training in flags:
-            m.training = training
 
 
 def _prepare_image(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -121,22 +111,19 @@ def _model_device(model: nn.Module) -> torch.device:
 def _iterate(
     model: nn.Module,
     image: np.ndarray | torch.Tensor,
+    options: InferenceOptions,
     *,
-    samples: int,
-    seed: int,
-    device: str | torch.device | None,
-    precision: str,
-    batch_slices: int | None,
-    dropout_rate: float | None,
     track_samples: bool,
     cancel: threading.Event | None,
     stochastic: bool,
     optimise: bool,
 ) -> Generator[Progress, None, UncertaintyMaps]:
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise InputError(f"samples must be a positive integer, got {samples!r}")
-    if batch_slices is not None and (isinstance(batch_slices, bool) or batch_slices < 1):
-        raise InputError(f"batch_slices must be a positive integer, got {batch_slices!r}")
+    samples, seed, device = options.samples, options.seed, options.device
+    precision, batch_slices, dropout_rate = (
+        options.precision,
+        options.batch_slices,
+        options.dropout_rate,
+    )
     x = _prepare_image(image, int(getattr(model, "in_channels", 1)))
     if optimise:
         model = inference_copy(model)
@@ -153,7 +140,7 @@ def _iterate(
     stage = "sampling" if stochastic else "deterministic"
     total, done = samples * depth, 0
     home = _model_device(model)
-    mode = mc_dropout(model, rate=dropout_rate) if stochastic else _eval_mode(model)
+    mode = mc_dropout(model, rate=dropout_rate) if stochastic else eval_mode(model)
     rng = PrivateRng(dev, seed)
 
     def passes(fn: Callable, arg: object) -> object:
@@ -229,18 +216,15 @@ def _iterate(
 def iter_mc_inference(
     model: nn.Module,
     image_zyx: np.ndarray | torch.Tensor,
+    options: InferenceOptions | None = None,
     *,
-    samples: int = 10,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    precision: str = "auto",
-    batch_slices: int | None = None,
-    dropout_rate: float | None = None,
     track_samples: bool = True,
     cancel: threading.Event | None = None,
     optimise: bool = True,
+    **overrides: Any,
 ) -> Generator[Progress, None, UncertaintyMaps]:
-    """Draw ``samples`` MC-dropout samples of a 2D ``model`` slice by slice over ``image_zyx``.
+    """Draw ``options.samples`` MC-dropout samples of a 2D ``model`` slice by slice over
+    ``image_zyx`` (``overrides``: fields of :class:`InferenceOptions`, e.g. ``samples=20``).
 
     ``image_zyx`` is (Z, Y, X) or (C_in, Z, Y, X), already normalised and on the model's grid; Y and
     X are padded to ``model.size_multiple`` internally and the maps cropped back, so they have shape
@@ -256,12 +240,7 @@ def iter_mc_inference(
     return _iterate(
         model,
         image_zyx,
-        samples=samples,
-        seed=seed,
-        device=device,
-        precision=precision,
-        batch_slices=batch_slices,
-        dropout_rate=dropout_rate,
+        InferenceOptions.resolve(options, overrides),
         track_samples=track_samples,
         cancel=cancel,
         stochastic=True,
@@ -309,15 +288,13 @@ def deterministic_inference(
     Returns :class:`UncertaintyMaps` with ``samples == 1``: ``mean_probs`` and ``entropy`` are the
     softmax and its entropy; variance is zero and mutual information zero up to float32 rounding.
     """
+    options = InferenceOptions(
+        samples=1, device=device, precision=precision, batch_slices=batch_slices
+    )
     generator = _iterate(
         model,
         image_zyx,
-        samples=1,
-        seed=0,
-        device=device,
-        precision=precision,
-        batch_slices=batch_slices,
-        dropout_rate=None,
+        options,
         track_samples=True,
         cancel=None,
         stochastic=False,

@@ -1,11 +1,12 @@
 """Whole-volume prediction: checkpoint, preprocessing, MC inference, maps on the original grid.
 
-This is the one "segment a loaded volume" pipeline: ``uqseg predict``, the napari run widget (via
-:mod:`napari_uqseg.run`), the sample data and ``uqseg demo`` all drive :func:`iter_predict_volume`.
+This is the one "segment a loaded volume" pipeline: ``uqseg predict``, the napari run widget
+(via :mod:`napari_uqseg.viewer.run`), the sample data and ``uqseg demo`` all drive
+:func:`iter_predict_volume`.
 The checkpoint says how its model wants the image (intensity normalisation, in-plane spacing); the
 grid transform from :mod:`napari_uqseg.preprocess` is inverted afterwards so every output has the
 input volume's shape and, when written, its affine. Image-level QC scores are computed on the grid
-the model ran on, where the MC samples live (see :mod:`napari_uqseg.inference.qc`).
+the model ran on, where the MC samples live (see :mod:`napari_uqseg.uncertainty.qc`).
 
 Post-processing keeps the largest 6-connected 3D component of each class by default, as Sander et
 al. (2019) do; ``largest_component=False`` (``uqseg predict --no-largest-component``) keeps the
@@ -31,13 +32,14 @@ from torch import nn
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, precision_name, select_device
 from napari_uqseg.inference.engine import Progress, drive, iter_mc_inference
-from napari_uqseg.inference.qc import image_level_scores
-from napari_uqseg.inference.stats import UncertaintyMaps
+from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.io.limits import human_bytes, max_input_bytes
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.postprocess import largest_component as keep_largest
 from napari_uqseg.preprocess import GridTransform, percentile_normalise, plan_transform
+from napari_uqseg.uncertainty.qc import image_level_scores
+from napari_uqseg.uncertainty.stats import UncertaintyMaps
 
 #: Output file suffixes (a contract with users and the plugin): ``<name><suffix>``.
 OUTPUT_SUFFIXES = {
@@ -56,6 +58,8 @@ class PredictionResult:
     ``maps`` are on the input grid; when the model ran on another grid their per-sample bits are
     dropped (``sample_bits`` None) and the QC scores come from ``grid_maps``, where they live.
     ``prediction`` is ``maps.prediction`` after largest-component post-processing when asked.
+    The voxel maps are ``maps.entropy``, ``maps.variance``, ``maps.mutual_info`` and so on: one
+    result per stage, no forwarding.
     """
 
     prediction: np.ndarray  # (Z, Y, X) uint8
@@ -64,36 +68,6 @@ class PredictionResult:
     transform: GridTransform
     qc: dict[str, Any]  # what ``<name>_qc.json`` holds
     model_path: str | None  # the checkpoint file; None for a model passed as a module
-
-    @property
-    def mean_probs(self) -> np.ndarray:
-        """[C, Z, Y, X] float32 mean softmax."""
-        return self.maps.mean_probs
-
-    @property
-    def entropy(self) -> np.ndarray:
-        """(Z, Y, X) float32, nats."""
-        return self.maps.entropy
-
-    @property
-    def variance(self) -> np.ndarray:
-        """(Z, Y, X) float32, max over classes of Var_t p_t(c)."""
-        return self.maps.variance
-
-    @property
-    def mutual_info(self) -> np.ndarray:
-        """(Z, Y, X) float32, nats."""
-        return self.maps.mutual_info
-
-    @property
-    def mean_std(self) -> np.ndarray:
-        """(Z, Y, X) float32."""
-        return self.maps.mean_std
-
-    @property
-    def mean_sample_entropy(self) -> np.ndarray:
-        """(Z, Y, X) float32, nats."""
-        return self.maps.mean_sample_entropy
 
 
 def _normalise(image: np.ndarray, normalisation: Mapping[str, Any] | None) -> np.ndarray:
@@ -177,18 +151,16 @@ def iter_predict_volume(
     image_zyx: np.ndarray,
     spacing_zyx: tuple[float, float, float] | None,
     model_or_path: nn.Module | str | os.PathLike,
+    options: InferenceOptions | None = None,
     *,
     name: str = "image",
-    samples: int = 10,
-    seed: int = 0,
-    device: str | None = None,
-    precision: str = "auto",
-    dropout_rate: float | None = None,
-    largest_component: bool = True,
-    batch_slices: int | None = None,
     cancel: threading.Event | None = None,
+    **overrides: Any,
 ) -> Generator[Progress, None, PredictionResult]:
     """Segment ``image_zyx`` (Z, Y, X) with MC dropout; yields progress, returns the result.
+
+    How is ``options`` (:class:`~napari_uqseg.inference.options.InferenceOptions`), with any of
+    its fields given as keyword ``overrides``.
 
     ``model_or_path`` is a loaded model (percentile 5–95 normalisation, native grid), a bundled
     model name or a checkpoint path (its normalisation and in-plane spacing are used).
@@ -201,6 +173,9 @@ def iter_predict_volume(
     batch the post-processing steps each yield a "finishing" :class:`Progress`, so a GUI driving
     this from its event loop keeps control.
     """
+    opts = InferenceOptions.resolve(options, overrides)
+    samples, seed, dropout_rate = opts.samples, opts.seed, opts.dropout_rate
+    largest_component = opts.largest_component
     image = np.asarray(image_zyx)
     if image.ndim != 3:
         raise InputError(f"{name}: the image must be a 3D (Z, Y, X) volume, got {image.shape}")
@@ -220,17 +195,9 @@ def iter_predict_volume(
     )
     _check_grid_size(name, transform, int(getattr(model, "num_classes", len(LABEL_NAMES))))
     network_input = transform.forward_image(_normalise(image, info and info.normalisation))
-    dev = select_device(device)
+    dev = select_device(opts.device)
     grid_maps = yield from iter_mc_inference(
-        model,
-        network_input,
-        samples=samples,
-        seed=seed,
-        device=dev,
-        precision=precision,
-        batch_slices=batch_slices,
-        dropout_rate=dropout_rate,
-        cancel=cancel,
+        model, network_input, replace(opts, device=dev), cancel=cancel
     )
     total = samples * image.shape[0]
     finishing = Progress(total, total, "finishing")
@@ -257,7 +224,7 @@ def iter_predict_volume(
         "samples": samples,
         "seed": seed,
         "device": str(dev),
-        "precision": precision_name(autocast_dtype(dev, precision)),
+        "precision": precision_name(autocast_dtype(dev, opts.precision)),
         "dropout_rate": dropout_rate,
         "largest_component": bool(largest_component),
         "grid_shape_zyx": list(grid_maps.spatial_shape),
@@ -278,15 +245,11 @@ def iter_predict_volume(
 def predict_volume(
     volume: Volume,
     model_or_path: nn.Module | str | os.PathLike,
+    options: InferenceOptions | None = None,
     *,
-    samples: int = 10,
-    seed: int = 0,
-    device: str | None = None,
-    precision: str = "auto",
-    largest_component: bool = True,
-    batch_slices: int | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    **overrides: Any,
 ) -> PredictionResult:
     """:func:`iter_predict_volume` of a loaded 3D ``volume``, driven to completion.
 
@@ -297,13 +260,8 @@ def predict_volume(
         volume.array,
         volume.spacing if volume.spacing_known else None,
         model_or_path,
+        InferenceOptions.resolve(options, overrides),
         name=volume.name,
-        samples=samples,
-        seed=seed,
-        device=device,
-        precision=precision,
-        largest_component=largest_component,
-        batch_slices=batch_slices,
         cancel=cancel,
     )
     return drive(generator, progress)
@@ -348,7 +306,7 @@ def write_prediction(
         staged = {key: staging / path.name for key, path in paths.items()}
         write_volume(result.prediction, reference_volume, staged["seg"], dtype=np.uint8)
         for key in ("entropy", "variance", "mutual_info"):
-            write_volume(getattr(result, key), reference_volume, staged[key], dtype=np.float32)
+            write_volume(getattr(result.maps, key), reference_volume, staged[key], dtype=np.float32)
         report = {**result.qc, "dice": None if dice is None else dict(dice)}
         text = json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n"
         staged["qc"].write_text(text)

@@ -9,7 +9,6 @@ and units are unchanged and the output overlays the input in any viewer, oblique
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from napari_uqseg.errors import InputError
+from napari_uqseg.io.atomic import atomic_path
 from napari_uqseg.io.nifti_guard import read_nifti
 from napari_uqseg.labels import NUM_CLASSES
 
@@ -244,14 +244,8 @@ def write_volume(
     image.header["cal_min"] = 0.0
     image.header["cal_max"] = 0.0
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
-    tmp = path.with_name(f".{_strip_suffix(path.name)}.{uuid.uuid4().hex}.tmp{suffix}")
-    try:
+    with atomic_path(path) as tmp:
         nib.save(image, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -30,7 +30,18 @@ def _ratio(numerator: int, denominator: int, *, both_empty: bool) -> float:
 def dice(prediction: np.ndarray, reference: np.ndarray) -> float:
     """Dice coefficient 2|P∩R| / (|P| + |R|) of two boolean masks of the same shape."""
     tp, n_pred, n_ref = _counts(prediction, reference)
-    return _ratio(2 * tp, n_pred + n_ref, both_empty=n_pred == n_ref == 0)
+    return float(dice_from_counts(np.int64(tp), np.int64(n_pred), np.int64(n_ref)))
+
+
+def dice_from_counts(inter: np.ndarray, pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Dice ``2 I / (P + R)`` elementwise from integer counts; 1.0 where both masks are empty.
+
+    The one Dice of the product: :func:`dice` here, the exact referral curves (counts at every
+    threshold) and a recorded session's live counts all go through it, so they agree to the bit.
+    """
+    inter, pred, ref = np.asarray(inter), np.asarray(pred), np.asarray(ref)
+    denom = pred + ref
+    return np.where(denom > 0, 2.0 * inter / np.where(denom > 0, denom, 1), 1.0)
 
 
 def jaccard(prediction: np.ndarray, reference: np.ndarray) -> float:

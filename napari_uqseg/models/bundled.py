@@ -10,6 +10,8 @@ from pathlib import Path
 from napari_uqseg.errors import InputError
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+#: The model used when none is chosen (``uqseg predict``, ``uqseg demo``, the widget's first entry).
+DEFAULT_MODEL = "acdc_unet"
 
 
 def bundled_models() -> dict[str, Path]:
@@ -35,4 +37,14 @@ def resolve_model(name_or_path: str) -> Path:
     raise InputError(
         f"model {name_or_path!r} is neither a bundled model nor an existing checkpoint file; "
         f"bundled models: {names}"
+    )
+
+
+def default_model() -> str:
+    """The model used when none is given (:data:`DEFAULT_MODEL`); InputError if not installed."""
+    if DEFAULT_MODEL in bundled_models():
+        return DEFAULT_MODEL
+    raise InputError(
+        f"no bundled model {DEFAULT_MODEL!r}: it is not installed in this copy of napari-uqseg; "
+        "pass a checkpoint with --model PATH (or 'Browse checkpoint…' in the widget)"
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from napari_uqseg.errors import InputError
+from napari_uqseg.io.atomic import atomic_write
 from napari_uqseg.io.limits import one_line
 from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.models.checkpoint_guard import (
@@ -114,17 +114,7 @@ def save_checkpoint(
     _check_plain(payload, "checkpoint")
     # Clone to CPU so the file does not depend on the device the model was trained on.
     payload["state_dict"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: torch.save(payload, handle))
     return path
 
 

@@ -1,4 +1,5 @@
-"""Monte-Carlo dropout: switch on only the dropout layers, for as long as a ``with`` block lasts.
+"""Monte-Carlo dropout: switch on only the dropout layers, for as long as a ``with`` block lasts;
+and its deterministic twin, :func:`eval_mode`.
 
 Modelled on MONAI's ``eval_mode`` but per module: every module's ``training`` flag and every
 dropout ``p`` are recorded before and restored in ``finally``, even if the block raises. BatchNorm
@@ -46,19 +47,37 @@ def mc_dropout(model: nn.Module, *, rate: float | None = None) -> Iterator[nn.Mo
         isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0
     ):
         raise InputError(f"MC dropout rate must be a number in [0, 1), got {rate!r}")
-    # Flags are set directly, not via .train()/.eval(), because those recurse and would overwrite
-    # the per-module state we are about to restore.
-    flags = [(m, m.training) for m in model.modules()]
     rates = [(m, m.p) for m in drops]
     try:
-        for m, _ in flags:
-            m.training = isinstance(m, DROPOUT_TYPES)
-        if rate is not None:
-            for m in drops:
-                m.p = float(rate)
+        with _modes(model, dropout=True):
+            if rate is not None:
+                for m in drops:
+                    m.p = float(rate)
+            yield model
+    finally:
+        for m, p in rates:
+            m.p = p
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Every module in eval mode (a deterministic pass), every flag restored afterwards."""
+    with _modes(model, dropout=False):
         yield model
+
+
+@contextmanager
+def _modes(model: nn.Module, *, dropout: bool) -> Iterator[None]:
+    """Dropout modules train if ``dropout``, every other module evaluates; flags restored.
+
+    Flags are set directly, not via ``.train()``/``.eval()``, because those recurse and would
+    overwrite the per-module state that ``finally`` restores.
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        for m, _ in flags:
+            m.training = dropout and isinstance(m, DROPOUT_TYPES)
+        yield
     finally:
         for m, training in flags:
             m.training = training
-        for m, p in rates:
-            m.p = p

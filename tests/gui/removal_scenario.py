@@ -22,11 +22,11 @@ def main(work_dir: Path, use_thread: bool) -> int:
     from qtpy.QtCore import QEventLoop, QTimer
 
     from napari_uqseg._qt.run_widget import RunWidget
-    from napari_uqseg.layer_data import ROLE_KEY
     from napari_uqseg.models import build_model, save_checkpoint
-    from napari_uqseg.napari_io import volume_layer_kwargs
     from napari_uqseg.phantom import make_phantom
-    from napari_uqseg.samples import phantom_volume
+    from napari_uqseg.viewer.layers import ROLE_KEY
+    from napari_uqseg.viewer.napari_io import volume_layer_kwargs
+    from napari_uqseg.viewer.samples import phantom_volume
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from napari_uqseg.models import build_model, save_checkpoint
-from tests.napari_uqseg.test_cli_demo import check_results
+from tests.napari_uqseg.cli.test_demo import check_results
 
 pytestmark = pytest.mark.gui
 
@@ -97,11 +97,12 @@ def test_reader_writer_round_trip_through_the_viewer(make_napari_viewer, tmp_pat
 def test_demo_viewer_docks_every_widget_and_closes_cleanly(
     make_napari_viewer, tmp_path, tiny_checkpoint
 ):
-    from napari_uqseg._qt.demo import WIDGETS, open_demo
-    from napari_uqseg.demo import run_demo
-    from napari_uqseg.run import RunSettings
+    from napari_uqseg._qt.demo_window import WIDGETS, open_demo
+    from napari_uqseg.inference.options import InferenceOptions
+    from napari_uqseg.viewer.demo import run_demo
+    from napari_uqseg.viewer.run import RunSettings
 
-    demo = run_demo(tmp_path / "d", RunSettings(model=tiny_checkpoint, samples=2))
+    demo = run_demo(tmp_path / "d", RunSettings(tiny_checkpoint, InferenceOptions(samples=2)))
     viewer = make_napari_viewer()
     _, docked = open_demo(demo, viewer)
     assert set(docked) == set(WIDGETS)

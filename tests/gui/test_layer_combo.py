@@ -7,7 +7,7 @@ import pytest
 from napari.layers import Image, Labels
 
 from napari_uqseg._qt.layer_combo import NONE_TEXT, LayerCombo, is_reference, is_uncertainty
-from napari_uqseg.layer_data import ROLE_KEY
+from napari_uqseg.viewer.layers import ROLE_KEY
 
 pytestmark = pytest.mark.gui
 

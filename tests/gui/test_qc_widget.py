@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from napari_uqseg._qt.qc_widget import QCWidget
-from napari_uqseg.calibration import calibration_report
+from napari_uqseg.metrics.calibration import calibration_report
 
 pytestmark = pytest.mark.gui
 
@@ -87,7 +87,7 @@ def test_docks_open_from_the_manifest(make_napari_viewer, title, cls_name):
 def test_closing_the_dock_releases_the_widget(make_napari_viewer, tmp_path, monkeypatch):
     from napari_uqseg._qt.layer_combo import LayerCombo
     from napari_uqseg._qt.referral_widget import ReferralWidget
-    from napari_uqseg.referral import autosave
+    from napari_uqseg.referral.session import autosave
 
     monkeypatch.setenv(autosave.HOME_ENV, str(tmp_path))
     viewer = make_napari_viewer()
@@ -99,6 +99,6 @@ def test_closing_the_dock_releases_the_widget(make_napari_viewer, tmp_path, monk
     session = referral.controller.session
     viewer.window.remove_dock_widget(referral)  # what the dock's close button does
     viewer.window.remove_dock_widget(qc)
-    assert referral.controller.session is None and session._store is None
+    assert referral.controller.session is None and not session.listeners
     owners = [cb[0]() for cb in viewer.layers.events.inserted.callbacks if isinstance(cb, tuple)]
     assert not any(isinstance(owner, LayerCombo) for owner in owners)

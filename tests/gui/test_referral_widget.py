@@ -11,8 +11,8 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 
 from napari_uqseg._qt.referral_keys import KEYS
 from napari_uqseg._qt.referral_widget import ReferralWidget
-from napari_uqseg.referral import autosave
-from napari_uqseg.referral.simulated import referral_curve
+from napari_uqseg.referral.curves.simulated import referral_curve
+from napari_uqseg.referral.session import autosave
 
 pytestmark = pytest.mark.gui
 
@@ -205,7 +205,7 @@ def test_start_over_keeps_the_old_session_and_close_is_clean(setup, qtbot):
     assert len(list(c.session_dir.parent.glob(f"{c.session_dir.name}.old-*"))) == 1
     session, inserted = c.session, len(viewer.layers.events.inserted.callbacks)
     widget.close_widget()
-    assert c.session is None and session._store is None
+    assert c.session is None and not session.listeners
     assert len(viewer.layers.events.inserted.callbacks) < inserted
     viewer.add_image(unc, name="after close")  # no callback into the closed widget
     widget.close_widget()  # idempotent

@@ -12,11 +12,12 @@ from qtpy.QtCore import QTimer
 
 from napari_uqseg._qt import run_widget as run_widget_module
 from napari_uqseg._qt.run_widget import RunWidget
-from napari_uqseg.layer_data import MAPS_KEY, QC_KEY
 from napari_uqseg.models import build_model, save_checkpoint
 from napari_uqseg.phantom import make_phantom
-from napari_uqseg.run import segment
-from napari_uqseg.samples import phantom_volume
+from napari_uqseg.uncertainty.flagging import flag_mask, flag_threshold
+from napari_uqseg.viewer.layers import MAPS_KEY, QC_KEY
+from napari_uqseg.viewer.run import segment
+from napari_uqseg.viewer.samples import phantom_volume
 
 pytestmark = pytest.mark.gui
 
@@ -32,7 +33,7 @@ def tiny_checkpoint(tmp_path_factory) -> str:
 
 @pytest.fixture
 def viewer_with_image(make_napari_viewer):
-    from napari_uqseg.napari_io import volume_layer_kwargs
+    from napari_uqseg.viewer.napari_io import volume_layer_kwargs
 
     phantom = make_phantom(shape=(4, 64, 64), spacing=(10.0, 2.0, 2.0))
     volume = phantom_volume(phantom)
@@ -229,5 +230,7 @@ def test_cancel_while_layers_are_added_is_ignored(
     np.testing.assert_array_equal(
         viewer.layers["heart segmentation"].data, outcome.result.prediction
     )
-    np.testing.assert_array_equal(viewer.layers["heart flagged"].data, outcome.result.flagged)
+    entropy = outcome.result.maps.entropy
+    expected = flag_mask(entropy, flag_threshold(entropy, 100 * widget.settings().flag_fraction))
+    np.testing.assert_array_equal(viewer.layers["heart flagged"].data, expected)
     assert widget.status.text().startswith("Done")

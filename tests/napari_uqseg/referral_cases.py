@@ -11,7 +11,7 @@ from scipy import ndimage
 from napari_uqseg.io.nifti import read_labels
 from napari_uqseg.labels import STRUCTURE_LABELS
 from napari_uqseg.metrics.overlap import dice
-from napari_uqseg.referral.simulated import corrected_labels
+from napari_uqseg.referral.curves.simulated import corrected_labels
 
 #: Three shared ACDC validation volumes (ED and ES of one patient, ED of another).
 ACDC_VAL_CASES = ("patient002_frame01", "patient002_frame02", "patient019_frame01")

@@ -31,13 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from napari_uqseg.calibration import calibration_report
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.acdc import find_cases
 from napari_uqseg.labels import STRUCTURES
+from napari_uqseg.metrics.calibration import calibration_report
+from napari_uqseg.metrics.roi import foreground_roi
 from napari_uqseg.models.checkpoint import load_checkpoint
-from napari_uqseg.referral.plots import reliability_figure, save_figure
-from napari_uqseg.referral.roi import foreground_roi
+from napari_uqseg.plots.calibration import reliability_figure
+from napari_uqseg.plots.figure import save_figure
 from training.cli import main as train_main
 from training.data import load_volume, resolve_data_dir, split_cases
 from training.evaluate import UNCERTAINTIES, case_row, infer_case, summarise

@@ -3,7 +3,8 @@
 For one checkpoint (default the bundled ``acdc_unet``) on the validation split:
 
 - **Referral** (Sander et al. 2019): refer-mode curves of five voxel measures, averaged over
-  volumes at equal referred fraction (:func:`napari_uqseg.referral.cohort.average_at_fractions`):
+  volumes at equal referred fraction
+  (:func:`napari_uqseg.referral.curves.cohort.average_at_fractions`):
   the e-map (entropy of one deterministic pass, referring against that pass's own segmentation),
   the u-map (max class variance over the T MC samples), the MC entropy, the mutual information
   and the mean std (all four against the MC-mean segmentation), plus the oracle (errors first)
@@ -27,15 +28,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_uqseg.errors import InputError
-from napari_uqseg.inference.stats import UncertaintyMaps
 from napari_uqseg.io.acdc import find_cases
 from napari_uqseg.labels import STRUCTURES
 from napari_uqseg.models.bundled import resolve_model
 from napari_uqseg.models.checkpoint import load_checkpoint
-from napari_uqseg.referral.baselines import oracle_curve, random_curve
-from napari_uqseg.referral.cohort import CohortCurve, average_at_fractions
-from napari_uqseg.referral.plots import save_figure
-from napari_uqseg.referral.simulated import ReferralCurve, referral_curve
+from napari_uqseg.plots.figure import save_figure
+from napari_uqseg.referral.curves.baselines import oracle_curve, random_curve
+from napari_uqseg.referral.curves.cohort import CohortCurve, average_at_fractions
+from napari_uqseg.referral.curves.simulated import ReferralCurve, referral_curve
+from napari_uqseg.uncertainty.stats import UncertaintyMaps
 from training.data import resolve_data_dir
 from training.evaluate import QC_SCORES, case_row, infer_case, summarise
 from training.experiments.table import write_csv, write_table

@@ -1,0 +1,1 @@
+"""Figures of the product (referral curves, reliability diagrams) as plain matplotlib objects."""

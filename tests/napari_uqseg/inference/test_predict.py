@@ -1,0 +1,74 @@
+"""predict_volume: checkpoint preprocessing, outputs back on the input grid, QC, written files."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from napari_uqseg.errors import InputError
+from napari_uqseg.inference.predict import OUTPUT_SUFFIXES, predict_volume, write_prediction
+from napari_uqseg.io.nifti import read_volume
+from napari_uqseg.models import build_model, save_checkpoint
+
+
+def tiny_model():
+    torch.manual_seed(1)
+    return build_model("unet2d", base_channels=4, depth=2, dropout=0.3).eval()
+
+
+@pytest.fixture
+def volume(tmp_path):
+    data = np.random.default_rng(0).random((22, 19, 2)).astype(np.float32) * 500
+    affine = np.diag([1.5, 1.5, 6.0, 1.0])
+    path = tmp_path / "heart.nii.gz"
+    nib.save(nib.Nifti1Image(data, affine), path)
+    return read_volume(path)
+
+
+def test_outputs_are_on_the_input_grid_with_a_model_instance(volume):
+    result = predict_volume(
+        volume, tiny_model(), samples=3, precision="fp32", largest_component=False
+    )
+    shape = volume.array.shape
+    assert result.prediction.shape == shape
+    for name in ("prediction", "entropy", "variance", "mutual_info", "mean_std"):
+        assert getattr(result.maps, name).shape == shape, name
+    assert result.maps.mean_probs.shape == (4, *shape)
+    assert result.transform.is_identity is False  # padded to a multiple of 4 for the network
+    assert result.grid_maps.spatial_shape == result.transform.out_shape
+    assert result.qc["samples"] == 3 and set(result.qc["structures"]) == {"RV", "Myo", "LV"}
+    np.testing.assert_array_equal(result.prediction, result.maps.mean_probs.argmax(axis=0))
+
+
+def test_checkpoint_spacing_resamples_and_inverts(tmp_path, volume):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model(), spacing=(3.0, 3.0))
+    result = predict_volume(volume, path, samples=2, precision="fp32")
+    # 19 x 22 at 1.5 mm -> 10 x 11 at 3 mm, padded
+    assert result.grid_maps.spatial_shape[1:] == (12, 12)
+    assert result.maps.entropy.shape == volume.array.shape
+    assert "volume_mean_ml" in result.qc["structures"]["LV"]  # spacing known: volumes in ml
+
+
+def test_largest_component_and_bad_models(volume):
+    result = predict_volume(volume, tiny_model(), samples=2, largest_component=True)
+    assert result.qc["largest_component"] is True
+    two_channel = build_model("unet2d", in_channels=2, base_channels=4, depth=2)
+    with pytest.raises(InputError, match="2 input channels"):
+        predict_volume(volume, two_channel, samples=2)
+
+
+def test_write_prediction_names_and_geometry(tmp_path, volume):
+    result = predict_volume(volume, tiny_model(), samples=2)
+    paths = write_prediction(result, volume, tmp_path / "out")
+    assert {p.name for p in paths.values()} == {f"heart{s}" for s in OUTPUT_SUFFIXES.values()}
+    source = nib.load(volume.path)
+    for key in ("seg", "entropy", "variance", "mutual_info"):
+        written = nib.load(paths[key])
+        assert written.shape == source.shape
+        np.testing.assert_allclose(written.affine, source.affine)
+    qc = json.loads(paths["qc"].read_text())
+    assert qc["image"] == "heart"
