@@ -33,6 +33,7 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, precision_name, select_device
 from napari_uqseg.inference.engine import Progress, drive, iter_mc_inference
 from napari_uqseg.inference.options import InferenceOptions
+from napari_uqseg.io.atomic import fsync_dir
 from napari_uqseg.io.limits import human_bytes, max_input_bytes
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
@@ -313,6 +314,7 @@ def write_prediction(
         paths["qc"].unlink(missing_ok=True)
         for key in [*(k for k in paths if k != "qc"), "qc"]:
             os.replace(staged[key], paths[key])
+        fsync_dir(out)  # the renames are durable only once the folder is synced
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return paths
