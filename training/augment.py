@@ -78,9 +78,11 @@ def apply_spatial(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Resample a ``(Y, X)`` slice to ``crop_size²``: image bilinear, labels nearest, outside = 0.
 
-    Returns ``image [1, S, S]`` float32 and ``labels [S, S]`` int64.
+    Returns ``image [1, S, S]`` float32 and ``labels [S, S]`` int64. A two-phase sample
+    ``(P, Y, X)`` (image and labels) is resampled channel by channel with the same grid, so every
+    phase gets the identical spatial transform: ``image [P, S, S]``, ``labels [P, S, S]``.
     """
-    h, w = image.shape
+    h, w = image.shape[-2:]
     offsets = torch.arange(crop_size, dtype=torch.float64) - (crop_size - 1) / 2
     grid_yx = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), dim=-1)
     source = grid_yx @ torch.as_tensor(params.matrix).T + torch.tensor(params.centre)
@@ -88,12 +90,12 @@ def apply_spatial(
     norm = torch.stack(
         [2 * source[..., 1] / max(w - 1, 1) - 1, 2 * source[..., 0] / max(h - 1, 1) - 1], dim=-1
     ).float()[None]
-    stacked = torch.from_numpy(np.stack([image, labels.astype(np.float32)]))[:, None]
-    img = F.grid_sample(
-        stacked[:1], norm, mode="bilinear", padding_mode="zeros", align_corners=True
-    )
-    lab = F.grid_sample(stacked[1:], norm, mode="nearest", padding_mode="zeros", align_corners=True)
-    return img[0], lab[0, 0].round().long()
+    images = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32).reshape(1, -1, h, w))
+    codes = torch.from_numpy(labels.astype(np.float32).reshape(1, -1, h, w))
+    img = F.grid_sample(images, norm, mode="bilinear", padding_mode="zeros", align_corners=True)
+    lab = F.grid_sample(codes, norm, mode="nearest", padding_mode="zeros", align_corners=True)
+    lab = lab[0].round().long()
+    return img[0], lab[0] if labels.ndim == 2 else lab
 
 
 def apply_intensity(
@@ -114,8 +116,11 @@ def apply_intensity(
 
 
 def heart_centre(labels: np.ndarray) -> tuple[float, float] | None:
-    """Centroid (y, x) of the foreground of a ``(Y, X)`` label slice, ``None`` if it has none."""
-    ys, xs = np.nonzero(labels)
+    """Centroid (y, x) of the foreground of a ``(Y, X)`` label slice, ``None`` if it has none.
+
+    Of a two-phase ``(P, Y, X)`` slice: the centroid of the union of the phases' foregrounds.
+    """
+    ys, xs = np.nonzero(labels.reshape(-1, *labels.shape[-2:]).any(axis=0))
     if ys.size == 0:
         return None
     return float(ys.mean()), float(xs.mean())

@@ -25,6 +25,8 @@ class DataConfig:
     Otherwise the ``split`` column of ``cases.csv`` is used. ``root`` may also be an official ACDC
     download (no ``cases.csv``): it then needs ``num_folds``, and its ``testing`` patients are
     never trained on or validated with (see :func:`training.data.split_cases`).
+    ``phases`` is 1 (each ED or ES slice a sample) or 2 (Sander et al.: a patient's ED and ES slice
+    as the two channels of one sample, labels per phase; see :mod:`training.phases`).
     ``phantom_fraction`` of every batch (a seeded draw per sample) is replaced by synthetic phantom
     slices, so the shipped model also segments the demo phantom. ``labelled_fraction < 1`` keeps
     the labels of only that seeded fraction of training patients (semi-supervised BMT-CTL; the rest
@@ -38,6 +40,7 @@ class DataConfig:
     num_folds: int = 0
     fold: int = 0
     crop_size: int = 160
+    phases: int = 1
     phantom_fraction: float = 0.0
     labelled_fraction: float = 1.0
     labelled_share: float = 0.0
@@ -62,12 +65,17 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Arguments of ``napari_uqseg.models.build_model``."""
+    """Arguments of ``napari_uqseg.models.build_model`` (see :func:`training.loop.make_model`).
+
+    ``dilated_cnn`` reads ``base_channels`` as its 3×3 layers' width (``features``) and ``hidden``
+    as its 1×1 layer's; it has no ``depth``.
+    """
 
     architecture: str = "unet2d"
     base_channels: int = 16
     depth: int = 4
     dropout: float = 0.1
+    hidden: int = 128
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,12 @@ class LossConfig:
             or self.guidance_weight
             or self.adversarial_weight
         )
+
+
+#: Channel order of a two-phase sample (and of the model's output blocks of four classes).
+PHASES: tuple[str, ...] = ("ED", "ES")
+#: Architectures whose outputs are blocks of classes per input phase (``num_phases`` attribute).
+PHASE_MODELS: tuple[str, ...] = ("dilated_cnn",)
 
 
 #: Learning-rate schedules :mod:`training.schedule` implements (a config names one of them).
@@ -174,14 +188,19 @@ class TrainConfig:
 
 def check_config(config: TrainConfig) -> TrainConfig:
     """Raise :class:`InputError` naming the first value a run cannot use; return ``config``."""
+    from napari_uqseg.models.registry import model_class  # late, as below
     from training.losses import combined_loss  # late: losses imports torch, config must not
 
     data, model = config.data, config.model
+    # A class-level size_multiple (the dilated CNN's 1) holds for every depth; otherwise 2**depth.
+    multiple = getattr(model_class(model.architecture), "size_multiple", None) or 2**model.depth
     problems = [
         (
-            data.crop_size % 2**model.depth != 0,
-            f"crop_size {data.crop_size} must be a multiple of 2**depth = {2**model.depth}",
+            data.crop_size % multiple != 0,
+            f"crop_size {data.crop_size} must be a multiple of {multiple}"
+            + (" (2**depth)" if multiple == 2**model.depth else ""),
         ),
+        *_phase_problems(config),
         (
             not 0.0 <= data.phantom_fraction < 1.0,
             f"phantom_fraction {data.phantom_fraction} must be in [0, 1)",
@@ -209,6 +228,22 @@ def check_config(config: TrainConfig) -> TrainConfig:
             raise InputError(message)
     combined_loss(config.loss.terms, config.loss.class_weights)
     return config
+
+
+def _phase_problems(config: TrainConfig) -> list[tuple[bool, str]]:
+    data = config.data
+    if data.phases == 1:
+        return []
+    return [
+        (data.phases != len(PHASES), f"phases must be 1 or {len(PHASES)}, got {data.phases}"),
+        (
+            config.model.architecture not in PHASE_MODELS,
+            f"phases {data.phases} needs a per-phase model ({', '.join(PHASE_MODELS)}), "
+            f"got {config.model.architecture!r}",
+        ),
+        (data.phantom_fraction > 0, "phantom slices are single-phase: use phantom_fraction 0"),
+        (config.loss.multitask, "BMT-CTL loss terms are single-phase: use phases 1"),
+    ]
 
 
 def _loss_problems(config: TrainConfig) -> list[tuple[bool, str]]:

@@ -31,7 +31,8 @@ HELD_OUT_SPLIT = "testing"
 class VolumeData:
     """A preloaded volume: normalised float32 ``image`` and uint8 ``labels``, both ``(Z, Y, X)``.
 
-    ``patient`` groups volumes for patient-level choices (splits, labelled fractions).
+    ``patient`` groups volumes for patient-level choices (splits, labelled fractions). A
+    two-phase volume (:func:`training.phases.pair_phases`) holds ``(Z, 2, Y, X)`` arrays instead.
     """
 
     id: str

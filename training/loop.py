@@ -16,6 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from napari_uqseg.io.acdc import find_cases
+from napari_uqseg.labels import NUM_CLASSES
 from napari_uqseg.models.registry import build_model
 from training.adversarial import Adversary, SDMDiscriminator
 from training.config import TrainConfig, check_config
@@ -23,6 +24,7 @@ from training.data import VolumeData, load_volumes, resolve_data_dir, split_case
 from training.losses import combined_loss
 from training.losses_ctl import labelled_patients
 from training.multitask import SegLoss, multitask_loss
+from training.phases import load_pairs, per_phase_loss
 from training.sampler import Batch, ExtraSource, SliceSampler
 from training.schedule import is_snapshot_epoch, learning_rate, sigmoid_rampup
 from training.state import RunState, append_metrics, export_model, load_state, save_state
@@ -30,16 +32,15 @@ from training.validate import evaluate_volumes
 
 
 def make_model(config: TrainConfig) -> nn.Module:
-    """The registered model described by ``config.model`` (1 input channel, 4 ACDC classes)."""
-    m = config.model
-    model = build_model(
-        m.architecture,
-        in_channels=1,
-        num_classes=4,
-        base_channels=m.base_channels,
-        depth=m.depth,
-        dropout=m.dropout,
-    )
+    """The registered model described by ``config.model``: ``data.phases`` input channels and the
+    4 ACDC classes per phase (the dilated CNN of Sander et al.: 2 channels, 8 outputs)."""
+    m, phases = config.model, config.data.phases
+    shape = {"in_channels": phases, "num_classes": NUM_CLASSES * phases, "dropout": m.dropout}
+    if m.architecture == "dilated_cnn":
+        width = {"features": m.base_channels, "hidden": m.hidden}
+    else:
+        width = {"base_channels": m.base_channels, "depth": m.depth}
+    model = build_model(m.architecture, **shape, **width)
     return model.to(memory_format=torch.channels_last) if config.channels_last else model
 
 
@@ -69,6 +70,8 @@ def train_one_epoch(
     has no adversarial term, one without both kinds no discriminator update).
     """
     loss_fn = combined_loss(config.loss.terms, config.loss.class_weights)
+    if config.data.phases > 1:
+        loss_fn = per_phase_loss(loss_fn, config.data.phases)
     # Dropout draws from torch's global generator (nn.Dropout takes none), so seed it per epoch.
     torch.manual_seed(config.seed * 100_003 + state.epoch)
     model.train()
@@ -187,7 +190,8 @@ def train(
         find_cases(root), num_folds=config.data.num_folds, fold=config.data.fold, seed=config.seed
     )
     norm = (config.data.lower_percentile, config.data.upper_percentile)
-    train_volumes, val_volumes = load_volumes(train_cases, *norm), load_volumes(val_cases, *norm)
+    load = load_pairs if config.data.phases > 1 else load_volumes
+    train_volumes, val_volumes = load(train_cases, *norm), load(val_cases, *norm)
     unlabelled: frozenset[int] = frozenset()
     if config.data.labelled_fraction < 1.0:
         keep = labelled_patients(

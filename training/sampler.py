@@ -25,7 +25,8 @@ ExtraSource = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 @dataclass(frozen=True)
 class Batch:
-    """``images [B, 1, S, S]`` float32, ``labels [B, S, S]`` int64 and ``labelled [B]`` bool.
+    """``images [B, 1, S, S]`` float32, ``labels [B, S, S]`` int64 and ``labelled [B]`` bool;
+    two-phase batches (:mod:`training.phases`): ``images [B, 2, S, S]``, ``labels [B, 2, S, S]``.
 
     Labels of unlabelled samples (semi-supervised training) are present but must not be used.
     """
@@ -120,8 +121,9 @@ class SliceSampler:
         rng: np.random.Generator,
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One augmented crop: ``[1, S, S]`` image and ``[S, S]`` labels."""
-        params = draw_params(rng, self.augment, image.shape, centre, self.crop_size)
+        """One augmented crop: ``[1, S, S]`` image and ``[S, S]`` labels (two-phase slices
+        ``(2, Y, X)``: ``[2, S, S]`` and ``[2, S, S]``, both phases transformed alike)."""
+        params = draw_params(rng, self.augment, image.shape[-2:], centre, self.crop_size)
         img, lab = apply_spatial(image, labels, params, self.crop_size)
         return apply_intensity(img, params, generator), lab
 

@@ -22,6 +22,7 @@ from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.models.checkpoint import save_checkpoint
 from training.adversarial import Adversary
 from training.config import TrainConfig
+from training.phases import PHASES
 
 
 @dataclass
@@ -86,7 +87,13 @@ def load_state(
 def export_model(
     path: Path, model: nn.Module, config: TrainConfig, extra: dict[str, Any] | None = None
 ) -> Path:
-    """Save ``model`` as a plugin checkpoint (``napari_uqseg.models.load_checkpoint`` reads it)."""
+    """Save ``model`` as a plugin checkpoint (``napari_uqseg.models.load_checkpoint`` reads it).
+
+    A two-phase model also records its channel order (``extra["phases"]``: ``["ED", "ES"]``); its
+    ``in_channels`` and ``num_classes`` (2 and 8) are in the checkpoint's model arguments.
+    """
+    if config.data.phases > 1:
+        extra = {"phases": list(PHASES[: config.data.phases]), **(extra or {})}
     normalisation = {
         "method": "percentile",
         "lower": config.data.lower_percentile,

@@ -52,6 +52,10 @@ class DilatedCNN(SegmentationModel):
     ``num_classes // in_channels`` consecutive output channels.
     """
 
+    #: Any slice size works (same-padded convolutions, no pooling); a class attribute so a training
+    #: config can be checked before the model is built.
+    size_multiple = 1
+
     def __init__(
         self,
         in_channels: int = 2,

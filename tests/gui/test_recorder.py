@@ -10,19 +10,9 @@ from napari.layers import Labels
 
 from napari_uqseg._qt.referral_recorder import Recorder
 from napari_uqseg.referral.session import ReferralSession
+from tests.napari_uqseg.referral.session.test_recorded import _volumes
 
 pytestmark = pytest.mark.gui
-
-
-def _volumes():
-    pred = np.zeros((2, 4, 4), np.uint8)
-    pred[0, :2, :2] = 1  # 4 RV voxels
-    ref = np.zeros_like(pred)
-    ref[0, :2, :3] = 1  # 6 RV voxels, 4 of them predicted
-    ref[1, 0, 0] = 3  # one LV voxel, not predicted
-    unc = np.zeros(pred.shape, np.float32)
-    unc[0, :, 2:] = 0.9  # 8 flagged voxels
-    return pred, ref, unc
 
 
 def _recorder(qtbot, layer, session):

@@ -34,6 +34,17 @@ def _config(root: Path, epochs: int) -> TrainConfig:
     )
 
 
+def _dcnn_config(root: Path, epochs: int) -> TrainConfig:
+    """Sander's two-phase dilated CNN, tiny: ED+ES channels, 8 outputs, Brier, snapshot restarts."""
+    return replace(
+        _config(root, epochs),
+        data=DataConfig(root=str(root), crop_size=31, phases=2),
+        model=ModelConfig(architecture="dilated_cnn", base_channels=4, hidden=8),
+        loss=LossConfig(terms={"brier": 1.0}),
+        optim=OptimConfig(lr=0.02, schedule="snapshot", cycle_epochs=1),
+    )
+
+
 def _weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "last.pt", weights_only=True)["model"]
 
@@ -72,15 +83,52 @@ def test_two_iterations_write_run_files(tiny_acdc: Path, tmp_path: Path) -> None
     assert load_checkpoint(out)[1].extra["val_dice"]["LV"] == epoch["val_LV"]
 
 
-def test_resume_equals_uninterrupted(tiny_acdc: Path, tmp_path: Path) -> None:
-    train(_config(tiny_acdc, 2), tmp_path / "straight", progress=False)
-    train(_config(tiny_acdc, 1), tmp_path / "split", progress=False)
-    state = train(_config(tiny_acdc, 2), tmp_path / "split", resume=True, progress=False)
+@pytest.mark.parametrize("make_config", [_config, _dcnn_config], ids=["unet", "dcnn_two_phase"])
+def test_resume_equals_uninterrupted(tiny_acdc: Path, tmp_path: Path, make_config) -> None:
+    train(make_config(tiny_acdc, 2), tmp_path / "straight", progress=False)
+    train(make_config(tiny_acdc, 1), tmp_path / "split", progress=False)
+    state = train(make_config(tiny_acdc, 2), tmp_path / "split", resume=True, progress=False)
     assert state.epoch == 2 and state.iteration == 4
     straight, split = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
     assert straight.keys() == split.keys()
     for key in straight:
         torch.testing.assert_close(straight[key], split[key], rtol=0, atol=0, msg=key)
+
+
+def test_two_phase_dcnn_trains_validates_and_exports(tiny_acdc: Path, tmp_path: Path) -> None:
+    state = train(_dcnn_config(tiny_acdc, 1), tmp_path / "run", progress=False)
+    assert state.iteration == 2
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert records[0]["train_slices"] == 8  # 2 training patients x 4 slices, ED+ES in one sample
+    epoch = records[1]
+    assert epoch["loss"] == pytest.approx(epoch["brier"], rel=1e-6)
+    for phase in ("ED", "ES"):
+        assert 0.0 <= epoch[f"val_{phase}_LV"] <= 1.0
+    assert epoch["val_LV"] == pytest.approx((epoch["val_ED_LV"] + epoch["val_ES_LV"]) / 2)
+    for name in ("best.pt", "snapshot_0000.pt"):
+        model, info = load_checkpoint(tmp_path / "run" / name)
+        assert info.architecture == "dilated_cnn" and info.extra["phases"] == ["ED", "ES"]
+        assert info.arguments["in_channels"] == 2 and info.arguments["num_classes"] == 8
+        assert model.num_phases == 2 and info.arguments["hidden"] == 8
+    out = tmp_path / "bundled" / "dcnn.pt"
+    assert export_main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    assert load_checkpoint(out)[1].arguments["in_channels"] == 2
+
+
+def test_shipped_dcnn_config_is_sanders_recipe(tiny_acdc: Path, tmp_path: Path) -> None:
+    path = Path(__file__).parents[2] / "training" / "configs" / "acdc_dcnn_brier.json"
+    config = TrainConfig.load(path)
+    assert config.data.phases == 2 and config.data.crop_size == 151
+    assert config.model.architecture == "dilated_cnn" and config.model.dropout == 0.1
+    assert config.loss.terms == {"brier": 1.0} and config.batch_size == 16
+    assert config.optim.schedule == "snapshot"  # lr: see training/README.md
+    assert config.epochs // config.optim.cycle_epochs >= 6  # the u-map's last six snapshots
+    args = ["--run-dir", str(tmp_path / "cfg"), "--config", str(path), "--data", str(tiny_acdc)]
+    args += [*_TINY_DCNN]
+    assert main(args) == 0
+    assert load_checkpoint(tmp_path / "cfg" / "best.pt")[1].arguments["num_classes"] == 8
 
 
 def test_cli_trains_and_reports(
@@ -234,6 +282,9 @@ def test_shipped_bmtctl_config_runs(tiny_acdc: Path, tmp_path: Path) -> None:
     assert loss.adversarial_weight > 0 and loss.adversarial_beta == 0.5
 
 
+_TINY_DCNN = ["--epochs", "1", "--crop-size", "31", "--base-channels", "4", "--batch-size", "4"]
+_TINY_DCNN += ["--max-train-batches", "1", "--no-progress"]
+
 _BMTCTL_ADV = ["--architecture", "bmtctl", "--adversarial-weight", "1"]
 
 
@@ -247,6 +298,12 @@ _BMTCTL_ADV = ["--architecture", "bmtctl", "--adversarial-weight", "1"]
         (["--batch-size", "1"], "batch_size"),
         (["--heart-bias", "2"], "heart_bias"),
         (["--adversarial-weight", "1"], "architecture 'bmtctl'"),
+        (["--phases", "2"], "per-phase model (dilated_cnn)"),
+        (["--phases", "3", "--architecture", "dilated_cnn"], "phases must be 1 or 2"),
+        (
+            ["--phases", "2", "--architecture", "dilated_cnn", "--phantom-fraction", "0.1"],
+            "phantom",
+        ),
         (["--architecture", "bmtctl", "--adversarial-weight", "-1"], "adversarial_weight"),
         (
             [*_BMTCTL_ADV, "--crop-size", "8", "--depth", "3"],
