@@ -37,6 +37,8 @@ _BZIP2_MAGIC = b"BZh"
 #: Plausible voxel sizes in the file's own unit (metres, mm or microns alike): a sanity bound,
 #: so that converting to mm and resampling to a model's spacing stay finite and small.
 _MIN_VOXEL, _MAX_VOXEL = 1e-4, 1e4
+#: Header extensions (comments, AFNI/CIFTI XML) are read into memory; real ones are far smaller.
+_MAX_EXTENSIONS = 64 * 1024**2
 _CHUNK = 1 << 24  # read voxels 16 MiB at a time so a short file stops the read early
 # sizeof_hdr -> (header class, bytes of header, magic of a single-file image, magic of a pair)
 _KINDS = {
@@ -191,10 +193,11 @@ def _check_layout(
             f"over the input limit of {human_bytes(limit)} (UQSEG_MAX_INPUT_BYTES)"
         )
     offset = float(header["vox_offset"])
-    if not (np.isfinite(offset) and hsize + 4 <= offset <= limit):
+    if not (np.isfinite(offset) and hsize + 4 <= offset <= hsize + 4 + _MAX_EXTENSIONS):
         raise _Bad(
             f"vox_offset {offset:g} is impossible: voxel data starts after the "
-            f"{hsize + 4}-byte header of a single-file NIfTI"
+            f"{hsize + 4}-byte header of a single-file NIfTI and at most "
+            f"{human_bytes(_MAX_EXTENSIONS)} of header extensions"
         )
     return shape, dtype, int(offset)
 
