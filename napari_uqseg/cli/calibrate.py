@@ -34,10 +34,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from napari_uqseg.cli._inputs import load_array, load_labels
+    from napari_uqseg.cli._inputs import check_outputs, load_array, load_labels
     from napari_uqseg.metrics.calibration import calibration_report, validate_probabilities
     from napari_uqseg.metrics.roi import foreground_roi
 
+    check_outputs(args, "out", "plot")
     reference = load_labels(args.reference, what="reference")
     probabilities = load_array(
         args.probabilities, what="probabilities", reference=reference, ndim=4
@@ -73,30 +74,30 @@ def run(args: argparse.Namespace) -> int:
 def _write_bins(path: str, report) -> None:
     """CSV with one row per (class, region, bin); class ``top_label`` is the top-label view."""
     import csv
+    import io
     from pathlib import Path
+
+    from napari_uqseg.io.atomic import atomic_write_text
 
     views = [("top_label", "volume", report.top_label), ("top_label", "roi", report.top_label_roi)]
     views += [(n, "volume", b) for n, b in report.per_class.items()]
     views += [(n, "roi", b) for n, b in report.per_class_roi.items()]
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["class", "region", "bin_low", "bin_high", "count", "confidence", "accuracy"]
-        )
-        for name, region, bins in views:
-            for k in range(bins.counts.size):
-                low, high = bins.edges[k], bins.edges[k + 1]
-                conf, acc = bins.confidence[k], bins.accuracy[k]
-                writer.writerow(
-                    [
-                        name,
-                        region,
-                        f"{low:.6g}",
-                        f"{high:.6g}",
-                        int(bins.counts[k]),
-                        f"{conf:.10g}",
-                        f"{acc:.10g}",
-                    ]
-                )
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["class", "region", "bin_low", "bin_high", "count", "confidence", "accuracy"])
+    for name, region, bins in views:
+        for k in range(bins.counts.size):
+            low, high = bins.edges[k], bins.edges[k + 1]
+            conf, acc = bins.confidence[k], bins.accuracy[k]
+            writer.writerow(
+                [
+                    name,
+                    region,
+                    f"{low:.6g}",
+                    f"{high:.6g}",
+                    int(bins.counts[k]),
+                    f"{conf:.10g}",
+                    f"{acc:.10g}",
+                ]
+            )
+    atomic_write_text(Path(path), buffer.getvalue())

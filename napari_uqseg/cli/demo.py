@@ -68,10 +68,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from napari_uqseg.inference.options import InferenceOptions
+    from napari_uqseg.io.outputs import check_output_dir
     from napari_uqseg.viewer.run import RunSettings, default_model
 
     options = InferenceOptions(samples=args.samples, seed=args.seed)
     settings = RunSettings(args.model or default_model(), options)
+    check_output_dir(args.out, what="--out")
     show = not args.no_viewer
     headless = show and not has_display() and not os.environ.get(_UNDER_XVFB)
     if headless and shutil.which("xvfb-run"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -56,10 +57,10 @@ def _write(
     unit: str,
 ) -> None:
     """JSON (nested) or CSV (one flat row) by the extension of ``path``."""
+    from napari_uqseg.io.atomic import atomic_write_text
     from napari_uqseg.metrics.table import flat_row
 
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     info = {
         "prediction": str(args.prediction),
         "reference": str(args.reference),
@@ -75,25 +76,31 @@ def _write(
                 for name, values in metrics.items()
             },
         }
-        out.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
-        return
-    row = {**info, **{k: _csv_value(v) for k, v in flat_row(metrics).items()}}
-    with out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
+        text = json.dumps(document, indent=2, allow_nan=False) + "\n"
+    else:
+        row = {**info, **{k: _csv_value(v) for k, v in flat_row(metrics).items()}}
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=list(row))
         writer.writeheader()
         writer.writerow(row)
+        text = buffer.getvalue()
+    # A full disk leaves the previous file (or none), never a truncated one.
+    atomic_write_text(out, text)
 
 
 def run(args: argparse.Namespace) -> int:
     """Read, check geometry, compute, print; the exit code is 0 (bad input raises InputError)."""
     from napari_uqseg.errors import InputError
     from napari_uqseg.io.nifti import check_same_geometry, read_labels
+    from napari_uqseg.io.outputs import check_output_file
     from napari_uqseg.metrics.table import format_table, metric_units, structure_metrics
     from napari_uqseg.postprocess import largest_component
 
     # Checked before reading the volumes so a typo does not cost a full evaluation.
     if args.out is not None and Path(args.out).suffix.lower() not in _FORMATS:
         raise InputError(f"--out {args.out}: unsupported extension; use .json or .csv")
+    if args.out is not None:
+        check_output_file(args.out, what="--out")
     prediction = read_labels(args.prediction)
     reference = read_labels(args.reference)
     check_same_geometry(prediction, reference, what=("prediction", "reference"))

@@ -27,6 +27,11 @@ COMMANDS: dict[str, str] = {
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 
+def _one_line(err: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return text or type(err).__name__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="uqseg",
@@ -45,9 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or EXIT_OK)
-    except (InputError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        print(f"uqseg {args.command}: error: {err}", file=sys.stderr)
+    except (
+        InputError,
+        FileNotFoundError,
+        IsADirectoryError,
+        NotADirectoryError,
+        FileExistsError,
+        PermissionError,
+    ) as err:
+        print(f"uqseg {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (OSError, MemoryError) as err:
+        # Not the input's fault (a full disk, a vanished mount): exit 1, still one line.
+        print(f"uqseg {args.command}: failed: {_one_line(err)}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"uqseg {args.command}: interrupted", file=sys.stderr)
         return 130

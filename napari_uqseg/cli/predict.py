@@ -60,22 +60,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load, predict with a progress bar on stderr, write the five outputs; exit code 0."""
-    from tqdm import tqdm
-
+    """Check --out, load, predict with a progress bar on stderr, write the five outputs; 0."""
     from napari_uqseg.inference.predict import predict_volume, write_prediction
     from napari_uqseg.io.nifti import read_volume
+    from napari_uqseg.io.outputs import check_output_dir
     from napari_uqseg.models.bundled import default_model
 
+    check_output_dir(args.out, what="--out")  # before the work, not after it
     model = args.model or default_model()
     volume = read_volume(args.image)
-    with tqdm(
-        total=args.samples * volume.array.shape[0],
-        unit="slice",
-        desc=f"{volume.name} T={args.samples}",
-        disable=args.no_progress,
-        file=sys.stderr,
-    ) as bar:
+    bar = _LazyBar(args.samples * volume.array.shape[0], f"{volume.name} T={args.samples}")
+    with bar:
         result = predict_volume(
             volume,
             model,
@@ -84,9 +79,34 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             precision=args.precision,
             largest_component=args.largest_component,
-            progress=lambda p: bar.update(p.done - bar.n),
+            progress=None if args.no_progress else bar.update,
         )
     paths = write_prediction(result, volume, args.out)
     for path in paths.values():
         print(f"wrote {path}")
     return 0
+
+
+class _LazyBar:
+    """A tqdm bar on stderr that appears with the first progress report.
+
+    A bad checkpoint fails before inference starts; without a bar on screen yet, stderr then
+    holds only the one-line error.
+    """
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.total, self.desc, self.bar = total, desc, None
+
+    def update(self, progress) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="slice", desc=self.desc, file=sys.stderr)
+        self.bar.update(progress.done - self.bar.n)
+
+    def __enter__(self) -> _LazyBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -71,7 +71,7 @@ def _subsample(n_rows: int, limit: int):
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from napari_uqseg.cli._inputs import load_array, load_labels
+    from napari_uqseg.cli._inputs import check_outputs, load_array, load_labels
     from napari_uqseg.errors import InputError
     from napari_uqseg.io.tables import write_csv
     from napari_uqseg.metrics.roi import foreground_roi
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.points < 0:
         raise InputError(f"--points must be >= 0, got {args.points}")
+    check_outputs(args, "out", "plot")
     reference = load_labels(args.reference, what="reference")
     prediction = load_labels(args.prediction, what="prediction", reference=reference).array
     uncertainty = load_array(args.uncertainty, what="uncertainty", reference=reference)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +33,8 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, precision_name, select_device
 from napari_uqseg.inference.engine import Progress, drive, iter_mc_inference
 from napari_uqseg.inference.options import InferenceOptions
-from napari_uqseg.io.atomic import atomic_write_text
+from napari_uqseg.io.atomic import fsync_dir
+from napari_uqseg.io.limits import human_bytes, max_input_bytes
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.postprocess import largest_component as keep_largest
@@ -77,6 +80,24 @@ def _normalise(image: np.ndarray, normalisation: Mapping[str, Any] | None) -> np
     if method in ("none", None):
         return np.asarray(image, dtype=np.float32)
     raise InputError(f"checkpoint normalisation method {method!r} is not supported")
+
+
+def _check_grid_size(name: str, transform: GridTransform, num_classes: int) -> None:
+    """Refuse a model grid whose maps would not fit in memory, before allocating it.
+
+    The grid follows the image's and the checkpoint's spacing; a file with a 1000 mm voxel or a
+    checkpoint asking for 0.01 mm would otherwise make the resampling allocate terabytes.
+    """
+    z, (y, x) = transform.in_shape[0], transform.resampled_yx
+    grid = max(y, transform.out_yx[0]) * max(x, transform.out_yx[1]) * z
+    # Probabilities, their running moments and the maps back on the image grid: ~4 copies.
+    need = grid * max(num_classes, 1) * 4 * 4
+    if need > max_input_bytes():
+        raise InputError(
+            f"{name}: resampling to the model's spacing gives a {z} x {y} x {x} grid "
+            f"({human_bytes(need)} of maps), over the limit of {human_bytes(max_input_bytes())} "
+            "(check the file's voxel size and the checkpoint's spacing; UQSEG_MAX_INPUT_BYTES)"
+        )
 
 
 def _load(model_or_path: nn.Module | str | os.PathLike) -> tuple[nn.Module, Any, Path | None]:
@@ -209,6 +230,7 @@ def iter_predict_volume(
         target_spacing=target,
         multiple_of=int(getattr(model, "size_multiple", 1)),
     )
+    _check_grid_size(name, transform, int(getattr(model, "num_classes", len(LABEL_NAMES))))
     network_input = transform.forward_image(_normalise(image, info and info.normalisation))
     dev = select_device(opts.device)
     grid_maps = yield from iter_mc_inference(
@@ -308,15 +330,30 @@ def write_prediction(
     ``<name>_qc.json`` with ``<name>`` the reference volume's; images take its geometry. The JSON
     is ``result.qc``; its ``dice`` (per structure, against reference labels) is null unless the
     caller knows the true labels and passes ``dice`` (``uqseg demo`` does, for its phantom).
+    The set is written atomically: an interrupted or failed write (a full disk) leaves the
+    previous files, or maps without a ``_qc.json``, never a report beside an incomplete set.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         key: out / f"{reference_volume.name}{suffix}" for key, suffix in OUTPUT_SUFFIXES.items()
     }
-    write_volume(result.prediction, reference_volume, paths["seg"], dtype=np.uint8)
-    for key in ("entropy", "variance", "mutual_info"):
-        write_volume(getattr(result.maps, key), reference_volume, paths[key], dtype=np.float32)
-    report = {**result.qc, "dice": None if dice is None else dict(dice)}
-    atomic_write_text(paths["qc"], json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
+    # Everything is written into a hidden folder first (a full disk fails there, touching nothing)
+    # and then moved in with the QC report last, after the old one is gone: a report beside the
+    # maps always means the maps are complete and from the same run.
+    staging = Path(tempfile.mkdtemp(prefix=f".{reference_volume.name}.partial-", dir=out))
+    try:
+        staged = {key: staging / path.name for key, path in paths.items()}
+        write_volume(result.prediction, reference_volume, staged["seg"], dtype=np.uint8)
+        for key in ("entropy", "variance", "mutual_info"):
+            write_volume(getattr(result.maps, key), reference_volume, staged[key], dtype=np.float32)
+        report = {**result.qc, "dice": None if dice is None else dict(dice)}
+        text = json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n"
+        staged["qc"].write_text(text)
+        paths["qc"].unlink(missing_ok=True)
+        for key in [*(k for k in paths if k != "qc"), "qc"]:
+            os.replace(staged[key], paths[key])
+        fsync_dir(out)  # the renames are durable only once the folder is synced
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return paths

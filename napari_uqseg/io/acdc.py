@@ -16,6 +16,7 @@ Frame numbers are 1-based as in ACDC's file names and ``Info.cfg``; the cine's t
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,7 @@ _PATIENT_DIR = re.compile(r"patient\d+")
 _FRAME_IN_ID = re.compile(r"_frame(\d+)$")
 _CSV_COLUMNS = ("id", "patient", "phase", "split")
 _OFFICIAL_SPLITS = ("training", "testing")
+_MAX_TEXT_BYTES = 16 * 1024**2  # far above 150 patients' cases.csv or an Info.cfg
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,8 @@ class AcdcCase:
 def read_info_cfg(path: str | os.PathLike) -> dict[str, str]:
     """Read an ACDC ``Info.cfg`` (``Key: value`` per line) into a dict of strings."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
     info: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         key, sep, value = line.partition(":")
@@ -67,6 +67,18 @@ def read_info_cfg(path: str | os.PathLike) -> dict[str, str]:
             raise InputError(f"{path}: line {number} is not 'Key: value': {line!r}")
         info[key.strip()] = value.strip()
     return info
+
+
+def _read_text(path: Path) -> str:
+    """A small text file (Info.cfg, cases.csv) as str, or InputError: never a decode traceback."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if path.stat().st_size > _MAX_TEXT_BYTES:
+        raise InputError(f"{path}: {path.stat().st_size} bytes is too large for an ACDC table")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
 
 
 def _nifti(folder: Path, stem: str) -> Path | None:
@@ -83,7 +95,7 @@ def _frame_number(info: Mapping[str, str], phase: str, cfg: Path) -> int:
         raise InputError(f"{cfg}: no '{phase}:' line (the {phase} frame number)")
     try:
         number = int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InputError(f"{cfg}: {phase} frame {value!r} is not a number") from None
     if number < 1:
         raise InputError(f"{cfg}: {phase} frame {number} must be 1 or more")
@@ -124,13 +136,17 @@ def _official_patient(folder: Path, split: str | None) -> list[AcdcCase]:
 
 def _shared_cases(root: Path) -> list[AcdcCase]:
     table = root / "cases.csv"
-    with table.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        rows = list(csv.DictReader(io.StringIO(_read_text(table), newline="")))
+    except csv.Error as exc:
+        raise InputError(f"{table}: not a readable CSV table ({exc})") from None
     missing = [c for c in _CSV_COLUMNS if rows and c not in rows[0]]
     if not rows or missing:
         raise InputError(f"{table}: expected columns {', '.join(_CSV_COLUMNS)}; missing {missing}")
     cases = []
-    for row in rows:
+    for number, row in enumerate(rows, start=2):
+        if any(row.get(c) is None for c in _CSV_COLUMNS):
+            raise InputError(f"{table}: line {number} has fewer fields than the header")
         case_id, patient, phase = row["id"], row["patient"], row["phase"]
         match = _FRAME_IN_ID.search(case_id)
         if phase not in PHASES or match is None:

@@ -9,17 +9,16 @@ and units are unchanged and the output overlays the input in any viewer, oblique
 from __future__ import annotations
 
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import numpy.typing as npt
-from nibabel.filebasedimages import ImageFileError
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.atomic import atomic_path
+from napari_uqseg.io.nifti_guard import read_nifti
 from napari_uqseg.labels import NUM_CLASSES
 
 # Raw header fields that carry the geometry; copied verbatim on write so nothing is re-derived
@@ -38,10 +37,9 @@ _GEOMETRY_FIELDS = (
     "srow_z",
     "xyzt_units",
 )
-# What nibabel and the codecs raise on a truncated or corrupt file.
-_READ_ERRORS = (ImageFileError, OSError, EOFError, zlib.error, ValueError)
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _UNIT_TO_MM = {"meter": 1000.0, "micron": 0.001}
+_SPATIAL_UNITS = {1: "meter", 2: "mm", 3: "micron"}  # NIfTI-1 xyzt_units, bits 0-2
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,16 +60,26 @@ class Volume:
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size (z, y, x) in mm from the header zooms; (1, 1, 1) if the header has none.
 
-        Zooms stored in metres or microns (``xyzt_units``) are converted; unknown units are
-        taken as mm, as scanners and ACDC write them.
+        Zooms stored in metres or microns (``xyzt_units``) are converted; unknown units (code 0,
+        or a code NIfTI does not define: see :attr:`spatial_unit`) are taken as mm, as scanners
+        and ACDC write them.
         """
         zooms = self.header.get_zooms()[:3]
         if len(zooms) < 3 or not all(np.isfinite(z) and z > 0 for z in zooms):
             return (1.0, 1.0, 1.0)
-        to_mm = _UNIT_TO_MM.get(self.header.get_xyzt_units()[0], 1.0)
+        to_mm = _UNIT_TO_MM.get(self.spatial_unit, 1.0)
         # Zooms are float32 in the header; the shortest float32 repr gives back the 1.56 that was
         # written rather than 1.5599999427..., which keeps reports and spacing comparisons clean.
         return tuple(float(str(np.float32(z))) * to_mm for z in zooms[::-1])
+
+    @property
+    def spatial_unit(self) -> str:
+        """ "meter", "mm", "micron" or "unknown" (also for codes NIfTI does not define).
+
+        nibabel's ``get_xyzt_units`` raises KeyError on an undefined code; a file is not unusable
+        for that, so the code is read here and an undefined one reported as unknown.
+        """
+        return _SPATIAL_UNITS.get(int(self.header["xyzt_units"]) & 0x07, "unknown")
 
     @property
     def spacing_known(self) -> bool:
@@ -122,27 +130,13 @@ def _to_core(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(array, tuple(range(array.ndim))[::-1]))
 
 
-def _load(path: str | os.PathLike, allow_4d: bool) -> tuple[nib.Nifti1Image, np.ndarray, Path]:
-    """Open a NIfTI file; return the image and its raw data (nibabel order) or raise InputError."""
+def _load(
+    path: str | os.PathLike, allow_4d: bool
+) -> tuple[nib.Nifti1Header, np.ndarray, np.ndarray, Path]:
+    """(header, affine, data in nibabel order, path) of a checked NIfTI file, or InputError."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        image = nib.load(path)
-    except _READ_ERRORS as exc:
-        raise InputError(f"{path}: not a readable NIfTI file ({exc})") from exc
-    if not isinstance(image, nib.Nifti1Image):
-        raise InputError(f"{path}: not a NIfTI file (nibabel read it as {type(image).__name__})")
-    ndims = (3, 4) if allow_4d else (3,)
-    if len(image.shape) not in ndims:
-        wanted = "3D or 4D" if allow_4d else "3D"
-        raise InputError(f"{path}: expected a {wanted} volume, got shape {image.shape}")
-    try:
-        # Reading the data is where a truncated .nii.gz fails (nib.load only reads the header).
-        data = np.asanyarray(image.dataobj)
-    except _READ_ERRORS as exc:
-        raise InputError(f"{path}: truncated or corrupt NIfTI data ({exc})") from exc
-    return image, data, path
+    header, affine, data = read_nifti(path, ndims=(3, 4) if allow_4d else (3,))
+    return header, affine, data, path
 
 
 def _check_finite(array: np.ndarray, path: Path) -> None:
@@ -160,13 +154,18 @@ def read_volume(path: str | os.PathLike, *, allow_4d: bool = False) -> Volume:
 
     Integer and float64 images are converted to float32 (after the header's intensity scaling).
     A constant image is accepted here; percentile normalisation later maps it to zeros.
-    Raises InputError for a missing, truncated or non-NIfTI file, the wrong number of dimensions and
-    NaN/Inf voxels.
+    NaN or infinite voxels (also values that overflow float32) are refused rather than masked:
+    a segmentation of an image with holes in it would look valid and not be.
+    Raises InputError (one line naming the file) for a missing, truncated, corrupt or non-NIfTI
+    file, a header declaring more data than the file holds or than ``UQSEG_MAX_INPUT_BYTES``, the
+    wrong number of axes, an axis of length 0, complex/RGB voxels, NaN pixdim, a degenerate
+    affine, and NaN/Inf voxels.
     """
-    image, data, path = _load(path, allow_4d)
-    array = data.astype(np.float32, copy=False)
+    header, affine, data, path = _load(path, allow_4d)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, refused below
+        array = data.astype(np.float32, copy=False)
     _check_finite(array, path)
-    return Volume(_to_core(array), image.affine.copy(), image.header.copy(), path)
+    return Volume(_to_core(array), affine, header, path)
 
 
 def read_labels(path: str | os.PathLike, *, num_classes: int = NUM_CLASSES) -> Volume:
@@ -174,7 +173,7 @@ def read_labels(path: str | os.PathLike, *, num_classes: int = NUM_CLASSES) -> V
 
     Labels stored as floats are accepted when every value is integral (some tools write 0.0, 1.0).
     """
-    image, data, path = _load(path, allow_4d=False)
+    header, affine, data, path = _load(path, allow_4d=False)
     _check_finite(data, path)
     if not (np.issubdtype(data.dtype, np.integer) or data.dtype == np.bool_):
         n_frac = int(np.count_nonzero(data != np.round(data)))
@@ -192,7 +191,7 @@ def read_labels(path: str | os.PathLike, *, num_classes: int = NUM_CLASSES) -> V
             f"(values {shown})"
         )
     array = data.astype(np.uint8)
-    return Volume(_to_core(array), image.affine.copy(), image.header.copy(), path)
+    return Volume(_to_core(array), affine, header, path)
 
 
 def _default_dtype(array: np.ndarray) -> np.dtype:

@@ -32,7 +32,13 @@ def double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 def he_init(module: nn.Module) -> None:
-    """He-normal init of every convolution, as in the seeds; BN starts as identity."""
+    """He-normal init of every convolution, as in the seeds; BN starts as identity.
+
+    A model built on the ``meta`` device (sized by the checkpoint guard before any weight exists)
+    is left alone: it has no values, and meta ``normal_`` would import torch's compiler stack.
+    """
+    if any(p.is_meta for p in module.parameters()):
+        return
     for m in module.modules():
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -21,7 +21,15 @@ from torch import nn
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.atomic import atomic_write
+from napari_uqseg.io.limits import one_line
 from napari_uqseg.labels import LABEL_NAMES
+from napari_uqseg.models.checkpoint_guard import (
+    check_archive,
+    check_arguments,
+    check_normalisation,
+    check_spacing,
+    check_weights,
+)
 from napari_uqseg.models.registry import build_model
 
 CHECKPOINT_FORMAT = "napari-uqseg-checkpoint"
@@ -113,6 +121,7 @@ def save_checkpoint(
 def _read(path: Path, map_location: Any) -> dict:
     if not path.is_file():
         raise InputError(f"checkpoint {path} is not a file")
+    check_archive(path)  # sizes bounded before torch reads a byte of the content
     try:
         with warnings.catch_warnings():
             # Plain pickles warn about their protocol before being refused; the refusal is the news.
@@ -130,10 +139,9 @@ def _read(path: Path, map_location: Any) -> dict:
         raise InputError(
             f"{path} is not a torch checkpoint or is truncated (unreadable pickle data)"
         ) from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as e:
-        first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+    except Exception as e:  # the guard: any other failure of torch's reader is a bad file
         raise InputError(
-            f"{path} is not a torch checkpoint or is truncated: {first_line}"
+            f"{path} is not a torch checkpoint or is truncated: {one_line(e)}"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         tag = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
@@ -180,7 +188,11 @@ def _check_state_dict(path: Path, model: nn.Module, state: dict) -> None:
 
 
 def _info(path: Path, payload: dict) -> CheckpointInfo:
-    spacing = payload.get("spacing")
+    normalisation = payload.get("normalisation") or DEFAULT_NORMALISATION
+    if not isinstance(normalisation, Mapping):
+        raise InputError(f"checkpoint {path} has a malformed normalisation {normalisation!r}")
+    spacing = check_spacing(path, payload.get("spacing"))
+    normalisation = check_normalisation(path, dict(normalisation))
     try:
         return CheckpointInfo(
             architecture=payload["architecture"],
@@ -188,8 +200,8 @@ def _info(path: Path, payload: dict) -> CheckpointInfo:
             label_names={
                 int(k): str(v) for k, v in (payload.get("label_names") or LABEL_NAMES).items()
             },
-            normalisation=dict(payload.get("normalisation") or DEFAULT_NORMALISATION),
-            spacing=(float(spacing[0]), float(spacing[1])) if spacing is not None else None,
+            normalisation=normalisation,
+            spacing=spacing,
             version=payload["version"],
             extra=dict(payload.get("extra") or {}),
         )
@@ -218,6 +230,8 @@ def load_checkpoint(
     path = Path(path)
     payload = _read(path, map_location)
     info = _info(path, payload)
+    check_arguments(path, info.architecture, info.arguments)  # sizes checked on a meta model
+    check_weights(path, payload["state_dict"])
     try:
         model = build_model(info.architecture, **info.arguments)
     except InputError as e:

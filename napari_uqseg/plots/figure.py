@@ -25,5 +25,8 @@ def new_figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, lis
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> None:
-    """Write ``fig`` as an image (format from the suffix, e.g. ``.png``)."""
-    fig.savefig(os.fspath(path), dpi=dpi)
+    """Write ``fig`` as an image (format from the suffix, e.g. ``.png``), atomically."""
+    from napari_uqseg.io.atomic import atomic_write
+
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or None
+    atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=dpi))
