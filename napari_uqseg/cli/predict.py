@@ -15,7 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from napari_uqseg.inference.options import TTA_SETS
+
 EPILOG = """examples:
+  uqseg predict image.nii.gz --model a.pt --model b.pt --tta flips   # ensemble of two, 3 views
   uqseg predict patient001_frame01.nii.gz --model my_unet.pt --samples 20 --out results/
   uqseg predict image.nii.gz --device cpu --precision fp32 --seed 3 --no-largest-component
 """
@@ -38,7 +41,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("image", metavar="IMAGE", help="3D image (.nii or .nii.gz)")
     parser.add_argument(
-        "--model", metavar="NAME|PATH", help="bundled model name or checkpoint file (.pt)"
+        "--model",
+        metavar="NAME|PATH",
+        action="append",
+        help="bundled model name or checkpoint file (.pt); give it again for an ensemble, whose "
+        "members each draw the MC samples (default: the bundled acdc_unet)",
+    )
+    parser.add_argument(
+        "--tta",
+        default="none",
+        choices=tuple(TTA_SETS),
+        help="test-time augmentation, each a further source of samples: flips, 90-degree "
+        "rotations or all eight in-plane symmetries (d4); each undone exactly (none)",
     )
     parser.add_argument("--samples", type=_positive_int, default=10, help="MC samples T (10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (0)")
@@ -67,9 +81,13 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.models.bundled import default_model
 
     check_output_dir(args.out, what="--out")  # before the work, not after it
-    model = args.model or default_model()
+    models = args.model or [default_model()]
+    model = models[0] if len(models) == 1 else models
     volume = read_volume(args.image)
-    bar = _LazyBar(args.samples * volume.array.shape[0], f"{volume.name} T={args.samples}")
+    sources = len(models) * len(TTA_SETS[args.tta])
+    bar = _LazyBar(
+        sources * args.samples * volume.array.shape[0], f"{volume.name} T={args.samples}"
+    )
     with bar:
         result = predict_volume(
             volume,
@@ -79,9 +97,16 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             precision=args.precision,
             largest_component=args.largest_component,
+            tta=args.tta,
             progress=None if args.no_progress else bar.update,
         )
     paths = write_prediction(result, volume, args.out)
+    qc = result.qc
+    print(
+        f"{qc['model']}: {qc['total_samples']} samples ({len(qc['members'])} member(s) x "
+        f"{len(TTA_SETS[qc['tta']])} view(s) x T={qc['samples']}) on {qc['device']}, "
+        f"{qc['precision']}"
+    )
     for path in paths.values():
         print(f"wrote {path}")
     return 0

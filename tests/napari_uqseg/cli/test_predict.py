@@ -102,3 +102,19 @@ def test_samples_must_be_positive(image, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", str(image), "--samples", "0"])
     assert exit_info.value.code == 2
+
+
+def test_an_ensemble_with_tta_from_the_command_line(tmp_path, image, capsys):
+    """``--model`` twice is an ensemble; ``--tta flips`` adds two flipped views of each."""
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model("unet2d", base_channels=4, depth=2, dropout=0.3)
+        paths.append(str(save_checkpoint(tmp_path / f"m{seed}.pt", model)))
+    out = tmp_path / "out"
+    argv = ["predict", str(image), "--model", paths[0], "--model", paths[1], "--tta", "flips"]
+    assert main([*argv, "--samples", "2", "--out", str(out), "--no-progress"]) == 0
+    assert "12 samples (2 member(s) x 3 view(s) x T=2)" in capsys.readouterr().out
+    qc = json.loads((out / "case01_qc.json").read_text())
+    assert qc["members"] == ["m0.pt", "m1.pt"] and qc["total_samples"] == 12
+    assert all("d_pw_members" in s for s in qc["structures"].values())
