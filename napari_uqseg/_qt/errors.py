@@ -1,8 +1,9 @@
 """The GUI's one error policy.
 
 - **Bad input** (the product's :class:`~napari_uqseg.errors.InputError`, and the OS errors of a file
-  the user named: :data:`~napari_uqseg.viewer.run.USER_ERRORS`) is the user's to fix: it becomes an
-  error notification naming the problem, and the action is skipped. Nothing else is touched.
+  the user named: :data:`~napari_uqseg.viewer.run.USER_ERRORS`) is the user's to fix, and so is a
+  disk that refuses a write (any other ``OSError``: full, read-only, gone): it becomes an error
+  notification naming the problem, and the action is skipped. Nothing else is touched.
 - **Anything else is a bug**: it propagates to napari's exception handler, which shows it as an
   error notification with its traceback behind "details" (napari keeps running). Swallowing it
   would hide the bug and leave the dock in a state nobody checked.
@@ -39,7 +40,7 @@ def reported(prefix: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return action(*args, **kwargs)
-            except USER_ERRORS as err:
+            except (*USER_ERRORS, OSError) as err:
                 report(prefix, err)
                 return None
 

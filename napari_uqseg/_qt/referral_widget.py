@@ -101,13 +101,18 @@ class ReferralWidget(ClosesWithDock, QWidget):
                 ("next", "Next (N) ▶"),
                 ("accept", "Accept (A)"),
                 ("export", "Export…"),
+                ("elsewhere", "Save elsewhere…"),
             )
         }
+        self.buttons["elsewhere"].setToolTip(
+            "Autosave this recording into another folder from now on (e.g. when the disk is full)"
+        )
         self.unit_combo = QComboBox()
         self.unit_combo.addItems(["review by slice", "review by flagged region"])
         grid = QGridLayout()
         for i, name in enumerate(("start", "resume", "stop", "undo", "redo", "export")):
             grid.addWidget(self.buttons[name], i // 3, i % 3)
+        grid.addWidget(self.buttons["elsewhere"], 2, 2)
         grid.addWidget(self.unit_combo, 2, 0)
         grid.addWidget(self.buttons["previous"], 3, 0)
         grid.addWidget(self.buttons["next"], 3, 1)
@@ -135,6 +140,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
         b["previous"].clicked.connect(lambda: c.previous())
         b["accept"].clicked.connect(lambda: c.accept())
         b["export"].clicked.connect(self._export_clicked)
+        b["elsewhere"].clicked.connect(self._elsewhere_clicked)
         self.unit_combo.currentIndexChanged.connect(lambda i: c.set_unit(("slice", "region")[i]))
 
     # ---- callbacks ----------------------------------------------------------------------------
@@ -179,6 +185,11 @@ class ReferralWidget(ClosesWithDock, QWidget):
         self.controller.set_threshold(threshold)
         if self.controller.session is not None:
             self._commit.start()
+
+    def _elsewhere_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Autosave the session into folder")
+        if folder:
+            self.controller.save_elsewhere(folder)
 
     def _export_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export corrections to folder")
@@ -246,7 +257,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
         self.readout.setText(readout_html(c.session, c.start_dice, c.navigator, c.marker()))
         self.buttons["start"].setEnabled(not recording and c.prediction is not None)
         self.buttons["resume"].setEnabled(c.can_resume)
-        for name in ("stop", "undo", "redo", "export"):
+        for name in ("stop", "undo", "redo", "export", "elsewhere"):
             self.buttons[name].setEnabled(recording)
         self.restrict_box.setEnabled(not recording)
         for combo in (self.uncertainty_combo, self.prediction_combo, self.reference_combo):

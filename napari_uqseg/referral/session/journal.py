@@ -126,13 +126,25 @@ class Journal:
         if self.closed:
             raise InputError(f"journal {self.path} is closed")
         record = encode_record(header, arrays)
-        with open(self.path, "ab") as fh:
-            fh.write(record)
-            fh.flush()
-            if self.durable:
-                os.fsync(fh.fileno())
+        try:
+            with open(self.path, "ab") as fh:
+                fh.write(record)
+                fh.flush()
+                if self.durable:
+                    os.fsync(fh.fileno())
+        except OSError:
+            # A full disk can take part of the record: cut back to the last complete one, so no
+            # torn record ever stands in front of records appended once space is back.
+            self._cut_back()
+            raise
         self.nbytes += len(record)
         return len(record)
+
+    def _cut_back(self) -> None:
+        try:
+            os.truncate(self.path, self.nbytes)
+        except OSError:
+            self.closed = True  # cannot even truncate: refuse appends (the store re-snapshots)
 
     def close(self) -> None:
         """Refuse further appends."""

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from napari_uqseg.errors import InputError
-from napari_uqseg.io.atomic import atomic_write
+from napari_uqseg.io.atomic import atomic_write, is_temporary
 from napari_uqseg.referral.session.atoms import StrokeRecord
 from napari_uqseg.referral.session.journal import Journal, fingerprint, read_journal
 from napari_uqseg.referral.session.recorded import ReferralSession
@@ -35,7 +37,9 @@ SNAPSHOT = "snapshot.npz"
 JOURNAL = "journal.bin"
 FORMAT = 1
 #: Rewrite the snapshot and start a new journal once the journal exceeds this many bytes.
-COMPACT_BYTES = 64 * 2**20
+COMPACT_BYTES = 8 * 2**20
+#: After a refused write, try saving the whole session again at most this often (on events).
+RETRY_SECONDS = 2.0
 _STROKE_KINDS = STROKE_EVENTS
 
 
@@ -158,10 +162,18 @@ def read_snapshot(folder: Path) -> tuple[SessionState, int]:
 
 class SessionStore:
     """Autosave of one session: a snapshot plus the open journal extending it; a listener of the
-    session, so every event is appended as it happens."""
+    session, so every event is appended as it happens.
+
+    **When the disk refuses** (full, read-only, gone) the store never loses an applied stroke and
+    never hides the failure: the journal is cut back to its last complete record (no torn record
+    for later ones to sit behind), ``failed`` holds the error, ``on_error(err)`` is called once per
+    failure, and the session — complete in memory — is saved as a whole new snapshot at the next
+    event at least ``RETRY_SECONDS`` later, or by :meth:`retry` (``on_recovered()`` then), or into
+    another folder by :meth:`relocate`.
+    """
 
     def __init__(
-        self, session: ReferralSession, folder: Path, journal: Journal, generation: int
+        self, session: ReferralSession, folder: Path, journal: Journal | None, generation: int
     ) -> None:
         self.session, self.folder, self.journal, self.generation = (
             session,
@@ -169,26 +181,35 @@ class SessionStore:
             journal,
             generation,
         )
+        self.durable = True if journal is None else journal.durable
+        self.failed: OSError | None = None
+        self.on_error: Callable[[OSError], None] = lambda err: None
+        self.on_recovered: Callable[[], None] = lambda: None
+        self._last_try = 0.0
 
     @classmethod
     def attach(
         cls, session: ReferralSession, folder: Path, *, durable: bool = True
     ) -> SessionStore:
         """Write a fresh snapshot of ``session`` into ``folder``, open an empty journal after it
-        and subscribe to the session."""
-        generation = _new_generation()
+        and subscribe to the session (stale temporary files of a killed save are removed)."""
         folder.mkdir(parents=True, exist_ok=True)
-        write_snapshot(session.state(), folder, generation, durable=durable)
-        store = cls(
-            session, folder, Journal(folder / JOURNAL, generation, durable=durable), generation
-        )
+        remove_stale_temporaries(folder)
+        store = cls(session, folder, None, 0)
+        store.durable = durable
+        store.compact()
         session.subscribe(store)
         return store
 
     def record(
         self, event: str, rec: StrokeRecord | None, when: float, threshold: float | None
     ) -> int:
-        """Append one event to the journal (then compact if it grew too big); bytes written."""
+        """Append one event to the journal (compact when it grew too big); bytes written, 0 when
+        the disk refused (see the class docstring)."""
+        if self.failed is not None:
+            if time.monotonic() - self._last_try >= RETRY_SECONDS:
+                self.retry()
+            return 0
         header = {"e": event, "t": when, "thr": threshold}
         arrays: dict[str, np.ndarray] = {}
         if event in _STROKE_KINDS and rec is not None:
@@ -196,22 +217,75 @@ class SessionStore:
             header["id"] = rec.stroke_id
             arrays = {"flat": rec.flat.astype(idx), "old": rec.old, "new": rec.new}
             arrays["rejected"] = rec.rejected.astype(np.int64)
-        written = self.journal.append(header, arrays)
-        if self.journal.nbytes > COMPACT_BYTES:
-            self.compact()
+        try:
+            written = self.journal.append(header, arrays)
+            if self.journal.nbytes > COMPACT_BYTES:
+                self.compact()
+        except OSError as err:
+            self._fail(err)
+            return 0
         return written
 
     def compact(self) -> None:
-        """New snapshot first, new journal second: a crash in between leaves an ignored journal."""
+        """New snapshot first, new journal second: a crash in between leaves an ignored journal.
+        Raises the OSError of a refused write (the old snapshot and journal stay valid)."""
         generation = _new_generation()
-        durable = self.journal.durable
-        write_snapshot(self.session.state(), self.folder, generation, durable=durable)
-        self.journal.close()
-        self.journal = Journal(self.folder / JOURNAL, generation, durable=durable)
+        write_snapshot(self.session.state(), self.folder, generation, durable=self.durable)
+        if self.journal is not None:
+            self.journal.close()
+        self.journal = None
+        self.journal = Journal(self.folder / JOURNAL, generation, durable=self.durable)
         self.generation = generation
 
+    def retry(self) -> bool:
+        """Save the whole session again after a failure; True once it is safely on disk."""
+        self._last_try = time.monotonic()
+        try:
+            self.compact()
+        except OSError as err:
+            self.failed = err
+            return False
+        recovered, self.failed = self.failed is not None, None
+        if recovered:
+            self.on_recovered()
+        return True
+
+    def relocate(self, folder: str | Path) -> None:
+        """Autosave into ``folder`` from now on (e.g. another disk): the whole session is
+        written there first; the OSError of a refused write propagates, nothing changes then."""
+        old = (self.folder, self.journal, self.generation)
+        self.folder, self.journal = Path(folder), None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.compact()
+        except OSError:
+            self.folder, self.journal, self.generation = old
+            raise
+        if old[1] is not None:
+            old[1].close()
+        if self.failed is not None:
+            self.failed = None
+            self.on_recovered()
+
+    def _fail(self, err: OSError) -> None:
+        first = self.failed is None
+        self.failed, self._last_try = err, time.monotonic()
+        if first:
+            self.on_error(err)
+
     def close(self) -> None:
-        self.journal.close()
+        if self.journal is not None:
+            self.journal.close()
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete the temporary files a killed or refused atomic write left in ``folder``."""
+    removed = 0
+    for path in folder.iterdir():
+        if is_temporary(path) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def start_autosave(
@@ -295,6 +369,8 @@ def load_session(
     """
     folder = Path(folder)
     state, generation = read_snapshot(folder)
+    if folder.is_dir():
+        remove_stale_temporaries(folder)
     for name, arr in (
         ("prediction", prediction),
         ("uncertainty", uncertainty),
