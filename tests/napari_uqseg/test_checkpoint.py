@@ -19,7 +19,6 @@ from napari_uqseg.models.checkpoint import (
 )
 from napari_uqseg.models.registry import available_models, build_model
 
-
 TINY_ARGS = {
     "dilated_cnn": {"features": 4, "hidden": 8},
     "vnet_mtctl": {"base_channels": 2},
