@@ -50,6 +50,21 @@ def percentile_normalise(image: np.ndarray, lower: float = 5.0, upper: float = 9
     return np.clip((data - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
+def zscore_normalise(image: np.ndarray) -> np.ndarray:
+    """Mean 0, standard deviation 1 over all voxels (the LA challenge's preprocessing, UA-MT);
+    float32; a constant image gives zeros."""
+    image = np.asarray(image)
+    if image.size == 0:
+        raise InputError("cannot normalise an empty image")
+    if not np.all(np.isfinite(image)):
+        raise InputError("image has NaN or infinite values; its mean and spread are undefined")
+    data = image.astype(np.float64, copy=False)
+    std = float(data.std())
+    if not std > 0:
+        return np.zeros(image.shape, np.float32)
+    return ((data - data.mean()) / std).astype(np.float32)
+
+
 def lv_centre(labels_zyx: np.ndarray, lv_label: int = _LV) -> tuple[float, float]:
     """In-plane (y, x) centre of mass of the LV over all slices, in voxel coordinates.
 

@@ -34,28 +34,36 @@ DISCRIMINATOR_STRIDE = 16
 
 
 class SDMDiscriminator(nn.Module):
-    """``(sdm [B, F, H, W], image [B, C, H, W]) -> score [B]``; H, W ≥ 16.
+    """``(sdm [B, F, *spatial], image [B, C, *spatial]) -> score [B]``; every side ≥ 16.
 
     ``channels`` is SASSNet's ``ndf`` (64); the widths are ``channels × (1, 2, 4, 8)``.
+    ``spatial_dims`` 3 is SASSNet's own (3D) discriminator, for the left-atrium V-Net.
     """
 
-    def __init__(self, sdm_channels: int, image_channels: int = 1, channels: int = 64) -> None:
+    def __init__(
+        self, sdm_channels: int, image_channels: int = 1, channels: int = 64, spatial_dims: int = 2
+    ) -> None:
         super().__init__()
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
+        drop = nn.Dropout2d if spatial_dims == 2 else nn.Dropout3d
+        pool = nn.AdaptiveAvgPool2d if spatial_dims == 2 else nn.AdaptiveAvgPool3d
         widths = [channels * 2**i for i in range(4)]
-        self.sdm_in = nn.Conv2d(sdm_channels, channels, 4, stride=2, padding=1)
-        self.image_in = nn.Conv2d(image_channels, channels, 4, stride=2, padding=1)
+        self.sdm_in = conv(sdm_channels, channels, 4, stride=2, padding=1)
+        self.image_in = conv(image_channels, channels, 4, stride=2, padding=1)
         self.body = nn.Sequential(
             *(
                 layer
                 for i, o in itertools.pairwise(widths)
                 for layer in (
                     nn.LeakyReLU(0.2),
-                    nn.Dropout2d(0.5),
-                    nn.Conv2d(i, o, 4, stride=2, padding=1),
+                    drop(0.5),
+                    conv(i, o, 4, stride=2, padding=1),
                 )
             ),
             nn.LeakyReLU(0.2),
-            nn.AdaptiveAvgPool2d(1),
+            pool(1),
             nn.Flatten(),
             nn.Linear(widths[-1], 1),
         )
@@ -81,7 +89,7 @@ def _frozen(module: nn.Module) -> Iterator[None]:
 class Adversary:
     """A discriminator, its optimiser and ``beta``: the generator term and the discriminator step.
 
-    Shapes: ``sdm [B, F, H, W]``, ``images [B, 1, H, W]``, ``labelled [B]`` bool.
+    Shapes: ``sdm [B, F, *spatial]``, ``images [B, 1, *spatial]``, ``labelled [B]`` bool.
     """
 
     def __init__(

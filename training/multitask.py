@@ -28,10 +28,23 @@ from training.losses_ctl import (
 SegLoss = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
 
 
-def mc_entropy(model: nn.Module, images: torch.Tensor, samples: int) -> torch.Tensor:
-    """Entropy ``[B, H, W]`` of the mean softmax of ``samples`` passes (model's current mode)."""
+def mc_entropy(
+    model: nn.Module,
+    images: torch.Tensor,
+    samples: int,
+    features: torch.Tensor | list[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Entropy ``[B, *spatial]`` of the mean softmax of ``samples`` passes (model's current mode).
+
+    With ``features`` (``model.stem(images)``, deterministic) only ``model.head`` is repeated,
+    which roughly halves the cost of the guidance term for the 3D V-Net (its dropout starts at
+    the bottleneck).
+    """
     with torch.no_grad():
-        probs = sum(model(images).float().softmax(1) for _ in range(samples)) / samples
+        if features is None:
+            probs = sum(model(images).float().softmax(1) for _ in range(samples)) / samples
+        else:
+            probs = sum(model.head(features).float().softmax(1) for _ in range(samples)) / samples
     return -(probs * probs.clamp_min(1e-8).log()).sum(1)
 
 
@@ -44,13 +57,19 @@ def multitask_loss(
     config: LossConfig,
     adversary: Adversary | None = None,
     adversarial_weight: float = 0.0,
+    *,
+    stem_once: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
-    """``(total, parts, outputs)``; ``images [B, 1, H, W]``, ``labels [B, H, W]``,
+    """``(total, parts, outputs)``; ``images [B, 1, *spatial]``, ``labels [B, *spatial]``,
     ``labelled [B]`` bool; ``outputs`` is ``model.forward_all(images)``.
 
     ``adversarial_weight`` is the (ramped) weight of the adv-GM term, used with ``adversary``.
+    ``stem_once`` (the 3D runs) computes ``model.stem`` once and reuses its features (without
+    gradient) for the guidance term's MC passes instead of running the whole network each time;
+    the 2D runs keep the full passes, so their batch-norm statistics evolve as before.
     """
-    out = model.forward_all(images)
+    features = model.stem(images) if stem_once else None
+    out = model.head_all(features) if stem_once else model.forward_all(images)
     seg, sdm = out["seg"], out["sdm"]
     # Tied to the graph, so a batch with no term (no labelled slice, no unlabelled term) still
     # back-propagates (zero gradients) instead of failing.
@@ -69,7 +88,7 @@ def multitask_loss(
         parts["cross_task"] = float(term.detach())
         total = total + config.cross_task_weight * term
     if config.guidance_weight:
-        uncertainty = mc_entropy(model, images, config.guidance_samples)
+        uncertainty = mc_entropy(model, images, config.guidance_samples, features)
         term = uncertainty_guided_loss(
             seg, sdm, uncertainty, config.guidance_threshold, config.sdm_k
         )

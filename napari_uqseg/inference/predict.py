@@ -38,7 +38,12 @@ from napari_uqseg.io.limits import human_bytes, max_input_bytes
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.postprocess import largest_component as keep_largest
-from napari_uqseg.preprocess import GridTransform, percentile_normalise, plan_transform
+from napari_uqseg.preprocess import (
+    GridTransform,
+    percentile_normalise,
+    plan_transform,
+    zscore_normalise,
+)
 from napari_uqseg.uncertainty.qc import image_level_scores
 from napari_uqseg.uncertainty.stats import UncertaintyMaps
 
@@ -77,6 +82,8 @@ def _normalise(image: np.ndarray, normalisation: Mapping[str, Any] | None) -> np
     if method == "percentile":
         lower, upper = float(spec.get("lower", 5.0)), float(spec.get("upper", 95.0))
         return percentile_normalise(image, lower, upper)
+    if method == "zscore":
+        return zscore_normalise(image)
     if method in ("none", None):
         return np.asarray(image, dtype=np.float32)
     raise InputError(f"checkpoint normalisation method {method!r} is not supported")

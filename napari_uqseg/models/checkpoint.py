@@ -43,7 +43,9 @@ class CheckpointInfo:
 
     ``label_names`` maps class index to name; ``normalisation`` describes the intensity
     preprocessing the model was trained with; ``spacing`` is the in-plane (row, column) spacing in
-    mm the model expects, or ``None`` if it was trained at native resolution.
+    mm the model expects, or ``None`` if it was trained at native resolution. ``spatial_dims`` is 2
+    for models that run slice by slice and 3 for volumetric ones (run by sliding windows); files
+    written before the field existed hold 2D models and read as 2.
     """
 
     architecture: str
@@ -53,6 +55,7 @@ class CheckpointInfo:
     spacing: tuple[float, float] | None
     version: int = CHECKPOINT_VERSION
     extra: dict = field(default_factory=dict)
+    spatial_dims: int = 2
 
 
 def _check_plain(value: Any, where: str) -> None:
@@ -110,6 +113,7 @@ def save_checkpoint(
         "normalisation": dict(normalisation),
         "spacing": spacing,
         "extra": dict(extra or {}),
+        "spatial_dims": int(getattr(model, "spatial_dims", 2)),
     }
     _check_plain(payload, "checkpoint")
     # Clone to CPU so the file does not depend on the device the model was trained on.
@@ -193,6 +197,9 @@ def _info(path: Path, payload: dict) -> CheckpointInfo:
         raise InputError(f"checkpoint {path} has a malformed normalisation {normalisation!r}")
     spacing = check_spacing(path, payload.get("spacing"))
     normalisation = check_normalisation(path, dict(normalisation))
+    spatial_dims = payload.get("spatial_dims", 2)
+    if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
+        raise InputError(f"checkpoint {path} has spatial_dims {spatial_dims!r}; expected 2 or 3")
     try:
         return CheckpointInfo(
             architecture=payload["architecture"],
@@ -204,6 +211,7 @@ def _info(path: Path, payload: dict) -> CheckpointInfo:
             spacing=spacing,
             version=payload["version"],
             extra=dict(payload.get("extra") or {}),
+            spatial_dims=spatial_dims,
         )
     except (TypeError, ValueError, IndexError, AttributeError) as e:
         raise InputError(f"checkpoint {path} has a malformed description: {e}") from None

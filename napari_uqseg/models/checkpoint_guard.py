@@ -142,7 +142,7 @@ def check_spacing(path: Path, spacing: Any) -> tuple[float, float] | None:
 def check_normalisation(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """A supported intensity normalisation with percentiles 0 <= lower < upper <= 100."""
     method = spec.get("method", "percentile")
-    if method in ("none", None):
+    if method in ("none", None, "zscore"):
         return spec
     if method != "percentile":
         raise InputError(f"checkpoint {path}: normalisation method {method!r} is not supported")

@@ -20,6 +20,7 @@ _BUILTIN_MODULES = (
     "napari_uqseg.models.unet",
     "napari_uqseg.models.dilated",
     "napari_uqseg.models.bmtctl",
+    "napari_uqseg.models.vnet",
 )
 
 

@@ -247,3 +247,12 @@ def test_plan_for_volume_uses_spacing_only_when_known() -> None:
     unknown = Volume(np.zeros((2, 3, 50, 40), np.float32), np.eye(4), nib.Nifti1Header())
     plan = plan_for_volume(unknown, target_spacing=1.4, crop_size=32)
     assert plan.resampled_yx == (50, 40) and plan.out_shape == (3, 32, 32)
+
+
+def test_zscore_normalise_has_mean_zero_and_unit_spread():
+    from napari_uqseg.preprocess import zscore_normalise
+
+    image = np.random.default_rng(0).normal(7.0, 3.0, (4, 8, 8))
+    out = zscore_normalise(image)
+    assert out.dtype == np.float32 and abs(out.mean()) < 1e-6 and abs(out.std() - 1) < 1e-5
+    assert not zscore_normalise(np.full((2, 2, 2), 5.0)).any()

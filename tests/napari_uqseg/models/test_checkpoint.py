@@ -19,14 +19,25 @@ from napari_uqseg.models.checkpoint import (
 )
 from napari_uqseg.models.registry import available_models, build_model
 
+TINY_ARGS = {
+    "dilated_cnn": {"features": 4, "hidden": 8},
+    "vnet_mtctl": {"base_channels": 2},
+}
+
+
+def _input(m: torch.nn.Module) -> torch.Tensor:
+    """A batch of two 32×32 slices, or of two 16×32×32 volumes for a 3D model."""
+    volume = (16,) if getattr(m, "spatial_dims", 2) == 3 else ()
+    return torch.randn(2, m.in_channels, *volume, 32, 32)
+
 
 def _model(name: str = "unet2d", **kw) -> torch.nn.Module:
     torch.manual_seed(1)
-    args = {"dilated_cnn": {"features": 4, "hidden": 8}}.get(name, {"base_channels": 4, "depth": 2})
+    args = TINY_ARGS.get(name, {"base_channels": 4, "depth": 2})
     m = build_model(name, **args, **kw)
     m.train()
     with torch.no_grad():  # non-default BN running stats must survive the round trip
-        m(torch.randn(2, m.in_channels, 32, 32))
+        m(_input(m))
     return m.eval()
 
 
@@ -40,7 +51,7 @@ def test_round_trip_identical_outputs_and_info(tmp_path, name):
     assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temp file left behind
     loaded, info = load_checkpoint(path)
     assert not loaded.training
-    x = torch.randn(2, m.in_channels, 32, 32)
+    x = _input(m)
     with torch.no_grad():
         assert torch.equal(loaded(x), m(x))
     assert info.architecture == name

@@ -1,0 +1,76 @@
+"""The 3D V-Net of MT-CTL: shapes, the stem/head split MC sampling relies on, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from napari_uqseg.errors import InputError
+from napari_uqseg.models.checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
+from napari_uqseg.models.mc import mc_dropout
+from napari_uqseg.models.registry import available_models, build_model
+
+
+@pytest.fixture
+def tiny() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("vnet_mtctl", base_channels=2, num_classes=2)
+
+
+def test_registered_with_the_seed_width_and_param_count():
+    assert "vnet_mtctl" in available_models()
+    # UA-MT's V-Net (16 filters, n_classes 2) has 9.44 M parameters; ours adds a 1×1 SDM head.
+    params = sum(p.numel() for p in build_model("vnet_mtctl").parameters())
+    assert 9.40e6 < params < 9.50e6
+
+
+@pytest.mark.parametrize("shape", [(16, 32, 48), (32, 16, 16)])
+def test_output_shapes_follow_the_input(tiny, shape):
+    tiny.eval()
+    out = tiny.forward_all(torch.randn(1, 1, *shape))
+    assert out["seg"].shape == (1, 2, *shape)
+    assert out["sdm"].shape == (1, 1, *shape)
+    assert out["sdm"].abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("shape", [(17, 32, 32), (16, 30, 32), (16, 32, 33)])
+def test_odd_sizes_are_refused_with_the_multiple(tiny, shape):
+    with pytest.raises(InputError, match="multiples of 16"):
+        tiny(torch.randn(1, 1, *shape))
+
+
+def test_2d_input_is_refused(tiny):
+    with pytest.raises(InputError, match=r"\[B, 1, D, H, W\]"):
+        tiny(torch.randn(1, 1, 32, 32))
+
+
+def test_forward_is_head_of_stem_and_dropout_only_in_the_head(tiny):
+    x = torch.randn(1, 1, 16, 16, 16)
+    tiny.eval()
+    assert torch.equal(tiny(x), tiny.head(tiny.stem(x)))
+    with mc_dropout(tiny):
+        features = tiny.stem(x)
+        again = tiny.stem(x)
+        assert all(torch.equal(a, b) for a, b in zip(features, again, strict=True))
+        assert not torch.equal(tiny.head(features), tiny.head(features))
+
+
+def test_checkpoint_declares_three_spatial_dims(tiny, tmp_path):
+    path = save_checkpoint(tmp_path / "v.pt", tiny, label_names={0: "background", 1: "LA"})
+    assert read_checkpoint_info(path).spatial_dims == 3
+    model, info = load_checkpoint(path)
+    assert info.arguments["base_channels"] == 2 and model.spatial_dims == 3
+
+
+def test_2d_checkpoints_and_files_without_the_field_read_as_2d(tmp_path):
+    unet = build_model("unet2d", base_channels=4, depth=2)
+    path = save_checkpoint(tmp_path / "u.pt", unet)
+    assert read_checkpoint_info(path).spatial_dims == 2
+    payload = torch.load(path, weights_only=True)
+    del payload["spatial_dims"]  # as written before the field existed
+    torch.save(payload, tmp_path / "old.pt")
+    assert read_checkpoint_info(tmp_path / "old.pt").spatial_dims == 2
+    payload["spatial_dims"] = 4
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(InputError, match="spatial_dims 4"):
+        read_checkpoint_info(tmp_path / "bad.pt")
