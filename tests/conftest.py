@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def acdc_root() -> Path | None:
-    """The shared ACDC copy: ``$UQSEG_ACDC_DIR`` or ``../shared/data/acdc`` beside the repository."""
+    """The shared ACDC copy: ``$UQSEG_ACDC_DIR`` or ``../shared/data/acdc`` beside the repo."""
     env = os.environ.get("UQSEG_ACDC_DIR")
     candidate = Path(env) if env else REPO.parent / "shared" / "data" / "acdc"
     return candidate if (candidate / "cases.csv").is_file() else None

@@ -1,8 +1,10 @@
-"""``uqseg`` entry point: builds the parser from one module per subcommand and maps errors to exit codes.
+"""``uqseg`` entry point: builds the parser from one module per subcommand and maps errors to exit
+codes.
 
-Each subcommand module defines ``add_parser(subparsers)`` that registers itself and sets ``func`` to a
-callable taking the parsed namespace and returning an exit code. Modules are imported only when their
-subcommand runs (``uqseg --help`` stays fast), so they keep heavy imports inside ``run``.
+Each subcommand module defines ``add_parser(subparsers)`` that registers itself and sets ``func``
+to a callable taking the parsed namespace and returning an exit code. Modules are imported only
+when their subcommand runs (``uqseg --help`` stays fast), so they keep heavy imports inside
+``run``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ def _one_line(err: BaseException) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="uqseg",
-        description="Monte-Carlo-dropout cardiac MRI segmentation, uncertainty maps and referral curves.",
+        description=(
+            "Monte-Carlo-dropout cardiac MRI segmentation, uncertainty maps and referral curves."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -45,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``uqseg``; bad input exits with code 2 and a one-line message on stderr, never a traceback."""
+    """Run ``uqseg``; bad input exits with code 2 and a one-line message on stderr, never a
+    traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
