@@ -278,6 +278,13 @@ def write_prediction(
     write_volume(result.prediction, reference_volume, paths["seg"], dtype=np.uint8)
     for key in ("entropy", "variance", "mutual_info"):
         write_volume(getattr(result.maps, key), reference_volume, paths[key], dtype=np.float32)
-    report = {**result.qc, "dice": None if dice is None else dict(dice)}
-    atomic_write_text(paths["qc"], json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
+    write_qc(result, paths["qc"], dice=dice)
     return paths
+
+
+def write_qc(
+    result: PredictionResult, path: str | os.PathLike, *, dice: Mapping[str, float] | None = None
+) -> Path:
+    """Write ``result.qc`` (with ``dice`` when the true labels are known) as ``<name>_qc.json``."""
+    report = {**result.qc, "dice": None if dice is None else dict(dice)}
+    return atomic_write_text(path, json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")

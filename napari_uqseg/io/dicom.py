@@ -264,19 +264,23 @@ def _enhanced_image(ds: Any, index: int, frame: int, shape: tuple[int, int]) -> 
 
 
 def _check_consistent(images: list[_Image], datasets: list[Any], folder: Path) -> None:
-    first = images[0]
-    for image in images[1:]:
+    """One orientation, matrix and pixel spacing; the odd ones out are named against the rest."""
+    keys = [tuple(np.round(im.orientation / _ORIENTATION_ATOL).astype(int)) for im in images]
+    common = max(set(keys), key=keys.count)
+    reference = images[keys.index(common)]
+    for image in images:
         where = f"{folder}: {Path(datasets[image.dataset].filename).name}"
-        if not np.allclose(image.orientation, first.orientation, atol=_ORIENTATION_ATOL):
+        if not np.allclose(image.orientation, reference.orientation, atol=_ORIENTATION_ATOL):
+            n_odd = len(keys) - keys.count(common)
             raise InputError(
                 f"{where} has orientation {image.orientation.round(4).tolist()} but "
-                f"{Path(datasets[first.dataset].filename).name} has "
-                f"{first.orientation.round(4).tolist()}; a series must share one orientation"
+                f"{keys.count(common)} other images have {reference.orientation.round(4).tolist()}"
+                f" ({n_odd} odd); a series must share one orientation"
             )
-        if image.shape != first.shape or not np.allclose(image.spacing, first.spacing):
+        if image.shape != reference.shape or not np.allclose(image.spacing, reference.spacing):
             raise InputError(
-                f"{where} is {image.shape} at {image.spacing} mm but the first image is "
-                f"{first.shape} at {first.spacing} mm"
+                f"{where} is {image.shape} at {image.spacing} mm but the series is "
+                f"{reference.shape} at {reference.spacing} mm"
             )
     frames = {ds.get("FrameOfReferenceUID") for ds in datasets}
     if len(frames) > 1:

@@ -135,14 +135,45 @@ def write_datasets(datasets: list[Dataset], folder: Path, *, shuffle: bool = Tru
     return folder
 
 
-def enhanced_dataset(datasets: list[Dataset]) -> Dataset:
-    """The same series as one multi-frame instance (highdicom's legacy-converted enhanced MR)."""
+def enhanced_dataset(datasets: list[Dataset], *, shuffle: bool = True) -> Dataset:
+    """The same series as one multi-frame instance (highdicom's legacy-converted enhanced MR).
+
+    The frames are stored in a shuffled order and each carries its trigger time in a Cardiac
+    Synchronization functional group, as an enhanced cine does, so the reader must sort them.
+    """
     import highdicom as hd
 
-    return hd.legacy.LegacyConvertedEnhancedMRImage(
-        datasets,
+    order = np.random.default_rng(2).permutation(len(datasets)) if shuffle else range(len(datasets))
+    ordered = [datasets[int(i)] for i in order]
+    enhanced = hd.legacy.LegacyConvertedEnhancedMRImage(
+        ordered,
         series_instance_uid=generate_uid(),
         series_number=8,
         sop_instance_uid=generate_uid(),
         instance_number=1,
     )
+    by_uid = {str(ds.SOPInstanceUID): ds for ds in datasets}
+    for frame in enhanced.PerFrameFunctionalGroupsSequence:
+        # the converter may reorder frames; each names the instance it came from
+        uid = frame.ConversionSourceAttributesSequence[0].ReferencedSOPInstanceUID
+        source = by_uid[str(uid)]
+        if "TriggerTime" in source:
+            cardiac = Dataset()
+            cardiac.NominalCardiacTriggerDelayTime = source.TriggerTime
+            frame.CardiacSynchronizationSequence = [cardiac]
+    return enhanced
+
+
+def acdc_cine(
+    acdc_dir: Path,
+    patient: str = "patient002",
+    crop: tuple[slice, slice, slice] | None = (slice(3, 7), slice(100, 132), slice(90, 118)),
+) -> np.ndarray:
+    """ED and ES of an ACDC patient as a two-frame (2, Z, Y, X) cine, cropped (None: whole)."""
+    from napari_uqseg.io import read_volume
+
+    frames = [
+        read_volume(acdc_dir / patient / f"{patient}_frame0{k}.nii.gz").array for k in (1, 2)
+    ]
+    cine = np.stack(frames)
+    return cine if crop is None else np.ascontiguousarray(cine[(slice(None), *crop)])
