@@ -18,6 +18,8 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
 SCALE = 4095.0  # float [0, 1] images are stored as int16 0..4095 with slope 1/4095
+#: A (4, 32, 28) crop of ACDC patient002 that holds all three structures in ED and ES.
+CROP = (slice(3, 7), slice(116, 148), slice(80, 108))
 
 
 def oblique_rotation(angles_deg: tuple[float, float, float] = (35.0, -50.0, 20.0)) -> np.ndarray:
@@ -167,7 +169,7 @@ def enhanced_dataset(datasets: list[Dataset], *, shuffle: bool = True) -> Datase
 def acdc_cine(
     acdc_dir: Path,
     patient: str = "patient002",
-    crop: tuple[slice, slice, slice] | None = (slice(3, 7), slice(100, 132), slice(90, 118)),
+    crop: tuple[slice, slice, slice] | None = CROP,
 ) -> np.ndarray:
     """ED and ES of an ACDC patient as a two-frame (2, Z, Y, X) cine, cropped (None: whole)."""
     from napari_uqseg.io import read_volume

@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     """Load, predict with a progress bar on stderr, write the five outputs; exit code 0."""
     from tqdm import tqdm
 
-    from napari_uqseg.inference.predict import predict_volume, write_prediction
     from napari_uqseg.errors import InputError
+    from napari_uqseg.inference.predict import predict_volume, write_prediction
     from napari_uqseg.io.source import read_image
     from napari_uqseg.models.bundled import default_model
 
