@@ -111,3 +111,24 @@ def test_manifest_keeps_the_nifti_reader_and_adds_the_dicom_one():
     assert readers["napari-uqseg.get_dicom_reader"].accepts_directories
     writers = {w.command for w in manifest.contributions.writers}
     assert {"napari-uqseg.write_labels_dicom", "napari-uqseg.write_image_dicom"} <= writers
+
+
+def test_referral_export_adds_the_corrected_dicom_seg(folder, tmp_path, cine):
+    from napari_uqseg.referral.session.recorded import ReferralSession
+    from napari_uqseg.viewer.referral_export import export_session
+
+    reference = (stored_values(cine[0]) * 4).clip(0, 3).astype(np.uint8)
+    prediction = reference.copy()
+    prediction[1, :4] = 0
+    uncertainty = np.random.default_rng(0).random(reference.shape).astype(np.float32)
+    session = ReferralSession(prediction, uncertainty=uncertainty, threshold=0.5)
+    wrong = np.nonzero(prediction != reference)
+    session.paint(wrong, reference[wrong])
+    paths = export_session(
+        session, tmp_path, stem="case", layer_meta=_output_meta(folder, SEGMENTATION, 0)
+    )
+    assert tmp_path / "case_corrected_seg.dcm" in paths
+    seg = hd.seg.segread(tmp_path / "case_corrected_seg.dcm")
+    assert {s.SegmentAlgorithmType for s in seg.SegmentSequence} == {"SEMIAUTOMATIC"}
+    back = read_segmentation(tmp_path / "case_corrected_seg.dcm", read_dicom_series(folder))
+    np.testing.assert_array_equal(back, reference)
