@@ -7,7 +7,9 @@ them on the series. A segmentation has one segment per ACDC structure (label 1..
 SNOMED CT concepts from pydicom's code dictionary. The dictionary has no "ventricular cavity"
 concept, so the RV and LV blood pools are coded as the ventricles (53085002, 87878005) and the
 segment labels say "blood pool"; the myocardium is 49848007. Every slice is stored, empty or not,
-so a reader gets the full grid back.
+so a reader gets the full grid back. With single-frame sources only the chosen frame's instances
+are referenced; with one enhanced multi-frame source highdicom matches source frames by position,
+so each stored frame names every time point at its position.
 """
 
 from __future__ import annotations
