@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             largest_component=args.largest_component,
             progress=lambda p: bar.update(p.done - bar.n),
         )
+    print(f"spacing: {result.qc['spacing']['note']}", file=sys.stderr)
     if args.format == "dicom":
         from napari_uqseg.inference.dicom_outputs import write_prediction_dicom
 

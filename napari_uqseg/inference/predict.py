@@ -31,6 +31,7 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, precision_name, select_device
 from napari_uqseg.inference.engine import Progress, drive, iter_mc_inference
 from napari_uqseg.inference.options import InferenceOptions
+from napari_uqseg.inference.spacing import spacing_record
 from napari_uqseg.io.atomic import atomic_write_text
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
@@ -208,6 +209,9 @@ def iter_predict_volume(
         "largest_component": bool(largest_component),
         "grid_shape_zyx": list(grid_maps.spatial_shape),
         "volume_unit": "voxels of the model grid",
+        "spacing": spacing_record(
+            spacing_zyx, target, transform.resampled_yx, transform.in_shape[1:]
+        ),
         "structures": structures,
         "dice": None,
     }
