@@ -33,27 +33,12 @@ import numpy as np
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.dicom_deps import require
 from napari_uqseg.io.dicom_geometry import nifti_affine, nifti_header
+from napari_uqseg.io.dicom_images import Image, images_of
 from napari_uqseg.io.nifti import Volume
 
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
 _ORIENTATION_ATOL = 1e-4  # direction cosines are written with ~6 decimals
 _SAME_POSITION_MM = 0.01  # projections closer than this are the same slice position
-
-
-@dataclass(frozen=True)
-class _Image:
-    """One 2D image of the series: a single-frame instance or one frame of a multi-frame one."""
-
-    dataset: int  # index into the series' datasets
-    frame: int  # frame index in a multi-frame instance; -1 for a single-frame one
-    position: np.ndarray  # ImagePositionPatient (LPS, mm)
-    orientation: np.ndarray  # ImageOrientationPatient (6,)
-    spacing: tuple[float, float]  # PixelSpacing (between rows, between columns)
-    shape: tuple[int, int]  # (Rows, Columns)
-    trigger: float | None  # ms after the R wave
-    order: tuple[float, ...]  # sort key within one position: trigger, temporal index, number
-    slope: float
-    intercept: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,9 +106,9 @@ def read_dicom_series(path: str | os.PathLike, *, series: str | None = None) -> 
             raise InputError(f"{path}: not a DICOM file")
         series = series or str(own.get("SeriesInstanceUID", ""))
     datasets = _select_series(_read_folder(pydicom, folder), folder, series)
-    images = [image for i, ds in enumerate(datasets) for image in _images(ds, i, folder)]
+    images = [image for i, ds in enumerate(datasets) for image in images_of(ds, i, folder)]
     _check_consistent(images, datasets, folder)
-    grid = _sort_into_grid(images, folder)  # (T, Z) of _Image
+    grid = _sort_into_grid(images, folder)  # (T, Z) of Image
     volume_array = _pixels(grid, datasets, folder)
     first, last = grid[0][0], grid[0][-1]
     n_slices = len(grid[0])
@@ -193,77 +178,7 @@ def _select_series(datasets: list[Any], folder: Path, series: str | None) -> lis
     return datasets
 
 
-def _number(value: Any) -> float | None:
-    return None if value is None or value == "" else float(value)
-
-
-def _images(ds: Any, index: int, folder: Path) -> list[_Image]:
-    """The 2D images of one instance with their geometry and timing."""
-    name = Path(ds.filename).name
-    if "PixelData" not in ds and "FloatPixelData" not in ds:
-        raise InputError(f"{folder / name}: no pixel data (not an image instance)")
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
-        raise InputError(f"{folder / name}: colour images are not supported (one channel needed)")
-    shape = (int(ds.Rows), int(ds.Columns))
-    if "PerFrameFunctionalGroupsSequence" in ds:
-        return [_enhanced_image(ds, index, f, shape) for f in range(int(ds.NumberOfFrames))]
-    if int(ds.get("NumberOfFrames", 1) or 1) != 1:
-        raise InputError(f"{folder / name}: multi-frame image without per-frame geometry")
-    missing = [t for t in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
-               if t not in ds]
-    if missing:
-        raise InputError(f"{folder / name}: no {', '.join(missing)}; cannot place the slice")
-    trigger = _number(ds.get("TriggerTime"))
-    order = (
-        trigger if trigger is not None else 0.0,
-        _number(ds.get("TemporalPositionIdentifier")) or 0.0,
-        _number(ds.get("InstanceNumber")) or 0.0,
-    )
-    return [_Image(
-        index, -1, np.asarray(ds.ImagePositionPatient, float),
-        np.asarray(ds.ImageOrientationPatient, float),
-        tuple(float(s) for s in ds.PixelSpacing), shape, trigger, order,
-        float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0),
-    )]
-
-
-def _group(ds: Any, frame: int, name: str) -> Any | None:
-    """Functional group ``name`` of ``frame``: per-frame first, then shared (PS3.3 C.7.6.16)."""
-    sources = [ds.PerFrameFunctionalGroupsSequence[frame]]
-    if "SharedFunctionalGroupsSequence" in ds:
-        sources.append(ds.SharedFunctionalGroupsSequence[0])
-    for groups in sources:
-        if name in groups and len(groups[name].value):
-            return groups[name].value[0]
-    return None
-
-
-def _enhanced_image(ds: Any, index: int, frame: int, shape: tuple[int, int]) -> _Image:
-    where = f"{ds.filename} frame {frame + 1}"
-    position = _group(ds, frame, "PlanePositionSequence")
-    orientation = _group(ds, frame, "PlaneOrientationSequence")
-    measures = _group(ds, frame, "PixelMeasuresSequence")
-    if position is None or orientation is None or measures is None:
-        raise InputError(f"{where}: no plane position, orientation or pixel spacing")
-    cardiac = _group(ds, frame, "CardiacSynchronizationSequence")
-    content = _group(ds, frame, "FrameContentSequence")
-    values = _group(ds, frame, "PixelValueTransformationSequence")
-    trigger = None if cardiac is None else _number(cardiac.get("NominalCardiacTriggerDelayTime"))
-    if trigger is None:  # legacy-converted enhanced MR keeps the classic tag here
-        unassigned = _group(ds, frame, "UnassignedPerFrameConvertedAttributesSequence")
-        trigger = None if unassigned is None else _number(unassigned.get("TriggerTime"))
-    temporal = None if content is None else _number(content.get("TemporalPositionIndex"))
-    order = (trigger if trigger is not None else 0.0, temporal or 0.0, float(frame))
-    slope = 1.0 if values is None else float(values.get("RescaleSlope", 1) or 1)
-    intercept = 0.0 if values is None else float(values.get("RescaleIntercept", 0) or 0)
-    return _Image(
-        index, frame, np.asarray(position.ImagePositionPatient, float),
-        np.asarray(orientation.ImageOrientationPatient, float),
-        tuple(float(s) for s in measures.PixelSpacing), shape, trigger, order, slope, intercept,
-    )
-
-
-def _check_consistent(images: list[_Image], datasets: list[Any], folder: Path) -> None:
+def _check_consistent(images: list[Image], datasets: list[Any], folder: Path) -> None:
     """One orientation, matrix and pixel spacing; the odd ones out are named against the rest."""
     keys = [tuple(np.round(im.orientation / _ORIENTATION_ATOL).astype(int)) for im in images]
     common = max(set(keys), key=keys.count)
@@ -287,11 +202,11 @@ def _check_consistent(images: list[_Image], datasets: list[Any], folder: Path) -
         raise InputError(f"{folder}: the series spans {len(frames)} frames of reference")
 
 
-def _sort_into_grid(images: list[_Image], folder: Path) -> list[list[_Image]]:
+def _sort_into_grid(images: list[Image], folder: Path) -> list[list[Image]]:
     """(T, Z) images: positions along the normal, then frames in time at each position."""
     normal = np.cross(images[0].orientation[:3], images[0].orientation[3:])
     projected = sorted(((float(im.position @ normal), im) for im in images), key=lambda p: p[0])
-    positions: list[list[tuple[float, _Image]]] = [[projected[0]]]
+    positions: list[list[tuple[float, Image]]] = [[projected[0]]]
     for item in projected[1:]:
         if item[0] - positions[-1][0][0] > _SAME_POSITION_MM:
             positions.append([])
@@ -308,7 +223,7 @@ def _sort_into_grid(images: list[_Image], folder: Path) -> list[list[_Image]]:
     return [list(frame) for frame in zip(*columns, strict=True)]
 
 
-def _check_even_grid(stack: list[_Image], normal: np.ndarray, folder: Path) -> None:
+def _check_even_grid(stack: list[Image], normal: np.ndarray, folder: Path) -> None:
     if len(stack) < 3:
         return
     points = np.stack([im.position for im in stack])
@@ -335,7 +250,7 @@ def _check_even_grid(stack: list[_Image], normal: np.ndarray, folder: Path) -> N
     )
 
 
-def _pixels(grid: list[list[_Image]], datasets: Sequence[Any], folder: Path) -> np.ndarray:
+def _pixels(grid: list[list[Image]], datasets: Sequence[Any], folder: Path) -> np.ndarray:
     """(T, Z, Y, X) float32 rescaled pixels; decoding errors become InputErrors."""
     decoded: dict[int, np.ndarray] = {}
     first = grid[0][0]
