@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras="napari,qt"
-[[ "${1:-}" == "--dev" ]] && extras="napari,qt,metrics,testing"
+extras="napari,qt,dicom"
+[[ "${1:-}" == "--dev" ]] && extras="napari,qt,metrics,dicom,testing"
 
 apt_packages=(xvfb xauth libgl1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0
   libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-xfixes0 libxcb-shape0

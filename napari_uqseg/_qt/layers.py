@@ -17,7 +17,7 @@ import numpy as np
 from napari.layers import Image, Labels, Layer
 from qtpy.QtCore import QObject, QTimer
 
-from napari_uqseg.viewer.keys import GEOMETRY_KEY, ROLE_KEY
+from napari_uqseg.viewer.keys import DICOM_KEY, GEOMETRY_KEY, ROLE_KEY
 from napari_uqseg.viewer.layers import LayerData, label_colormap, label_features
 
 #: Layer attributes a re-run refreshes on an existing layer (besides ``data``).
@@ -157,4 +157,7 @@ def source_volume(
     scale = tuple(float(s) for s in layer.scale[-3:])
     geometry = layer.metadata.get(GEOMETRY_KEY) or {}
     known = geometry.get("spacing_known", scale != (1.0, 1.0, 1.0))
-    return np.asarray(data), scale if known else None, {"scale": scale, "metadata": layer.metadata}
+    metadata = layer.metadata
+    if layer.data.ndim == 4 and DICOM_KEY in metadata:  # outputs reference this frame's instances
+        metadata = {**metadata, DICOM_KEY: {**metadata[DICOM_KEY], "frame": int(frame)}}
+    return np.asarray(data), scale if known else None, {"scale": scale, "metadata": metadata}

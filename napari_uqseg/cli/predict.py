@@ -8,6 +8,12 @@ Dice, U_labelled; see ``napari_uqseg.uncertainty.qc``). ``uqseg demo`` writes th
 
 As in Sander et al. (2019), the segmentation keeps only the largest 3D (6-connected) component of
 each class, like the napari widget and the demo; --no-largest-component keeps the plain argmax.
+
+IMAGE may also be a DICOM series: a folder, or one of its files (``--series UID`` picks one of
+several series in a folder; a cine needs ``--frame N``, 0-based in trigger-time order). With
+``--format dicom`` the outputs are ``<name>_seg.dcm`` (DICOM-SEG), ``<name>_entropy_pm.dcm``,
+``<name>_variance_pm.dcm`` and ``<name>_mutual_info_pm.dcm`` (Parametric Maps) referencing the
+source series, plus ``<name>_qc.json``. Needs the ``dicom`` extra (pydicom, highdicom).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ EPILOG = """examples:
   uqseg predict image.nii.gz --model a.pt --model b.pt --tta flips   # ensemble of two, 3 views
   uqseg predict patient001_frame01.nii.gz --model my_unet.pt --samples 20 --out results/
   uqseg predict image.nii.gz --device cpu --precision fp32 --seed 3 --no-largest-component
+  uqseg predict dicom/SA_cine/ --frame 0 --format dicom --out results/
 """
 
 
@@ -39,7 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("image", metavar="IMAGE", help="3D image (.nii or .nii.gz)")
+    parser.add_argument(
+        "image", metavar="IMAGE", help="3D image (.nii or .nii.gz) or a DICOM series folder/file"
+    )
     parser.add_argument(
         "--model",
         metavar="NAME|PATH",
@@ -70,20 +79,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="keep only the largest 6-connected component of each predicted class (default: on)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--format", default="nifti", choices=("nifti", "dicom"), help="output files (nifti)"
+    )
+    parser.add_argument("--series", metavar="UID", help="DICOM series to read from a folder")
+    parser.add_argument("--frame", type=int, help="frame of a cine (0-based, trigger-time order)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check --out, load, predict with a progress bar on stderr, write the five outputs; 0."""
+    """Check --out, load (NIfTI or a DICOM series), predict with a progress bar on stderr, write
+    the outputs; exit code 0."""
+    from napari_uqseg.errors import InputError
     from napari_uqseg.inference.predict import predict_volume, write_prediction
-    from napari_uqseg.io.nifti import read_volume
     from napari_uqseg.io.outputs import check_output_dir
+    from napari_uqseg.io.source import read_image
     from napari_uqseg.models.bundled import default_model
 
     check_output_dir(args.out, what="--out")  # before the work, not after it
     models = args.model or [default_model()]
     model = models[0] if len(models) == 1 else models
-    volume = read_volume(args.image)
+    volume, series = read_image(args.image, series=args.series, frame=args.frame)
+    if args.format == "dicom" and series is None:
+        raise InputError(f"{args.image}: --format dicom needs a DICOM series as IMAGE")
     sources = len(models) * len(TTA_SETS[args.tta])
     bar = _LazyBar(
         sources * args.samples * volume.array.shape[0], f"{volume.name} T={args.samples}"
@@ -100,13 +118,20 @@ def run(args: argparse.Namespace) -> int:
             tta=args.tta,
             progress=None if args.no_progress else bar.update,
         )
-    paths = write_prediction(result, volume, args.out)
     qc = result.qc
     print(
         f"{qc['model']}: {qc['total_samples']} samples ({len(qc['members'])} member(s) x "
         f"{len(TTA_SETS[qc['tta']])} view(s) x T={qc['samples']}) on {qc['device']}, "
         f"{qc['precision']}"
     )
+    print(f"spacing: {qc['spacing']['note']}")
+    if args.format == "dicom":
+        from napari_uqseg.inference.dicom_outputs import write_prediction_dicom
+
+        frame = 0 if args.frame is None else args.frame
+        paths = write_prediction_dicom(result, series, args.out, name=volume.name, frame=frame)
+    else:
+        paths = write_prediction(result, volume, args.out)
     for path in paths.values():
         print(f"wrote {path}")
     return 0

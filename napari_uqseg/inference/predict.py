@@ -33,7 +33,8 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, precision_name, select_device
 from napari_uqseg.inference.engine import Progress, drive, iter_mc_inference
 from napari_uqseg.inference.options import InferenceOptions
-from napari_uqseg.io.atomic import fsync_dir
+from napari_uqseg.inference.spacing import spacing_record
+from napari_uqseg.io.atomic import atomic_write_text, fsync_dir
 from napari_uqseg.io.limits import human_bytes, max_input_bytes
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.labels import LABEL_NAMES
@@ -276,6 +277,9 @@ def iter_predict_volume(
         "largest_component": bool(largest_component),
         "grid_shape_zyx": list(grid_maps.spatial_shape),
         "volume_unit": "voxels of the model grid",
+        "spacing": spacing_record(
+            spacing_zyx, target, transform.resampled_yx, transform.in_shape[1:]
+        ),
         "structures": structures,
         "dice": None,
     }
@@ -354,9 +358,7 @@ def write_prediction(
         write_volume(result.prediction, reference_volume, staged["seg"], dtype=np.uint8)
         for key in ("entropy", "variance", "mutual_info"):
             write_volume(getattr(result.maps, key), reference_volume, staged[key], dtype=np.float32)
-        report = {**result.qc, "dice": None if dice is None else dict(dice)}
-        text = json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n"
-        staged["qc"].write_text(text)
+        write_qc(result, staged["qc"], dice=dice)
         paths["qc"].unlink(missing_ok=True)
         for key in [*(k for k in paths if k != "qc"), "qc"]:
             os.replace(staged[key], paths[key])
@@ -364,3 +366,11 @@ def write_prediction(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return paths
+
+
+def write_qc(
+    result: PredictionResult, path: str | os.PathLike, *, dice: Mapping[str, float] | None = None
+) -> Path:
+    """Write ``result.qc`` (with ``dice`` when the true labels are known) as ``<name>_qc.json``."""
+    report = {**result.qc, "dice": None if dice is None else dict(dice)}
+    return atomic_write_text(path, json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")

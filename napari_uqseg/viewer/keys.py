@@ -14,6 +14,7 @@ ROLE_KEY = "uqseg_role"
 QC_KEY = "uqseg_qc"  # on the segmentation: image-level QC scores per structure
 MAPS_KEY = "uqseg_maps"  # on the segmentation: the run's UncertaintyMaps
 GEOMETRY_KEY = "uqseg_geometry"  # on anything read or made from a file: affine and header
+DICOM_KEY = "uqseg_dicom"  # on anything read or made from a DICOM series: folder, series, frame
 MODEL_KEY = "uqseg_model"  # on the segmentation: the checkpoint that ran
 FLAG_THRESHOLD_KEY = "uqseg_flag_threshold"  # on the segmentation: the run's flag threshold
 

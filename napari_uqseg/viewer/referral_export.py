@@ -4,6 +4,8 @@ Writes into one folder, every file atomically or through the NIfTI writer:
 
 - ``<stem>_corrected.nii.gz`` — the corrected labels in the prediction's original geometry
   (:func:`napari_uqseg.viewer.napari_io.write_labels`, geometry from the source layer's metadata);
+- ``<stem>_corrected_seg.dcm`` — the same labels as a DICOM-SEG on the source series, when the
+  image came from DICOM (:func:`napari_uqseg.viewer.dicom_io.write_labels_dicom`);
 - ``<stem>_corrections.csv`` / ``.json`` — the session's event log (one row per stroke, undo, …);
 - ``<stem>_curve.csv`` — Dice per structure against voxels corrected, after each event;
 - ``<stem>_curve.png`` — that curve over the simulated curve (when a reference exists);
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_uqseg.io.atomic import atomic_write
+from napari_uqseg.viewer.dicom_io import write_labels_dicom
+from napari_uqseg.viewer.keys import CORRECTION, DICOM_KEY, ROLE_KEY
 from napari_uqseg.viewer.live_plot import Recorded, referral_png_figure
 from napari_uqseg.viewer.napari_io import write_labels
 
@@ -59,6 +63,11 @@ def export_session(
             str(folder / f"{stem}_corrected.nii.gz"), session.corrected, dict(layer_meta)
         )
     ]
+    metadata = dict(layer_meta.get("metadata") or {})
+    if DICOM_KEY in metadata:
+        dicom_meta = {**dict(layer_meta), "metadata": {**metadata, ROLE_KEY: CORRECTION}}
+        seg = folder / f"{stem}_corrected_seg.dcm"
+        out += [Path(p) for p in write_labels_dicom(str(seg), session.corrected, dicom_meta)]
     for suffix, write in (
         ("_corrections.csv", session.export_csv),
         ("_corrections.json", session.export_json),
