@@ -124,3 +124,11 @@ def heart_centre(labels: np.ndarray) -> tuple[float, float] | None:
     if ys.size == 0:
         return None
     return float(ys.mean()), float(xs.mean())
+
+
+def crop_anchor(labels: np.ndarray, crop_centre: str) -> tuple[float, float] | None:
+    """Where a biased crop of this ``(Y, X)`` slice is centred: the labels' centroid
+    (``"labels"``, ``None`` without foreground) or the slice's centre (``"image"``, label-free)."""
+    if crop_centre == "image":
+        return (labels.shape[0] - 1) / 2, (labels.shape[1] - 1) / 2
+    return heart_centre(labels)

@@ -50,13 +50,20 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Batch-level augmentation for short-axis MRI (see :mod:`training.augment`)."""
+    """Batch-level augmentation for short-axis MRI (see :mod:`training.augment`).
+
+    ``heart_bias`` is the share of crops placed around an anchor (the rest are uniform over the
+    slice); ``crop_centre`` names the anchor: ``"labels"``, the centroid of the slice's labels
+    (labelled slices only), or ``"image"``, the slice's centre, which reads no labels and so
+    places labelled and unlabelled crops alike (ACDC is planned with the heart near the centre).
+    """
 
     flip: bool = True
     rot90: bool = True
     max_rotation_deg: float = 15.0
     scale_range: tuple[float, float] = (0.8, 1.25)
     heart_bias: float = 0.8
+    crop_centre: str = "labels"
     intensity_scale: float = 0.1
     intensity_shift: float = 0.1
     gamma_range: tuple[float, float] = (0.7, 1.5)
@@ -100,6 +107,12 @@ class LossConfig:
     discriminator_channels: int = 64
 
     @property
+    def uses_unlabelled(self) -> bool:
+        """Whether a term reads unlabelled slices (cross-task, guidance, adversarial); without one
+        the loop serves labelled slices only."""
+        return bool(self.cross_task_weight or self.guidance_weight or self.adversarial_weight)
+
+    @property
     def multitask(self) -> bool:
         """Whether any BMT-CTL term is on."""
         return bool(
@@ -116,6 +129,9 @@ PHASES: tuple[str, ...] = ("ED", "ES")
 PHASE_MODELS: tuple[str, ...] = ("dilated_cnn",)
 
 
+#: Where random crops are centred (see :mod:`training.augment`): near the labelled heart, or
+#: around the image centre without reading labels (fair to unlabelled slices).
+CROP_CENTRES = ("labels", "image")
 #: Learning-rate schedules :mod:`training.schedule` implements (a config names one of them).
 SCHEDULES = ("cosine", "step", "snapshot")
 
@@ -217,6 +233,10 @@ def check_config(config: TrainConfig) -> TrainConfig:
         (
             not 0.0 <= config.augment.heart_bias <= 1.0,
             f"heart_bias {config.augment.heart_bias} must be in [0, 1]",
+        ),
+        (
+            config.augment.crop_centre not in CROP_CENTRES,
+            f"crop_centre {config.augment.crop_centre!r} must be one of {', '.join(CROP_CENTRES)}",
         ),
         (config.batch_size < 2, f"batch_size must be >= 2 (batch norm), got {config.batch_size}"),
         (config.optim.schedule not in SCHEDULES, f"unknown schedule {config.optim.schedule!r}"),

@@ -208,6 +208,8 @@ def train(
         extra_fraction=config.data.phantom_fraction,
         unlabelled_volumes=unlabelled,
         labelled_share=config.data.labelled_share,
+        # A supervised-only loss would spend every unlabelled slice's forward pass on nothing.
+        serve_unlabelled=config.loss.uses_unlabelled,
     )
     # Model weights are initialised from a seeded global generator; nothing else draws from it here.
     torch.manual_seed(config.seed)
@@ -230,6 +232,7 @@ def train(
             "epoch": state.epoch,
             "config": config.to_dict(),
             "train_slices": len(sampler.index),
+            "labelled_slices": int(sampler.labelled_index.size),
             "val_volumes": len(val_volumes),
             "time": time.time(),
         },

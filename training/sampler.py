@@ -5,6 +5,9 @@ phantom draws of epoch ``e`` depend only on ``(seed, e)``, so a resumed run repe
 batches an uninterrupted run would have seen. With unlabelled volumes and ``labelled_share > 0`` an
 epoch has the same number of batches, but each batch takes that share from the labelled slices and
 the rest from the unlabelled ones, each stream running through reshuffled passes of its slices.
+A sampler that must not serve unlabelled slices (``serve_unlabelled=False``: no loss term could use
+them) fills whole batches from the labelled stream, still with an epoch's usual number of batches,
+so a supervised baseline follows the semi-supervised run's schedule step for step.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from training.augment import apply_intensity, apply_spatial, draw_params, heart_centre
+from training.augment import apply_intensity, apply_spatial, crop_anchor, draw_params
 from training.config import AugmentConfig
 from training.data import VolumeData
 
@@ -51,6 +54,7 @@ class SliceSampler:
         extra_fraction: float = 0.0,
         unlabelled_volumes: frozenset[int] = frozenset(),
         labelled_share: float = 0.0,
+        serve_unlabelled: bool = True,
     ) -> None:
         if not 0.0 <= extra_fraction < 1.0:
             raise ValueError(f"extra_fraction must be in [0, 1), got {extra_fraction}")
@@ -65,13 +69,19 @@ class SliceSampler:
         self.extra_fraction = extra_fraction if extra_source is not None else 0.0
         self.unlabelled_volumes = unlabelled_volumes
         self.index = [(v, z) for v, vol in enumerate(volumes) for z in range(vol.image.shape[0])]
-        self.centres = [heart_centre(volumes[v].labels[z]) for v, z in self.index]
+        self.centres = [
+            crop_anchor(volumes[v].labels[z], augment.crop_centre) for v, z in self.index
+        ]
         known = np.array([v not in unlabelled_volumes for v, _ in self.index], dtype=bool)
         self.labelled_index, self.unlabelled_index = np.flatnonzero(known), np.flatnonzero(~known)
         two_streams = labelled_share > 0 and self.labelled_index.size and self.unlabelled_index.size
         self.labelled_per_batch = (
             min(max(round(labelled_share * batch_size), 1), batch_size - 1) if two_streams else 0
         )
+        if not serve_unlabelled and self.unlabelled_index.size:
+            if not self.labelled_index.size:
+                raise ValueError("no labelled slice to serve")
+            self.labelled_per_batch = batch_size
 
     def __len__(self) -> int:
         """Batches per epoch (the last, partial batch is dropped to keep BN statistics sane)."""
@@ -86,13 +96,14 @@ class SliceSampler:
             for i in picks:
                 if self.extra_fraction and rng.random() < self.extra_fraction:
                     image, label = self.extra_source(rng)
-                    centre, known = heart_centre(label), True
+                    centre, known = crop_anchor(label, self.augment.crop_centre), True
                 else:
                     v, z = self.index[i]
                     image, label = self.volumes[v].image[z], self.volumes[v].labels[z]
                     known = v not in self.unlabelled_volumes
                     # Unlabelled slices must not see their labels, not even through the crop.
-                    centre = self.centres[i] if known else None
+                    label_free = self.augment.crop_centre == "image"
+                    centre = self.centres[i] if known or label_free else None
                 img, lab = self.transform(image, label, centre, rng, generator)
                 images.append(img)
                 labels.append(lab)
@@ -110,6 +121,9 @@ class SliceSampler:
         streams = np.random.default_rng([self.seed, epoch, 1])
         k = self.labelled_per_batch
         labelled = _reshuffled(streams, self.labelled_index, n * k).reshape(n, k)
+        if k == size:  # labelled slices only
+            yield from labelled
+            return
         unlabelled = _reshuffled(streams, self.unlabelled_index, n * (size - k)).reshape(n, -1)
         yield from np.concatenate([labelled, unlabelled], axis=1)
 

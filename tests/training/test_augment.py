@@ -98,3 +98,15 @@ def test_heart_centre() -> None:
     assert heart_centre(labels) is None
     labels[2:4, 6:8] = 1
     assert heart_centre(labels) == (2.5, 6.5)
+
+
+def test_crop_anchor_image_centre_reads_no_labels() -> None:
+    from training.augment import crop_anchor
+
+    _, labels = _slice()
+    assert crop_anchor(labels, "labels") == heart_centre(labels)
+    # The slice's centre, whatever (or whether) the labels are: usable on unlabelled slices.
+    assert (
+        crop_anchor(labels, "image") == crop_anchor(np.zeros_like(labels), "image") == (9.5, 11.5)
+    )
+    assert crop_anchor(np.zeros_like(labels), "labels") is None

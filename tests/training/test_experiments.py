@@ -116,3 +116,17 @@ def test_help(script, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         script(["--help"])
     assert exit_info.value.code == 0 and "--out" in capsys.readouterr().out
+
+
+def test_step_cost_serves_the_run_s_batches(tiny_acdc: Path, capsys) -> None:
+    import json
+
+    from training.experiments.step_cost import main as step_cost_main
+
+    config = Path(__file__).parents[2] / "training" / "configs" / "acdc_bmtctl_20pct_c128.json"
+    tiny = [f"data.root={json.dumps(str(tiny_acdc))}", "data.crop_size=32", "model.depth=2"]
+    tiny += ["model.base_channels=4", "batch_size=4", "loss.discriminator_channels=4"]
+    args = [str(config), "--batches", "2", *(f"--set={s}" for s in tiny)]
+    assert step_cost_main(args) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["batches_per_epoch"] == 4 and row["cpu_s_per_batch_median"] > 0

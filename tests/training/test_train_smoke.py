@@ -269,17 +269,44 @@ def test_bmtctl_adversarial_resume_equals_uninterrupted(tiny_acdc: Path, tmp_pat
     assert 0.0 < last_split["adversarial_weight"] < 1.0  # epoch 1 of a 1.5-epoch ramp-up
 
 
-def test_shipped_bmtctl_config_runs(tiny_acdc: Path, tmp_path: Path) -> None:
-    config = Path(__file__).parents[2] / "training" / "configs" / "acdc_bmtctl_20pct.json"
+_CONFIGS = Path(__file__).parents[2] / "training" / "configs"
+
+
+@pytest.mark.parametrize("name", ["acdc_bmtctl_20pct", "acdc_bmtctl_20pct_c128", "acdc_unet_20pct"])
+def test_shipped_semi_supervised_configs_run(name: str, tiny_acdc: Path, tmp_path: Path) -> None:
+    config = _CONFIGS / f"{name}.json"
     args = ["--run-dir", str(tmp_path / "cfg"), "--config", str(config), "--data", str(tiny_acdc)]
     # Phantom slices off: building the held-out demo phantoms takes most of a second per phantom.
-    args += [*_TINY, "--phantom-fraction", "0"]
+    args += [*_TINY, "--phantom-fraction", "0", "--max-train-batches", "1"]
     assert main(args) == 0
+    record = json.loads((tmp_path / "cfg" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["iteration"] == 1 and 0.0 <= record["val_mean"] <= 1.0
     used = TrainConfig.load(tmp_path / "cfg" / "config.json")
-    assert used.model.architecture == "bmtctl" and used.data.labelled_fraction == 0.2
-    loss = used.loss
-    assert min(loss.sdm_weight, loss.cross_task_weight, loss.guidance_weight) > 0
-    assert loss.adversarial_weight > 0 and loss.adversarial_beta == 0.5
+    assert used.data.labelled_fraction == 0.2
+    if used.model.architecture == "bmtctl":
+        loss = used.loss
+        assert min(loss.sdm_weight, loss.cross_task_weight, loss.guidance_weight) > 0
+        assert loss.adversarial_weight > 0 and loss.adversarial_beta == 0.5
+        assert {"cross_task", "guidance"} <= record.keys()
+    else:
+        assert not used.loss.multitask and "cross_task" not in record
+
+
+def test_20pct_pair_differs_only_in_what_makes_bmtctl() -> None:
+    """The BMT-CTL run and its U-Net baseline share data, labelled patients, augmentation,
+    schedule and seed; only the architecture and the BMT-CTL loss weights differ."""
+    ctl, unet = (
+        TrainConfig.load(_CONFIGS / f"{name}.json").to_dict()
+        for name in ("acdc_bmtctl_20pct_c128", "acdc_unet_20pct")
+    )
+    weights = ("sdm_weight", "cross_task_weight", "guidance_weight", "adversarial_weight")
+    assert (ctl["model"].pop("architecture"), unet["model"].pop("architecture")) == (
+        "bmtctl",
+        "unet2d",
+    )
+    assert all(ctl["loss"].pop(k) > 0 and unet["loss"].pop(k) == 0 for k in weights)
+    assert ctl == unet
+    assert ctl["data"]["labelled_fraction"] == 0.2 and ctl["augment"]["crop_centre"] == "image"
 
 
 _TINY_DCNN = ["--epochs", "1", "--crop-size", "31", "--base-channels", "4", "--batch-size", "4"]
