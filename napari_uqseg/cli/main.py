@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "referral": "referral",
     "calibrate": "calibrate",
     "demo": "demo",
+    "cohort": "cohort",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2

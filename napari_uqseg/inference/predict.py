@@ -79,15 +79,36 @@ def _normalise(image: np.ndarray, normalisation: Mapping[str, Any] | None) -> np
     raise InputError(f"checkpoint normalisation method {method!r} is not supported")
 
 
-def _load(model_or_path: nn.Module | str | os.PathLike) -> tuple[nn.Module, Any, Path | None]:
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A checkpoint loaded once and reused for many volumes (e.g. by a cohort worker).
+
+    Predicting with it gives exactly what predicting with its ``path`` gives (same normalisation,
+    grid and QC report), without reading the file again.
+    """
+
+    model: nn.Module
+    info: Any  # CheckpointInfo
+    path: Path
+
+
+def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
+    """Resolve a bundled model name or checkpoint path and load it (InputError when it cannot)."""
+    from napari_uqseg.models import load_checkpoint, resolve_model
+
+    path = resolve_model(str(name_or_path))
+    model, info = load_checkpoint(path)
+    return LoadedModel(model, info, path)
+
+
+def _load(
+    model_or_path: nn.Module | LoadedModel | str | os.PathLike,
+) -> tuple[nn.Module, Any, Path | None]:
     """(model, CheckpointInfo or None, checkpoint path or None) from a module, name or path."""
     if isinstance(model_or_path, nn.Module):
         return model_or_path, None, None
-    from napari_uqseg.models import load_checkpoint, resolve_model
-
-    path = resolve_model(str(model_or_path))
-    model, info = load_checkpoint(path)
-    return model, info, path
+    loaded = model_or_path if isinstance(model_or_path, LoadedModel) else load_model(model_or_path)
+    return loaded.model, loaded.info, loaded.path
 
 
 def _maps_on_image_grid(maps: UncertaintyMaps, transform: GridTransform) -> UncertaintyMaps:
@@ -130,7 +151,7 @@ def _grid_voxel_ml(
 def iter_predict_volume(
     image_zyx: np.ndarray,
     spacing_zyx: tuple[float, float, float] | None,
-    model_or_path: nn.Module | str | os.PathLike,
+    model_or_path: nn.Module | LoadedModel | str | os.PathLike,
     options: InferenceOptions | None = None,
     *,
     name: str = "image",
@@ -223,7 +244,7 @@ def iter_predict_volume(
 
 def predict_volume(
     volume: Volume,
-    model_or_path: nn.Module | str | os.PathLike,
+    model_or_path: nn.Module | LoadedModel | str | os.PathLike,
     options: InferenceOptions | None = None,
     *,
     progress: Callable[[Progress], None] | None = None,
