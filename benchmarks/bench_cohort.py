@@ -6,7 +6,9 @@ Wall times include everything a user waits for: the loop's process starts, the c
 and the per-worker model load. The machine may be shared: the load average at start and end is
 recorded, compare the ratios.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_cohort.py --cases 4
+    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_cohort.py --cases 4
+
+(``PYTHONPATH=.`` so the workers and the loop import this checkout.)
 """
 
 from __future__ import annotations

@@ -62,10 +62,18 @@ def risk_coverage_figure(
     return fig
 
 
-def cohort_referral_figure(curve: CohortCurve, *, max_percent: float = 20.0, title: str) -> Figure:
-    """Cohort-mean Dice per structure (± 1 std shaded) vs % voxels referred."""
+def cohort_referral_figure(
+    curve: CohortCurve, *, max_percent: float | None = None, title: str
+) -> Figure:
+    """Cohort-mean Dice per structure (± 1 std shaded) vs % voxels referred.
+
+    The x range defaults to twice the share at which the mean Dice reaches 0.999 (1–100 %), where
+    the curve has become flat."""
     fig, (ax,) = new_figure(6.4, 4.4)
     x = 100.0 * curve.fractions
+    if max_percent is None:
+        flat = np.flatnonzero(curve.dice_mean >= 0.999)
+        max_percent = float(np.clip(2.0 * x[flat[0]] if flat.size else x[-1], 1.0, 100.0))
     for i, name in enumerate(curve.structures):
         colour = structure_colour(name)
         ax.plot(x, curve.dice[:, i], "-", color=colour, lw=2.0, label=name)
