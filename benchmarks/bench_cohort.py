@@ -26,6 +26,7 @@ from pathlib import Path
 from napari_uqseg.cohort.case import CaseSettings
 from napari_uqseg.cohort.driver import plan_local_cluster, run_cohort
 from napari_uqseg.cohort.inputs import find_inputs
+from napari_uqseg.cohort.manifest import read_manifest
 from napari_uqseg.inference.options import InferenceOptions
 
 HERE = Path(__file__).resolve().parent
@@ -54,14 +55,16 @@ def _shell_loop(cases, model: str, samples: int, out: Path) -> float:
     return time.perf_counter() - start
 
 
-def _cohort(cases, settings, out: Path, workers: int | None) -> tuple[float, int]:
+def _cohort(cases, settings, out: Path, workers: int | None) -> tuple[float, int, float]:
     plan = plan_local_cluster(workers, 1)
     start = time.perf_counter()
     summary = run_cohort(
         cases, settings, out, plan=plan, progress=False, cluster_options={"dashboard_address": None}
     )
+    wall = time.perf_counter() - start
     assert len(summary.computed) == len(cases), summary
-    return time.perf_counter() - start, plan.workers
+    seconds = [e["seconds"] for e in read_manifest(out).values()]
+    return wall, plan.workers, sum(seconds) / len(seconds)
 
 
 def main() -> None:
@@ -81,8 +84,8 @@ def main() -> None:
         wall = _shell_loop(cases, args.model, args.samples, root / "loop")
         rows["shell loop over uqseg predict"] = {"wall_s": wall, "workers": 1}
         for label, workers in (("cohort, 1 worker", 1), ("cohort, default LocalCluster", None)):
-            wall, n = _cohort(cases, settings, root / label.replace(" ", "_"), workers)
-            rows[label] = {"wall_s": wall, "workers": n}
+            wall, n, per_case = _cohort(cases, settings, root / label.replace(" ", "_"), workers)
+            rows[label] = {"wall_s": wall, "workers": n, "mean_case_s_on_worker": per_case}
     for row in rows.values():
         row["cases_per_minute"] = 60.0 * len(cases) / row["wall_s"]
     record = {

@@ -11,25 +11,17 @@ import signal
 import pytest
 
 from napari_uqseg.cohort.case import CaseSettings
-from napari_uqseg.cohort.driver import SEQUENTIAL, run_cohort
+from napari_uqseg.cohort.driver import SEQUENTIAL, ClusterPlan, local_cluster, run_cohort
 from napari_uqseg.cohort.inputs import find_inputs
 from napari_uqseg.cohort.manifest import is_intact, read_manifest
 from napari_uqseg.inference.options import InferenceOptions
 
 from .cohort_files import assert_same_outputs, make_cohort, read_case_outputs
 
-distributed = pytest.importorskip("distributed")
-
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
-    ) as local:
+    with local_cluster(ClusterPlan(workers=2, threads=1, cores=2), dashboard_address=":0") as local:
         yield local
 
 
