@@ -136,8 +136,8 @@ def build_report(
         raise InputError(f"{out}: not a cohort output folder")
     report = out / REPORT_DIR
     report.mkdir(exist_ok=True)
-    rows = list(structure_rows(out))
-    failed = failed_cases(out)
+    rows = sorted(structure_rows(out), key=lambda r: r.case)  # stable: structures keep order
+    failed = sorted(failed_cases(out))
     _write_table(report / "failed.csv", ["case", "error"], [list(f) for f in failed])
     _write_table(
         report / "cases.csv",
