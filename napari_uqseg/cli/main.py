@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "calibrate": "calibrate",
     "demo": "demo",
     "models": "models",
+    "cohort": "cohort",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2

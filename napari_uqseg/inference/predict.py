@@ -108,25 +108,46 @@ def _check_grid_size(name: str, transform: GridTransform, num_classes: int) -> N
         )
 
 
-def _load(model_or_path: nn.Module | str | os.PathLike) -> tuple[nn.Module, Any, Path | None]:
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A checkpoint loaded once and reused for many volumes (e.g. by a cohort worker).
+
+    Predicting with it gives exactly what predicting with its ``path`` gives (same normalisation,
+    grid and QC report), without reading the file again.
+    """
+
+    model: nn.Module
+    info: Any  # CheckpointInfo
+    path: Path
+
+
+def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
+    """Resolve a bundled model name or checkpoint path and load it (InputError when it cannot)."""
+    from napari_uqseg.models import load_checkpoint, resolve_model
+
+    path = resolve_model(str(name_or_path))
+    model, info = load_checkpoint(path)
+    return LoadedModel(model, info, path)
+
+
+def _load(
+    model_or_path: nn.Module | LoadedModel | str | os.PathLike,
+) -> tuple[nn.Module, Any, Path | None]:
     """(model, CheckpointInfo or None, checkpoint path or None) from a module, name or path."""
     if isinstance(model_or_path, nn.Module):
         return model_or_path, None, None
-    from napari_uqseg.models import load_checkpoint, resolve_model
-
-    path = resolve_model(str(model_or_path))
-    model, info = load_checkpoint(path)
-    return model, info, path
+    loaded = model_or_path if isinstance(model_or_path, LoadedModel) else load_model(model_or_path)
+    return loaded.model, loaded.info, loaded.path
 
 
-ModelSpec = nn.Module | str | os.PathLike
+ModelSpec = nn.Module | LoadedModel | str | os.PathLike
 
 
 def _load_members(spec: ModelSpec | Sequence[ModelSpec]) -> tuple[list[nn.Module], Any, list]:
     """Members, the first one's checkpoint info and every member's path, for one model or an
     ensemble (a list); members must agree on what they expect of the image and what they
     predict, or InputError names the first that does not."""
-    specs = [spec] if isinstance(spec, nn.Module | str | os.PathLike) else list(spec)
+    specs = [spec] if isinstance(spec, nn.Module | LoadedModel | str | os.PathLike) else list(spec)
     if not specs:
         raise InputError("an ensemble needs at least one member model")
     loaded = [_load(s) for s in specs]
@@ -295,7 +316,7 @@ def iter_predict_volume(
 
 def predict_volume(
     volume: Volume,
-    model_or_path: nn.Module | str | os.PathLike,
+    model_or_path: nn.Module | LoadedModel | str | os.PathLike,
     options: InferenceOptions | None = None,
     *,
     progress: Callable[[Progress], None] | None = None,
