@@ -218,8 +218,15 @@ class ReferralWidget(ClosesWithDock, QWidget):
         self.flag_label.setText(self._flag_text(marker))
 
     def _show_marker(self, marker: Marker) -> None:
+        """The threshold moved: slider, spin box, marker and the readout's Dice, all from
+        ``marker`` (the readout once showed the starting threshold's Dice forever)."""
         self._sync_threshold_widgets()
         self.plot.update_live(self.controller.recorded(), marker)
+        self._show_readout(marker)
+
+    def _show_readout(self, marker: Marker | None) -> None:
+        c = self.controller
+        self.readout.setText(readout_html(c.session, c.start_dice, c.navigator, marker))
 
     @staticmethod
     def _flag_text(marker: Marker | None) -> str:
@@ -243,7 +250,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
             self._inputs_changed()  # the layers changed while recording
             return
         self.plot.update_live(c.recorded(), c.marker())
-        self.readout.setText(readout_html(c.session, c.start_dice, c.navigator, c.marker()))
+        self._show_readout(c.marker())
         self.buttons["start"].setEnabled(not recording and c.prediction is not None)
         self.buttons["resume"].setEnabled(c.can_resume)
         for name in ("stop", "undo", "redo", "export"):
