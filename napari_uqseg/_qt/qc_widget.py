@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from napari.layers import Image, Labels
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import (
@@ -31,10 +30,10 @@ from qtpy.QtWidgets import (
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.errors import reported
 from napari_uqseg._qt.layer_combo import (
-    LayerCombo,
-    is_prediction,
-    is_reference,
-    is_uncertainty,
+    missing_text,
+    prediction_combo,
+    reference_combo,
+    uncertainty_combo,
 )
 from napari_uqseg._qt.qc_plot import ReliabilityPlot
 from napari_uqseg.metrics.calibration import calibration_report
@@ -55,9 +54,9 @@ class QCWidget(ClosesWithDock, QWidget):
         self.report = None
         self.slices: list[tuple[int, float]] = []
         v = napari_viewer
-        self.segmentation_combo = LayerCombo(v, Labels, prefer=is_prediction)
-        self.uncertainty_combo = LayerCombo(v, Image, prefer=is_uncertainty)
-        self.reference_combo = LayerCombo(v, Labels, optional=True, prefer=is_reference)
+        self.segmentation_combo = prediction_combo(v)
+        self.uncertainty_combo = uncertainty_combo(v)
+        self.reference_combo = reference_combo(v)
         form = QFormLayout()
         form.addRow("Segmentation", self.segmentation_combo)
         form.addRow("Uncertainty", self.uncertainty_combo)
@@ -147,8 +146,13 @@ class QCWidget(ClosesWithDock, QWidget):
                     item.setBackground(FLAG_BRUSH)
                     item.setToolTip(f"{m.title} crosses the limit: review {name}")
                 self.table.setItem(row, col, item)
+        missing = missing_text(
+            prediction=self.segmentation_combo.layer, uncertainty=self.uncertainty_combo.layer
+        )
         if not names:
-            self.summary.setText("No image-level scores on this layer (run MC segmentation).")
+            self.summary.setText(
+                missing or "No image-level scores on this layer (run MC segmentation)."
+            )
             return
         flagged = [
             f"{name} ({', '.join(m.title for m in QC_METRICS if flags[name][m.key])})"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from napari.layers import Image, Labels
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -31,10 +30,10 @@ from qtpy.QtWidgets import (
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layer_combo import (
-    LayerCombo,
-    is_prediction,
-    is_reference,
-    is_uncertainty,
+    missing_text,
+    prediction_combo,
+    reference_combo,
+    uncertainty_combo,
 )
 from napari_uqseg._qt.referral_controller import ReferralController
 from napari_uqseg._qt.referral_plot import ReferralPlot
@@ -67,13 +66,16 @@ class ReferralWidget(ClosesWithDock, QWidget):
     # ---- construction -----------------------------------------------------------------------
     def _build(self) -> None:
         v = self.viewer
-        self.uncertainty_combo = LayerCombo(v, Image, prefer=is_uncertainty)
-        self.prediction_combo = LayerCombo(v, Labels, prefer=is_prediction)
-        self.reference_combo = LayerCombo(v, Labels, optional=True, prefer=is_reference)
+        self.uncertainty_combo = uncertainty_combo(v)
+        self.prediction_combo = prediction_combo(v)
+        self.reference_combo = reference_combo(v)
+        self.missing = QLabel(wordWrap=True)
+        self.missing.setStyleSheet("color: #e8a33d")
         form = QFormLayout()
         form.addRow("Uncertainty", self.uncertainty_combo)
         form.addRow("Prediction", self.prediction_combo)
         form.addRow("Reference", self.reference_combo)
+        form.addRow(self.missing)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["threshold by value", "threshold by % of voxels"])
         self.slider = QSlider(Qt.Horizontal)
@@ -251,7 +253,12 @@ class ReferralWidget(ClosesWithDock, QWidget):
             return
         self.plot.update_live(c.recorded(), c.marker())
         self._show_readout(c.marker())
-        self.buttons["start"].setEnabled(not recording and c.prediction is not None)
+        ready = c.prediction is not None and c.view is not None
+        self.missing.setText(missing_text(uncertainty=c.uncertainty, prediction=c.prediction))
+        self.missing.setVisible(not ready)
+        self.buttons["start"].setEnabled(not recording and ready)
+        for name in ("previous", "next", "accept"):
+            self.buttons[name].setEnabled(c.navigator is not None and c.view is not None)
         self.buttons["resume"].setEnabled(c.can_resume)
         for name in ("stop", "undo", "redo", "export"):
             self.buttons[name].setEnabled(recording)
