@@ -55,6 +55,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
         self._next_turn = QTimer(self, singleShot=True, interval=0)
         self._next_turn.timeout.connect(self._apply_latest_position)
         self._latest_position: int | None = None
+        self._typed: tuple[float, float | None] = (math.nan, None)  # (% typed, its threshold)
         self._build()
         self.controller.on_view = self._show_view
         self.controller.on_marker = self._show_marker
@@ -173,8 +174,16 @@ class ReferralWidget(ClosesWithDock, QWidget):
 
     def _spin_changed(self, value: float) -> None:
         view = self.controller.view
-        if view is not None:
-            self.set_threshold(view.threshold_for_percent(value) if self.by_percent else value)
+        if view is None:
+            return
+        if self.by_percent:
+            # Show the % as typed (2, not the 1.9979 % the tie-safe threshold flags exactly;
+            # the line below the slider gives the exact share).
+            threshold = view.threshold_for_percent(value)
+            self._typed = (value, threshold)
+            self.set_threshold(threshold)
+        else:
+            self.set_threshold(value)
 
     def set_threshold(self, threshold: float) -> None:
         """Move the threshold (as the slider does); the session gets it once the slider rests."""
@@ -204,11 +213,14 @@ class ReferralWidget(ClosesWithDock, QWidget):
         if view is not None and t is not None:
             low, high = view.value_range
             if self.by_percent:
+                typed, typed_threshold = self._typed
+                self.spin.setDecimals(3)
                 self.spin.setRange(0.0, 100.0)
                 self.spin.setSingleStep(0.5)
                 self.spin.setSuffix(" %")
-                self.spin.setValue(view.percent_flagged(t))
+                self.spin.setValue(typed if typed_threshold == t else view.percent_flagged(t))
             else:
+                self.spin.setDecimals(4)
                 self.spin.setRange(math.nextafter(low, -math.inf), high)
                 self.spin.setSingleStep((high - low) / 100 or 1.0)
                 self.spin.setSuffix("")
