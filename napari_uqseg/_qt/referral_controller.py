@@ -304,7 +304,7 @@ class ReferralController:
 
     def recorded(self) -> Recorded | None:
         s = self.session
-        return None if s is None else Recorded(s.curve, s.curve_columns, s.corrected.size)
+        return None if s is None else Recorded.of(s)
 
     # ---- navigation ---------------------------------------------------------------------------
     @reported("Referral")
