@@ -341,6 +341,7 @@ class ReferralController:
         world = self.uncertainty.data_to_world((target.z, *target.center_yx))
         self.viewer.dims.set_point(0, world[0])
         self.viewer.camera.center = tuple(world[1:])
+        self.on_session()  # the readout says where this is and why (its rank)
         return target
 
     # ---- export and close ---------------------------------------------------------------------
