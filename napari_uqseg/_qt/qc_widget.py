@@ -36,6 +36,7 @@ from napari_uqseg._qt.layer_combo import (
     uncertainty_combo,
 )
 from napari_uqseg._qt.qc_plot import ReliabilityPlot
+from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg.metrics.calibration import calibration_report
 from napari_uqseg.viewer.keys import MAPS_KEY, QC_KEY
 from napari_uqseg.viewer.qc import QC_METRICS, QCView, uncertain_slices
@@ -50,6 +51,7 @@ class QCWidget(ClosesWithDock, QWidget):
     def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        prefer_our_nifti_reader()  # no reader-choice dialog for every NIfTI
         self.qc = QCView()
         self.report = None
         self.slices: list[tuple[int, float]] = []
@@ -62,7 +64,7 @@ class QCWidget(ClosesWithDock, QWidget):
         form.addRow("Uncertainty", self.uncertainty_combo)
         form.addRow("Reference", self.reference_combo)
         self.table = QTableWidget(0, len(QC_METRICS))
-        self.table.setHorizontalHeaderLabels([m.title for m in QC_METRICS])
+        self.table.setHorizontalHeaderLabels([m.heading for m in QC_METRICS])
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # sized to its rows
@@ -72,6 +74,8 @@ class QCWidget(ClosesWithDock, QWidget):
         for m in QC_METRICS:
             spin = QDoubleSpinBox(decimals=3, maximum=1e6, singleStep=0.05, value=m.default_limit)
             spin.setPrefix(f"{m.title} {'>' if m.higher_is_worse else '<'} ")
+            spin.setSuffix(f" {m.unit}" if m.unit else "")
+            spin.setToolTip(m.meaning)
             spin.valueChanged.connect(lambda value, key=m.key: self.set_limit(key, value))
             self.limits[m.key] = spin
             limits_row.addWidget(spin)

@@ -35,6 +35,7 @@ from napari_uqseg._qt.layer_combo import (
     reference_combo,
     uncertainty_combo,
 )
+from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg._qt.referral_controller import ReferralController
 from napari_uqseg._qt.referral_plot import ReferralPlot
 from napari_uqseg.viewer.readout import readout_html
@@ -47,6 +48,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
     def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        prefer_our_nifti_reader()  # no reader-choice dialog for every NIfTI
         guard_layer_removal(napari_viewer, self)  # a new recording replaces the correction layer
         self.controller = ReferralController(napari_viewer)
         self._commit = QTimer(self, singleShot=True, interval=400)

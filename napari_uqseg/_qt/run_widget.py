@@ -44,6 +44,7 @@ from napari_uqseg._qt.layers import (
     source_volume,
     warm_layer_caches,
 )
+from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.options import InferenceOptions
@@ -109,6 +110,7 @@ class RunWidget(ClosesWithDock, QWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        prefer_our_nifti_reader()  # no reader-choice dialog for every NIfTI
         guard_layer_removal(napari_viewer, self)  # users remove our outputs, then run again
         self.job = RunJob(self)
         self.job.finished.connect(self._on_job_finished)
