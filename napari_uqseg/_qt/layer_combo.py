@@ -40,9 +40,9 @@ _UNCERTAINTY_NAMES = ("entropy", "variance", "mutual information", "uncertainty"
 _PREDICTION_NAMES = ("segmentation", "_seg")
 #: What each missing input needs, in words a user can act on.
 MISSING = {
-    "uncertainty": "an uncertainty map (run the model in the Run dock, or rename an image "
-    "layer to end in \u201cuncertainty\u201d)",
-    "prediction": "a segmentation (run the model, or rename a label layer to end in "
+    "uncertainty": "an uncertainty map (run the model, or rename an image to end in "
+    "\u201cuncertainty\u201d)",
+    "prediction": "a segmentation (run the model, or rename labels to end in "
     "\u201csegmentation\u201d)",
 }
 

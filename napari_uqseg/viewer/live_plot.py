@@ -182,7 +182,9 @@ def draw_referral(
         ax.set_ylim(max(0.0, np.floor(min(lows) * 10 - 0.5) / 10), 1.01)
         ax.legend(loc="lower right", frameon=False, fontsize="small", ncols=len(structures))
     else:
-        ax.text(0.5, 0.5, "no reference: no Dice", ha="center", transform=ax.transAxes)
+        # No marker means no uncertainty map yet: saying "no reference" then was wrong.
+        hint = "no uncertainty map yet" if marker is None else "no reference: no Dice"
+        ax.text(0.5, 0.5, hint, ha="center", transform=ax.transAxes)
     ax.set_xlabel("% voxels referred (solid: simulated; dashed: your corrections)")
     ax.set_ylabel("Dice")
     ax.grid(alpha=0.3)

@@ -43,7 +43,7 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-RANKING_RULE = "most uncertain first (sum of the flagged voxels' uncertainty)"
+RANKING_RULE = "most uncertain first: summed uncertainty of the flagged voxels"
 
 
 def target_text(target: Target, n_slices: int) -> str:

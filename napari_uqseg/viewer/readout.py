@@ -62,6 +62,6 @@ def _position(navigator: ReviewNavigator | None) -> list[str]:
     if navigator is None:
         return []
     if navigator.current is None:
-        return [f"N / Shift-N visit the flagged {navigator.kind}s {RANKING_RULE}."]
+        return [f"N / Shift-N visit the flagged {navigator.kind}s, {RANKING_RULE}."]
     n_slices = navigator.uncertainty.shape[0]
-    return [f"Showing {target_text(navigator.current, n_slices)} ({RANKING_RULE})."]
+    return [f"Showing {target_text(navigator.current, n_slices)}; {RANKING_RULE}."]
