@@ -47,9 +47,10 @@ RANKING_RULE = "most uncertain first: summed uncertainty of the flagged voxels"
 
 
 def target_text(target: Target, n_slices: int) -> str:
-    """Where the reader is and why: "slice 3 of 10, ranked 2nd of 6 by uncertainty" (1-based,
-    as napari's slider shows slices; N / Shift-N jump in rank order, not anatomical order)."""
-    where = f"slice {target.z + 1} of {n_slices}"
+    """Where the reader is and why: "slice 3 (0–9), ranked 2nd of 6 by uncertainty". Slice
+    numbers count from 0, as napari's slider and the QC dock's list do; N / Shift-N jump in rank
+    order, not anatomical order, hence the rank."""
+    where = f"slice {target.z} (0\u2013{n_slices - 1})"
     if target.kind == "region":
         where = f"region {target.unit_id} on {where}"
     return f"{where}, ranked {ordinal(target.rank + 1)} of {target.total} by uncertainty"

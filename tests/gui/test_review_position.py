@@ -38,11 +38,11 @@ def test_next_and_previous_show_slice_and_rank(make_napari_viewer, qtbot, tmp_pa
     assert "most uncertain first" in widget.readout.text()  # the rule, before the first N
     total = widget.controller.navigator.n_units
     widget.buttons["next"].click()
-    assert f"slice 2 of 6, ranked 1st of {total} by uncertainty" in widget.readout.text()
+    assert f"slice 1 (0\u20135), ranked 1st of {total} by uncertainty" in widget.readout.text()
     widget.buttons["next"].click()
-    assert f"slice 3 of 6, ranked 2nd of {total}" in widget.readout.text()
+    assert f"slice 2 (0\u20135), ranked 2nd of {total}" in widget.readout.text()
     widget.buttons["previous"].click()
-    assert f"slice 2 of 6, ranked 1st of {total}" in widget.readout.text()
+    assert f"slice 1 (0\u20135), ranked 1st of {total}" in widget.readout.text()
     widget.controller.start_recording()
     widget.buttons["next"].click()
     assert f"ranked 2nd of {total}" in widget.readout.text()  # also while recording
