@@ -20,7 +20,8 @@ def test_progress_text():
         "MC sampling: 0 of 40 slice passes (0 %)"
     )
     assert progress_text(Progress(10, 40, "sampling"), 5.0).endswith("about 15 s left")
-    assert progress_text(Progress(1, 100, "sampling"), 60.0).endswith("about 99 min left")
+    assert progress_text(Progress(20, 100, "sampling"), 60.0).endswith("about 4 min left")
+    assert "left" not in progress_text(Progress(2, 100, "sampling"), 5.0)  # warm-up: no guess
 
 
 def test_a_real_run_moves_the_docks_bar(viewer_with_image, tiny_checkpoint, qtbot):  # noqa: F811
