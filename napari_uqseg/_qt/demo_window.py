@@ -13,6 +13,7 @@ from npe2 import PluginManager
 from qtpy.QtWidgets import QApplication
 
 from napari_uqseg._qt.layers import add_layer_data
+from napari_uqseg._qt.napari_private import close_notification_toasts
 from napari_uqseg.viewer.demo import DemoResult, demo_layers
 
 PLUGIN = "napari-uqseg"
@@ -86,12 +87,7 @@ def settle(viewer: Any, rounds: int = 10) -> None:
     """Let docked widgets lay out and plots draw, and close notification pop-ups (screenshots)."""
     for _ in range(rounds):
         QApplication.processEvents()
-    try:  # napari's toast class is private; without it a pop-up may just stay in the picture
-        from napari._qt.dialogs.qt_notification import NapariQtNotification
-    except ImportError:
-        return
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()
+    close_notification_toasts(viewer)
     QApplication.processEvents()
 
 

@@ -4,8 +4,15 @@ Both the referral and the QC widget choose their inputs with these. The choice i
 identity across inserts, removals and renames; an optional ``prefer`` function picks a sensible
 default (e.g. the run widget's entropy map) as soon as a matching layer appears, unless the user
 has chosen a layer themselves; ``accept`` filters the candidates (by default every layer but the
-referral dock's own outputs). So a dock opened before the first run, which could only offer the
-raw image as "uncertainty", switches to the run's maps when they arrive.
+referral dock's own outputs).
+
+The docks list only layers that are what they ask for (:func:`uncertainty_combo`,
+:func:`prediction_combo`): a raw MR image is never offered as "uncertainty", nor an expert's
+``_gt`` as "prediction" (issue 17: the referral dock flagged bright fat and recorded on the
+expert's labels). A layer the product did not make is marked by its *name*, which the user
+controls in napari's layer list: an image whose name ends in "uncertainty" (or "entropy",
+"variance", "mutual information"), a label layer whose name ends in "segmentation" or "_seg".
+:func:`missing_text` says so when an input is missing.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from qtpy.QtWidgets import QComboBox
 
 from napari_uqseg.viewer.keys import (
     CORRECTION,
+    FLAGGED,
+    LABELS,
     OVERLAY,
     ROLE_KEY,
     SEGMENTATION,
@@ -28,6 +37,14 @@ from napari_uqseg.viewer.keys import (
 NONE_TEXT = "(none)"
 CORRECTION_ROLE, OVERLAY_ROLE = CORRECTION, OVERLAY
 _UNCERTAINTY_NAMES = ("entropy", "variance", "mutual information", "uncertainty")
+_PREDICTION_NAMES = ("segmentation", "_seg")
+#: What each missing input needs, in words a user can act on.
+MISSING = {
+    "uncertainty": "an uncertainty map (run the model, or rename an image to end in "
+    "\u201cuncertainty\u201d)",
+    "prediction": "a segmentation (run the model, or rename labels to end in "
+    "\u201csegmentation\u201d)",
+}
 
 
 def is_uncertainty(layer: Image) -> bool:
@@ -39,7 +56,11 @@ def is_uncertainty(layer: Image) -> bool:
 
 
 def is_prediction(layer: Labels) -> bool:
-    return layer.metadata.get(ROLE_KEY) == SEGMENTATION or layer.name.endswith("segmentation")
+    """The run widget's segmentation (by role), or a label layer named like one."""
+    role = layer.metadata.get(ROLE_KEY)
+    if role is not None and role != LABELS:
+        return role == SEGMENTATION
+    return layer.name.lower().endswith(_PREDICTION_NAMES)
 
 
 def is_input(layer: Layer) -> bool:
@@ -50,6 +71,47 @@ def is_input(layer: Layer) -> bool:
 def is_reference(layer: Labels) -> bool:
     name = layer.name.lower()
     return "_gt" in name or "reference" in name or "ground truth" in name
+
+
+def _input_uncertainty(layer: Layer) -> bool:
+    return is_input(layer) and is_uncertainty(layer)
+
+
+def _input_prediction(layer: Layer) -> bool:
+    return is_input(layer) and is_prediction(layer)
+
+
+def _input_reference(layer: Layer) -> bool:
+    return is_input(layer) and layer.metadata.get(ROLE_KEY) not in (SEGMENTATION, FLAGGED)
+
+
+def uncertainty_combo(viewer: Any) -> LayerCombo:
+    """Only uncertainty maps: the run's (by role) or images the user named as such."""
+    return LayerCombo(
+        viewer,
+        Image,
+        prefer=is_uncertainty,
+        accept=_input_uncertainty,
+        empty=MISSING["uncertainty"],
+    )
+
+
+def prediction_combo(viewer: Any) -> LayerCombo:
+    """Only segmentations: the run's (by role) or label layers the user named as such."""
+    return LayerCombo(
+        viewer, Labels, prefer=is_prediction, accept=_input_prediction, empty=MISSING["prediction"]
+    )
+
+
+def reference_combo(viewer: Any) -> LayerCombo:
+    """Optional reference: any label layer but the run's own segmentation."""
+    return LayerCombo(viewer, Labels, optional=True, prefer=is_reference, accept=_input_reference)
+
+
+def missing_text(**inputs: Layer | None) -> str:
+    """A "Missing: …" line for the required inputs (keys of :data:`MISSING`) that are None."""
+    missing = [MISSING[name] for name, layer in inputs.items() if layer is None]
+    return "Missing: " + "; ".join(missing) + "." if missing else ""
 
 
 class LayerCombo(QComboBox):
@@ -65,9 +127,13 @@ class LayerCombo(QComboBox):
         optional: bool = False,
         prefer: Callable[[Layer], bool] | None = None,
         accept: Callable[[Layer], bool] | None = is_input,
+        empty: str = "",
         parent: Any = None,
     ) -> None:
         super().__init__(parent)
+        if empty:
+            self.setPlaceholderText("(none yet)")
+            self.setToolTip(f"Needs {empty}.")
         self._viewer, self._type, self._optional = viewer, layer_type, optional
         self._prefer, self._accept = prefer, accept
         self._layers: list[Layer | None] = []
@@ -79,15 +145,30 @@ class LayerCombo(QComboBox):
         self.currentIndexChanged.connect(self._on_index)
         self.activated.connect(self._on_user_pick)  # also when the user re-picks the current item
         events = viewer.layers.events
-        for event in (events.inserted, events.removed, events.reordered):
-            event.connect(self.refresh)
+        # A rename can make a layer what this combo asks for (see the module docstring).
+        events.inserted.connect(self._on_inserted)
+        events.removed.connect(self._on_removed)
+        events.reordered.connect(self.refresh)
+        for layer in viewer.layers:
+            layer.events.name.connect(self.refresh)
+        self.refresh()
+
+    def _on_inserted(self, event: Any) -> None:
+        event.value.events.name.connect(self.refresh)
+        self.refresh()
+
+    def _on_removed(self, event: Any) -> None:
+        event.value.events.name.disconnect(self.refresh)
         self.refresh()
 
     def disconnect_viewer(self) -> None:
         """Stop following the viewer (called when the owning widget closes)."""
         events = self._viewer.layers.events
-        for event in (events.inserted, events.removed, events.reordered):
-            event.disconnect(self.refresh)
+        events.inserted.disconnect(self._on_inserted)
+        events.removed.disconnect(self._on_removed)
+        events.reordered.disconnect(self.refresh)
+        for layer in self._viewer.layers:
+            layer.events.name.disconnect(self.refresh)
 
     @property
     def layer(self) -> Layer | None:

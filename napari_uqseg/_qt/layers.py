@@ -9,14 +9,15 @@ torch loaded), which froze the GUI for seconds after each run. What the user may
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels, Layer
 from qtpy.QtCore import QObject, QTimer
 
+from napari_uqseg._qt.napari_private import no_activation
 from napari_uqseg.viewer.keys import DICOM_KEY, GEOMETRY_KEY, ROLE_KEY
 from napari_uqseg.viewer.layers import LayerData, label_colormap, label_features
 
@@ -88,7 +89,7 @@ class LayerFeeder(QObject):
         if self._pending:
             item = self._pending.pop(0)
             new = item[1].get("name") not in self.viewer.layers
-            with _no_activation(self.viewer):
+            with no_activation(self.viewer):
                 self._added.append(put_layer(self.viewer, item))
             self._created |= new
         elif self._created:
@@ -99,21 +100,6 @@ class LayerFeeder(QObject):
             done(self._added)
             return
         self._timer.start()
-
-
-@contextmanager
-def _no_activation(viewer: Any) -> Iterator[None]:
-    """Insert layers without making each one active (napari's private switch, if it exists)."""
-    layers = viewer.layers
-    previous = getattr(layers, "_activate_on_insert", None)
-    if previous is None:
-        yield
-        return
-    layers._activate_on_insert = False
-    try:
-        yield
-    finally:
-        layers._activate_on_insert = previous
 
 
 def warm_layer_caches() -> None:

@@ -2,13 +2,17 @@
 
 napari-matplotlib's ``BaseNapariMPLWidget`` already owns the canvas, the toolbar and the theme (and
 follows theme changes), so we subclass it instead of re-writing that; subclasses only implement
-``draw()`` on ``self.axes``.
+``draw()`` on ``self.axes``. We follow theme changes through napari's public
+``viewer.events.theme`` and derive the style from ``viewer.theme`` ourselves, not by overriding
+napari-matplotlib's private ``_on_napari_theme_changed``.
 """
 
 from __future__ import annotations
 
 import matplotlib.style as mplstyle
+from napari.utils.theme import get_theme
 from napari_matplotlib.base import BaseNapariMPLWidget
+from napari_matplotlib.util import style_sheet_from_theme
 
 
 class ThemedPlot(BaseNapariMPLWidget):
@@ -18,6 +22,7 @@ class ThemedPlot(BaseNapariMPLWidget):
         super().__init__(viewer, parent=parent)
         self.add_single_axes()
         self.setMinimumHeight(220)
+        viewer.events.theme.connect(self._theme_changed)
 
     def draw(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -26,7 +31,7 @@ class ThemedPlot(BaseNapariMPLWidget):
     def style(self) -> dict[str, str]:
         """napari-matplotlib's style sheet for the viewer's theme, with legend text in the theme's
         text colour: its sheet assumes a white legend box, and our legends have no box."""
-        sheet = self.napari_theme_style_sheet
+        sheet = style_sheet_from_theme(get_theme(self.viewer.theme))
         return {**sheet, "legend.labelcolor": sheet["text.color"]}
 
     def refresh(self) -> None:
@@ -43,6 +48,5 @@ class ThemedPlot(BaseNapariMPLWidget):
         self.axes.tick_params(color=style["xtick.color"], labelcolor=style["xtick.labelcolor"])
         self.canvas.draw_idle()
 
-    def _on_napari_theme_changed(self, event) -> None:
-        super()._on_napari_theme_changed(event)
+    def _theme_changed(self, event) -> None:
         self.refresh()

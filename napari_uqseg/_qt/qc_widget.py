@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from napari.layers import Image, Labels
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import (
@@ -31,12 +30,13 @@ from qtpy.QtWidgets import (
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.errors import reported
 from napari_uqseg._qt.layer_combo import (
-    LayerCombo,
-    is_prediction,
-    is_reference,
-    is_uncertainty,
+    missing_text,
+    prediction_combo,
+    reference_combo,
+    uncertainty_combo,
 )
 from napari_uqseg._qt.qc_plot import ReliabilityPlot
+from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg.metrics.calibration import calibration_report
 from napari_uqseg.viewer.keys import MAPS_KEY, QC_KEY
 from napari_uqseg.viewer.qc import QC_METRICS, QCView, uncertain_slices
@@ -51,19 +51,20 @@ class QCWidget(ClosesWithDock, QWidget):
     def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        prefer_our_nifti_reader()  # no reader-choice dialog for every NIfTI
         self.qc = QCView()
         self.report = None
         self.slices: list[tuple[int, float]] = []
         v = napari_viewer
-        self.segmentation_combo = LayerCombo(v, Labels, prefer=is_prediction)
-        self.uncertainty_combo = LayerCombo(v, Image, prefer=is_uncertainty)
-        self.reference_combo = LayerCombo(v, Labels, optional=True, prefer=is_reference)
+        self.segmentation_combo = prediction_combo(v)
+        self.uncertainty_combo = uncertainty_combo(v)
+        self.reference_combo = reference_combo(v)
         form = QFormLayout()
         form.addRow("Segmentation", self.segmentation_combo)
         form.addRow("Uncertainty", self.uncertainty_combo)
         form.addRow("Reference", self.reference_combo)
         self.table = QTableWidget(0, len(QC_METRICS))
-        self.table.setHorizontalHeaderLabels([m.title for m in QC_METRICS])
+        self.table.setHorizontalHeaderLabels([m.heading for m in QC_METRICS])
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # sized to its rows
@@ -73,6 +74,8 @@ class QCWidget(ClosesWithDock, QWidget):
         for m in QC_METRICS:
             spin = QDoubleSpinBox(decimals=3, maximum=1e6, singleStep=0.05, value=m.default_limit)
             spin.setPrefix(f"{m.title} {'>' if m.higher_is_worse else '<'} ")
+            spin.setSuffix(f" {m.unit}" if m.unit else "")
+            spin.setToolTip(m.meaning)
             spin.valueChanged.connect(lambda value, key=m.key: self.set_limit(key, value))
             self.limits[m.key] = spin
             limits_row.addWidget(spin)
@@ -147,8 +150,13 @@ class QCWidget(ClosesWithDock, QWidget):
                     item.setBackground(FLAG_BRUSH)
                     item.setToolTip(f"{m.title} crosses the limit: review {name}")
                 self.table.setItem(row, col, item)
+        missing = missing_text(
+            prediction=self.segmentation_combo.layer, uncertainty=self.uncertainty_combo.layer
+        )
         if not names:
-            self.summary.setText("No image-level scores on this layer (run MC segmentation).")
+            self.summary.setText(
+                missing or "No image-level scores on this layer (run MC segmentation)."
+            )
             return
         flagged = [
             f"{name} ({', '.join(m.title for m in QC_METRICS if flags[name][m.key])})"

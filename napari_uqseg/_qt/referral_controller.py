@@ -23,8 +23,9 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.referral.session import ReferralSession, autosave, load_session, start_autosave
 from napari_uqseg.referral.session.store import SessionStore
 from napari_uqseg.viewer.keys import CORRECTION as CORRECTION_ROLE
-from napari_uqseg.viewer.keys import GEOMETRY_KEY, ROLE_KEY
+from napari_uqseg.viewer.keys import FLAGGED, GEOMETRY_KEY, ROLE_KEY, ROLE_SUFFIX
 from napari_uqseg.viewer.keys import OVERLAY as OVERLAY_ROLE
+from napari_uqseg.viewer.layers import layer_name
 from napari_uqseg.viewer.live_plot import Recorded
 from napari_uqseg.viewer.navigation import ReviewNavigator, Target, Unit
 from napari_uqseg.viewer.referral_export import export_session
@@ -62,6 +63,7 @@ class ReferralController:
         self.on_marker: Callable[[Marker], None] = lambda m: None
         self.on_session: Callable[[], None] = lambda: None
         viewer.layers.events.removed.connect(self._on_layer_removed)
+        viewer.layers.events.inserted.connect(self._on_layer_inserted)
 
     # ---- inputs and threshold -------------------------------------------------------------
     @reported("Referral")
@@ -125,9 +127,54 @@ class ReferralController:
             self.session.set_threshold(self.threshold)
             self.on_session()
 
+    def _run_flagged(self) -> Labels | None:
+        """The run's ``"<image> flagged"`` layer of the chosen uncertainty map, on its grid."""
+        role = self.uncertainty.metadata.get(ROLE_KEY)
+        suffix = ROLE_SUFFIX.get(role) if isinstance(role, str) else None
+        if suffix is None or not self.uncertainty.name.endswith(suffix):
+            return None
+        name = layer_name(self.uncertainty.name[: -len(suffix)].rstrip(), FLAGGED)
+        layer = self.viewer.layers[name] if name in self.viewer.layers else None
+        if (
+            isinstance(layer, Labels)
+            and layer.metadata.get(ROLE_KEY) == FLAGGED
+            and layer.data.shape == self.view.uncertainty.shape
+        ):
+            return layer
+        return None
+
+    def _adopt_run_flagged(self) -> None:
+        """Show the flagged region in the run's own flagged layer, when there is one.
+
+        One layer, one rule on screen (issue 17): the run's ``"<image> flagged"`` becomes this
+        dock's overlay and follows the referral threshold, instead of a second "referral
+        flagged" layer disagreeing with it. A re-run that updates it in place is re-applied.
+        """
+        run_flagged = self._run_flagged()
+        if run_flagged is None or run_flagged is self.overlay:
+            return
+        own = self.overlay if self.overlay in self.viewer.layers else None
+        self._release_overlay()
+        self.overlay = run_flagged
+        run_flagged.events.data.connect(self._on_overlay_data)
+        if own is not None and own.metadata.get(ROLE_KEY) == OVERLAY_ROLE:
+            self.viewer.layers.remove(own)
+
+    def _release_overlay(self) -> None:
+        if self.overlay is not None and self.overlay.metadata.get(ROLE_KEY) == FLAGGED:
+            self.overlay.events.data.disconnect(self._on_overlay_data)
+
+    def _on_overlay_data(self, event: Any) -> None:
+        self._update_overlay()  # the run replaced the data: show the dock's threshold again
+
+    def _on_layer_inserted(self, event: Any) -> None:
+        if self.view is not None and event.value.metadata.get(ROLE_KEY) == FLAGGED:
+            self._update_overlay()
+
     def _update_overlay(self) -> None:
         if self.view is None:
             return
+        self._adopt_run_flagged()
         if self.overlay is None or self.overlay not in self.viewer.layers:
             data = np.zeros(self.view.uncertainty.shape, np.uint8)
             self.overlay = self.viewer.add_labels(
@@ -276,6 +323,7 @@ class ReferralController:
             self.stop_recording()
             show_info("Correction layer removed: recording stopped (the session is autosaved).")
         if event.value is self.overlay:
+            self._release_overlay()
             self.overlay = None
 
     @reported("Referral")
@@ -290,7 +338,7 @@ class ReferralController:
 
     def recorded(self) -> Recorded | None:
         s = self.session
-        return None if s is None else Recorded(s.curve, s.curve_columns, s.corrected.size)
+        return None if s is None else Recorded.of(s)
 
     # ---- navigation ---------------------------------------------------------------------------
     @reported("Referral")
@@ -327,6 +375,7 @@ class ReferralController:
         world = self.uncertainty.data_to_world((target.z, *target.center_yx))
         self.viewer.dims.set_point(0, world[0])
         self.viewer.camera.center = tuple(world[1:])
+        self.on_session()  # the readout says where this is and why (its rank)
         return target
 
     # ---- export and close ---------------------------------------------------------------------
@@ -350,4 +399,6 @@ class ReferralController:
     def close(self) -> None:
         """Stop recording (the autosave stays), unbind keys, disconnect from the viewer."""
         self._detach()
+        self._release_overlay()
         self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)

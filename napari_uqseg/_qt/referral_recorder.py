@@ -22,6 +22,7 @@ from napari.layers import Labels
 from qtpy.QtCore import QTimer
 
 from napari_uqseg._qt.errors import report
+from napari_uqseg._qt.napari_private import has_redo, has_undo
 from napari_uqseg.referral.session.atoms import StrokeRecord
 from napari_uqseg.referral.session.recorded import ReferralSession
 from napari_uqseg.viewer.run import USER_ERRORS
@@ -64,14 +65,14 @@ class Recorder:
         """napari's undo while its history has steps (the session follows through ``set_data``);
         beyond that (e.g. strokes made before a resume) the session's own undo, written into the
         layer without napari history."""
-        if self.layer._undo_history:
+        if has_undo(self.layer):
             self.layer.undo()
         else:
             self._write(self.session.undo())
 
     def redo(self) -> None:
         """napari's redo while it has steps, else the session's (see :meth:`undo`)."""
-        if self.layer._redo_history:
+        if has_redo(self.layer):
             self.layer.redo()
         else:
             self._write(self.session.redo())

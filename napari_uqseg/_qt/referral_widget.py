@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from napari.layers import Image, Labels
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -31,11 +30,12 @@ from qtpy.QtWidgets import (
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layer_combo import (
-    LayerCombo,
-    is_prediction,
-    is_reference,
-    is_uncertainty,
+    missing_text,
+    prediction_combo,
+    reference_combo,
+    uncertainty_combo,
 )
+from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg._qt.referral_controller import ReferralController
 from napari_uqseg._qt.referral_plot import ReferralPlot
 from napari_uqseg.viewer.readout import readout_html
@@ -48,6 +48,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
     def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        prefer_our_nifti_reader()  # no reader-choice dialog for every NIfTI
         guard_layer_removal(napari_viewer, self)  # a new recording replaces the correction layer
         self.controller = ReferralController(napari_viewer)
         self._commit = QTimer(self, singleShot=True, interval=400)
@@ -56,6 +57,7 @@ class ReferralWidget(ClosesWithDock, QWidget):
         self._next_turn = QTimer(self, singleShot=True, interval=0)
         self._next_turn.timeout.connect(self._apply_latest_position)
         self._latest_position: int | None = None
+        self._typed: tuple[float, float | None] = (math.nan, None)  # (% typed, its threshold)
         self._build()
         self.controller.on_view = self._show_view
         self.controller.on_marker = self._show_marker
@@ -67,13 +69,16 @@ class ReferralWidget(ClosesWithDock, QWidget):
     # ---- construction -----------------------------------------------------------------------
     def _build(self) -> None:
         v = self.viewer
-        self.uncertainty_combo = LayerCombo(v, Image, prefer=is_uncertainty)
-        self.prediction_combo = LayerCombo(v, Labels, prefer=is_prediction)
-        self.reference_combo = LayerCombo(v, Labels, optional=True, prefer=is_reference)
+        self.uncertainty_combo = uncertainty_combo(v)
+        self.prediction_combo = prediction_combo(v)
+        self.reference_combo = reference_combo(v)
+        self.missing = QLabel(wordWrap=True)
+        self.missing.setStyleSheet("color: #e8a33d")
         form = QFormLayout()
         form.addRow("Uncertainty", self.uncertainty_combo)
         form.addRow("Prediction", self.prediction_combo)
         form.addRow("Reference", self.reference_combo)
+        form.addRow(self.missing)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["threshold by value", "threshold by % of voxels"])
         self.slider = QSlider(Qt.Horizontal)
@@ -177,8 +182,16 @@ class ReferralWidget(ClosesWithDock, QWidget):
 
     def _spin_changed(self, value: float) -> None:
         view = self.controller.view
-        if view is not None:
-            self.set_threshold(view.threshold_for_percent(value) if self.by_percent else value)
+        if view is None:
+            return
+        if self.by_percent:
+            # Show the % as typed (2, not the 1.9979 % the tie-safe threshold flags exactly;
+            # the line below the slider gives the exact share).
+            threshold = view.threshold_for_percent(value)
+            self._typed = (value, threshold)
+            self.set_threshold(threshold)
+        else:
+            self.set_threshold(value)
 
     def set_threshold(self, threshold: float) -> None:
         """Move the threshold (as the slider does); the session gets it once the slider rests."""
@@ -213,11 +226,14 @@ class ReferralWidget(ClosesWithDock, QWidget):
         if view is not None and t is not None:
             low, high = view.value_range
             if self.by_percent:
+                typed, typed_threshold = self._typed
+                self.spin.setDecimals(3)
                 self.spin.setRange(0.0, 100.0)
                 self.spin.setSingleStep(0.5)
                 self.spin.setSuffix(" %")
-                self.spin.setValue(view.percent_flagged(t))
+                self.spin.setValue(typed if typed_threshold == t else view.percent_flagged(t))
             else:
+                self.spin.setDecimals(4)
                 self.spin.setRange(math.nextafter(low, -math.inf), high)
                 self.spin.setSingleStep((high - low) / 100 or 1.0)
                 self.spin.setSuffix("")
@@ -229,8 +245,15 @@ class ReferralWidget(ClosesWithDock, QWidget):
         self.flag_label.setText(self._flag_text(marker))
 
     def _show_marker(self, marker: Marker) -> None:
+        """The threshold moved: slider, spin box, marker and the readout's Dice, all from
+        ``marker`` (the readout once showed the starting threshold's Dice forever)."""
         self._sync_threshold_widgets()
         self.plot.update_live(self.controller.recorded(), marker)
+        self._show_readout(marker)
+
+    def _show_readout(self, marker: Marker | None) -> None:
+        c = self.controller
+        self.readout.setText(readout_html(c.session, c.start_dice, c.navigator, marker))
 
     @staticmethod
     def _flag_text(marker: Marker | None) -> str:
@@ -254,8 +277,13 @@ class ReferralWidget(ClosesWithDock, QWidget):
             self._inputs_changed()  # the layers changed while recording
             return
         self.plot.update_live(c.recorded(), c.marker())
-        self.readout.setText(readout_html(c.session, c.start_dice, c.navigator, c.marker()))
-        self.buttons["start"].setEnabled(not recording and c.prediction is not None)
+        self._show_readout(c.marker())
+        ready = c.prediction is not None and c.view is not None
+        self.missing.setText(missing_text(uncertainty=c.uncertainty, prediction=c.prediction))
+        self.missing.setVisible(not ready)
+        self.buttons["start"].setEnabled(not recording and ready)
+        for name in ("previous", "next", "accept"):
+            self.buttons[name].setEnabled(c.navigator is not None and c.view is not None)
         self.buttons["resume"].setEnabled(c.can_resume)
         for name in ("stop", "undo", "redo", "export", "elsewhere"):
             self.buttons[name].setEnabled(recording)

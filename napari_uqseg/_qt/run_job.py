@@ -28,6 +28,9 @@ class RunJob(QObject):
     :class:`~napari_uqseg.viewer.run.RunOutcome`."""
 
     finished = Signal(object)
+    #: Each :class:`~napari_uqseg.inference.engine.Progress`, for the dock's own progress bar
+    #: (napari's bar sits in its collapsed activity panel, where users never saw it).
+    progressed = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -72,6 +75,7 @@ class RunJob(QObject):
         if self._progress is None:
             self._progress = progress(total=update.total, desc="MC dropout")
         self._progress.update(update.done - self._progress.n)
+        self.progressed.emit(update)
 
     def _end(self, outcome: RunOutcome) -> None:
         if self._progress is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Generator
 from pathlib import Path
@@ -29,6 +30,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -44,6 +46,7 @@ from napari_uqseg._qt.layers import (
     source_volume,
     warm_layer_caches,
 )
+from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.options import InferenceOptions
@@ -55,6 +58,7 @@ from napari_uqseg.viewer.run import (
     RunOutcome,
     RunSettings,
     iter_segment,
+    progress_text,
 )
 
 if TYPE_CHECKING:
@@ -109,9 +113,12 @@ class RunWidget(ClosesWithDock, QWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        prefer_our_nifti_reader()  # no reader-choice dialog for every NIfTI
         guard_layer_removal(napari_viewer, self)  # users remove our outputs, then run again
         self.job = RunJob(self)
         self.job.finished.connect(self._on_job_finished)
+        self.job.progressed.connect(self._on_progress)
+        self._progress_start = time.monotonic()
         self.feeder = LayerFeeder(napari_viewer, self)
         self._running = False  # from Run until the last layer is in
         # Automatic full garbage collections (0.2-0.4 s, GIL held) wait while the model runs.
@@ -175,10 +182,14 @@ class RunWidget(ClosesWithDock, QWidget):
         buttons.addWidget(self.cancel_button)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.progress_bar = QProgressBar(visible=False)
+        self.progress_label = QLabel("")
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.progress_label)
         layout.addStretch(1)
 
     # ---- choices -------------------------------------------------------------------------------
@@ -276,6 +287,7 @@ class RunWidget(ClosesWithDock, QWidget):
         self.cancel_button.setEnabled(False)
         self.status.setText("Adding layers…")
         self.feeder.start(prepared.layers, lambda _layers: self._done(done))
+        self.progress_label.setText("")
 
     def _done(self, outcome: RunOutcome[Any]) -> None:
         self._running = False
@@ -293,3 +305,13 @@ class RunWidget(ClosesWithDock, QWidget):
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.status.setText(message)
+        self.progress_bar.setVisible(running)
+        self.progress_bar.setValue(0)
+        self.progress_label.setText("")
+        self._progress_start = time.monotonic()
+
+    def _on_progress(self, update: Progress) -> None:
+        """Passes done / total and the time left (from the pace so far) in the dock itself."""
+        self.progress_bar.setRange(0, max(update.total, 1))
+        self.progress_bar.setValue(update.done)
+        self.progress_label.setText(progress_text(update, time.monotonic() - self._progress_start))

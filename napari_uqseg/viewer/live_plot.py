@@ -16,28 +16,68 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_uqseg.labels import structure_colour
+from napari_uqseg.referral.session.log import EVENTS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from napari_uqseg.referral.curves.simulated import ReferralCurve
+    from napari_uqseg.referral.session.recorded import ReferralSession
     from napari_uqseg.viewer.threshold import Marker
+
+
+def applied_rows(events: np.ndarray) -> np.ndarray:
+    """Indices of the curve rows on the path the user's applied strokes took.
+
+    Each stroke, redo or resync adds a point; an undo takes the last one back (its stroke no
+    longer counts, so its point must not stay on the plot); a threshold change moves no point.
+    """
+    stack: list[int] = []
+    for i, code in enumerate(np.asarray(events, dtype=np.int64)):
+        event = EVENTS[code]
+        if event == "undo":
+            if len(stack) > 1:
+                stack.pop()
+        elif event != "threshold" or not stack:
+            stack.append(i)
+    return np.array(stack, dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class Recorded:
-    """A session's curve: rows of ``columns`` (see ``ReferralSession.curve_columns``)."""
+    """A session's curve: rows of ``columns`` (see ``ReferralSession.curve_columns``); with
+    ``events`` (``ReferralSession.curve_events``) only the points of applied strokes are drawn."""
 
     curve: np.ndarray
     columns: Sequence[str]
     n_voxels: int
+    events: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, session: ReferralSession) -> Recorded:
+        """What the dock and the exported PNG draw for ``session``."""
+        return cls(
+            session.curve, session.curve_columns, session.corrected.size, session.curve_events
+        )
+
+    def _applied(self) -> np.ndarray:
+        return self.curve if self.events is None else self.curve[applied_rows(self.events)]
 
     def x_percent(self) -> np.ndarray:
-        return 100.0 * self.curve[:, list(self.columns).index("voxels_corrected")] / self.n_voxels
+        column = list(self.columns).index("voxels_corrected")
+        return 100.0 * self._applied()[:, column] / self.n_voxels
 
     def dice(self, name: str) -> np.ndarray:
-        return self.curve[:, list(self.columns).index(f"dice_{name}")]
+        return self._applied()[:, list(self.columns).index(f"dice_{name}")]
+
+
+#: Below this % of voxels the referral plot's x axis is linear, above it logarithmic.
+X_LINEAR_PERCENT = 0.01
+
+
+def _percent_tick(value: float, _position: Any) -> str:
+    return f"{value:g}"
 
 
 def x_limit(simulated: ReferralCurve | None, recorded: Recorded | None, marker_x: float) -> float:
@@ -99,6 +139,8 @@ def draw_referral(
     structures: Sequence[str],
 ) -> LiveArtists:
     """Draw the whole plot on ``ax``; returns the artists that :class:`LiveArtists` updates."""
+    from matplotlib.ticker import FuncFormatter  # matplotlib only once a plot is drawn
+
     have_dice = simulated is not None or (
         recorded is not None and not np.isnan(recorded.curve[:, -1]).all()
     )
@@ -116,14 +158,22 @@ def draw_referral(
             [],
             "o--",
             color=structure_colour(name),
-            lw=1.0,
-            ms=3,
+            lw=1.4,
+            ms=5,
+            mec="white",
+            mew=0.6,
+            zorder=3,  # over the simulated curve it follows
             label=None if simulated is not None else name,
         )
         y = marker.dice[name] if marker is not None and marker.dice else np.nan
         (dots[name],) = ax.plot([x_marker], [y], "o", color=structure_colour(name), ms=6)
     artists = LiveArtists(line, dots, lines)
     artists.set_recorded(recorded)
+    # Symmetric-log x: the user's corrections (often < 0.1 % of the voxels) and the simulated
+    # curve up to full recovery (~30 %) are both readable; on a linear axis the corrections were a
+    # few dots at x = 0. Linear below X_LINEAR_PERCENT, so x = 0 (the start) stays on the axis.
+    ax.set_xscale("symlog", linthresh=X_LINEAR_PERCENT, linscale=0.5)
+    ax.xaxis.set_major_formatter(FuncFormatter(_percent_tick))
     ax.set_xlim(0.0, x_limit(simulated, recorded, 0.0 if marker is None else x_marker))
     if have_dice:
         lows = [simulated.dice.min()] if simulated is not None else []
@@ -132,7 +182,9 @@ def draw_referral(
         ax.set_ylim(max(0.0, np.floor(min(lows) * 10 - 0.5) / 10), 1.01)
         ax.legend(loc="lower right", frameon=False, fontsize="small", ncols=len(structures))
     else:
-        ax.text(0.5, 0.5, "no reference: no Dice", ha="center", transform=ax.transAxes)
+        # No marker means no uncertainty map yet: saying "no reference" then was wrong.
+        hint = "no uncertainty map yet" if marker is None else "no reference: no Dice"
+        ax.text(0.5, 0.5, hint, ha="center", transform=ax.transAxes)
     ax.set_xlabel("% voxels referred (solid: simulated; dashed: your corrections)")
     ax.set_ylabel("Dice")
     ax.grid(alpha=0.3)

@@ -19,9 +19,11 @@ import numpy as np
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.nifti import Volume, read_labels, read_volume, write_volume
 from napari_uqseg.viewer.keys import GEOMETRY_KEY
-from napari_uqseg.viewer.layers import LayerData
+from napari_uqseg.viewer.layers import LayerData, labels_layer
 
 _SUFFIXES = (".nii.gz", ".nii")
+#: NIfTI intent of label maps the product writes (NIFTI_INTENT_LABEL, 1002).
+LABEL_INTENT = "label"
 _LABEL_STEMS = ("_gt", "_seg", "_labels", "_corrected")
 
 
@@ -35,8 +37,15 @@ def _stem(path: str | os.PathLike) -> str:
 
 
 def is_label_file(path: str | os.PathLike) -> bool:
-    """ACDC ``*_gt`` files and our own ``*_seg`` outputs are label maps."""
-    return _stem(path).endswith(_LABEL_STEMS)
+    """ACDC ``*_gt`` files and our own ``*_seg`` outputs are label maps, and so is any file this
+    product wrote as labels: its header says so (NIfTI intent "label", set by :func:`write_labels`),
+    whatever name the user saved it under."""
+    if _stem(path).endswith(_LABEL_STEMS):
+        return True
+    try:
+        return nib.load(os.fspath(path)).header.get_intent()[0] == LABEL_INTENT
+    except Exception:  # not readable as NIfTI here: read_volume reports it properly
+        return False
 
 
 def geometry_metadata(volume: Volume) -> dict[str, Any]:
@@ -63,7 +72,9 @@ def read_layers(path: str | os.PathLike) -> list[LayerData]:
     """Read one NIfTI file as a napari layer-data tuple (Labels for label files, else Image)."""
     if is_label_file(path):
         volume = read_labels(path)
-        return [(volume.array, volume_layer_kwargs(volume), "labels")]
+        kwargs = volume_layer_kwargs(volume)
+        # ACDC colours and structure names, as on the run's segmentation (viewer.layers).
+        return [labels_layer(volume.array, kwargs, kwargs["name"])]
     volume = read_volume(path, allow_4d=True)
     kwargs = volume_layer_kwargs(volume)
     kwargs.update(colormap="gray", blending="additive")
@@ -103,6 +114,7 @@ def _write(path: str, data: Any, meta: dict, *, labels: bool) -> list[str]:
     if not str(path).endswith(_SUFFIXES):
         path = f"{path}.nii.gz"
     reference = reference_from_metadata(array, meta)
+    reference.header.set_intent(LABEL_INTENT if labels else "none")
     dtype = np.uint8 if labels else np.float32
     return [str(write_volume(array, reference, path, dtype=dtype))]
 

@@ -37,6 +37,25 @@ class Target:
     total: int
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+RANKING_RULE = "most uncertain first: summed uncertainty of the flagged voxels"
+
+
+def target_text(target: Target, n_slices: int) -> str:
+    """Where the reader is and why: "slice 3 (0–9), ranked 2nd of 6 by uncertainty". Slice
+    numbers count from 0, as napari's slider and the QC dock's list do; N / Shift-N jump in rank
+    order, not anatomical order, hence the rank."""
+    where = f"slice {target.z} (0\u2013{n_slices - 1})"
+    if target.kind == "region":
+        where = f"region {target.unit_id} on {where}"
+    return f"{where}, ranked {ordinal(target.rank + 1)} of {target.total} by uncertainty"
+
+
 class ReviewNavigator:
     """Ranked flagged units of an uncertainty map at one threshold, with an accept log."""
 
@@ -47,6 +66,7 @@ class ReviewNavigator:
         self.accepted: dict[Unit, set[int]] = {"slice": set(), "region": set()}
         self.log: list[dict[str, Any]] = []
         self.position = -1
+        self.current: Target | None = None  # the unit last shown by next/previous
         self._cache: tuple[np.ndarray, list[tuple[slice, ...] | None], np.ndarray | None] | None
         self._cache = None
 
@@ -55,13 +75,13 @@ class ReviewNavigator:
         if float(threshold) != self.threshold:
             self.threshold = float(threshold)
             self.accepted["region"].clear()
-            self._cache, self.position = None, -1
+            self._cache, self.position, self.current = None, -1, None
 
     def set_kind(self, kind: Unit) -> None:
         if kind not in ("slice", "region"):
             raise InputError(f"unit kind must be 'slice' or 'region', got {kind!r}")
         if kind != self.kind:
-            self.kind, self._cache, self.position = kind, None, -1
+            self.kind, self._cache, self.position, self.current = kind, None, -1, None
 
     def _units(self) -> tuple[np.ndarray, list[tuple[slice, ...] | None], np.ndarray | None]:
         """(ranked unit ids, bounding boxes by id - 1, region labels or None)."""
@@ -96,12 +116,15 @@ class ReviewNavigator:
         uid = int(order[rank])
         if labels is None:
             ys, xs = np.nonzero(self.uncertainty[uid] > self.threshold)
-            return Target("slice", uid, uid, (float(ys.mean()), float(xs.mean())), rank, order.size)
+            centre = (float(ys.mean()), float(xs.mean()))
+            self.current = Target("slice", uid, uid, centre, rank, order.size)
+            return self.current
         box = boxes[uid - 1]
         zs, ys, xs = np.nonzero(labels[box] == uid)
         z = box[0].start + int(np.median(zs))
         centre = (box[1].start + float(ys.mean()), box[2].start + float(xs.mean()))
-        return Target("region", uid, z, centre, rank, order.size)
+        self.current = Target("region", uid, z, centre, rank, order.size)
+        return self.current
 
     def next(self) -> Target | None:
         """The next unit in rank order not yet accepted (wrapping round); None when all are."""

@@ -25,13 +25,29 @@ class QCMetric:
     title: str
     higher_is_worse: bool
     default_limit: float
+    unit: str = ""  # shown after the limit and in the table header ("" for a plain ratio)
+    meaning: str = ""  # one line for the tooltip
+
+    @property
+    def heading(self) -> str:
+        """The table header: the title, with its unit when it has one."""
+        return f"{self.title} ({self.unit})" if self.unit else self.title
 
 
 QC_METRICS: tuple[QCMetric, ...] = (
-    QCMetric("cv", "CV", True, 10.0),
-    QCMetric("d_pw", "D_pw", False, 0.9),
-    QCMetric("u_labelled", "U_labelled", True, 0.2),
-)
+    QCMetric(
+        "cv", "CV", True, 10.0, "voxels",
+        "variance / (mean + 1) of the structure's volume over the MC samples, in voxels",
+    ),
+    QCMetric(
+        "d_pw", "D_pw", False, 0.9, "",
+        "mean Dice between pairs of MC samples (1 = the samples agree)",
+    ),
+    QCMetric(
+        "u_labelled", "U_labelled", True, 0.2, "nats",
+        "mean entropy over the voxels predicted as the structure",
+    ),
+)  # fmt: skip
 
 
 def is_flagged(metric: QCMetric, value: float | None, limit: float) -> bool | None:

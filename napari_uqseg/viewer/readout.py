@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from napari_uqseg.labels import structure_colour
+from napari_uqseg.viewer.navigation import RANKING_RULE, target_text
 
 if TYPE_CHECKING:
     from napari_uqseg.referral.session.recorded import ReferralSession
@@ -32,6 +33,7 @@ def readout_html(
             parts = [f"<b style='color:{_hex(n)}'>{n}</b> {d:.3f}" for n, d in marker.dice.items()]
             lines.append("Simulated Dice at this threshold: " + " &nbsp; ".join(parts))
         lines.append("Press <i>Start recording</i> to correct the flagged voxels.")
+        lines.extend(_position(navigator))
         return "<br>".join(lines)
     if all(math.isnan(d) for d in session.dice.values()):
         lines.append("Corrected Dice: no reference layer.")
@@ -51,4 +53,15 @@ def readout_html(
             f"{navigator.kind}s accepted: {navigator.n_accepted}/{navigator.n_units} &nbsp; "
             f"(N next, Shift-N previous, A accept)"
         )
+    lines.extend(_position(navigator))
     return "<br>".join(lines)
+
+
+def _position(navigator: ReviewNavigator | None) -> list[str]:
+    """The unit on screen and its rank, or the ranking rule before the first N."""
+    if navigator is None:
+        return []
+    if navigator.current is None:
+        return [f"N / Shift-N visit the flagged {navigator.kind}s, {RANKING_RULE}."]
+    n_slices = navigator.uncertainty.shape[0]
+    return [f"Showing {target_text(navigator.current, n_slices)}; {RANKING_RULE}."]

@@ -75,7 +75,7 @@ def export_session(
     ):
         write(folder / f"{stem}{suffix}")
         out.append(folder / f"{stem}{suffix}")
-    recorded = Recorded(session.curve, session.curve_columns, session.corrected.size)
+    recorded = Recorded.of(session)
     simulated = view.curve if view is not None else None
     marker = view.marker(session.threshold) if view is not None and session.threshold else None
     fig = referral_png_figure(simulated, recorded, marker, tuple(session.structures))

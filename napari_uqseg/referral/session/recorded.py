@@ -242,6 +242,11 @@ class ReferralSession(HistorySync):
         return self._log.curve
 
     @property
+    def curve_events(self) -> np.ndarray:
+        """The event of each curve row, as an index into :data:`~.log.EVENTS`."""
+        return self._log.rows[:, self._log.columns.index("event")]
+
+    @property
     def curve_columns(self) -> tuple[str, ...]:
         """Curve columns: voxels_corrected, fraction_reviewed, dice_<structure>…, dice_mean."""
         return self._log.curve_columns
