@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 
 from napari_uqseg._qt.errors import reported
+from napari_uqseg._qt.referral_autosave import AutosaveStatus
 from napari_uqseg._qt.referral_keys import KeyBindings
 from napari_uqseg._qt.referral_recorder import Recorder
-from napari_uqseg.errors import InputError
 from napari_uqseg.referral.session import ReferralSession, autosave, load_session, start_autosave
-from napari_uqseg.referral.session.store import SessionStore
 from napari_uqseg.viewer.keys import CORRECTION as CORRECTION_ROLE
 from napari_uqseg.viewer.keys import FLAGGED, GEOMETRY_KEY, ROLE_KEY, ROLE_SUFFIX
 from napari_uqseg.viewer.keys import OVERLAY as OVERLAY_ROLE
@@ -39,7 +38,7 @@ def _source_path(layer: Any) -> str | None:
     return geometry.get("path") or getattr(layer.source, "path", None)
 
 
-class ReferralController:
+class ReferralController(AutosaveStatus):
     """State and actions of the referral dock for one viewer."""
 
     def __init__(self, viewer: Any) -> None:
@@ -265,34 +264,6 @@ class ReferralController:
         if store is not None:
             store.on_error = self._autosave_failed
             store.on_recovered = self._autosave_recovered
-        self.on_session()
-
-    @property
-    def store(self) -> SessionStore | None:
-        """The recording's autosave, if it has one."""
-        listeners = () if self.session is None else self.session.listeners
-        return next((x for x in listeners if isinstance(x, SessionStore)), None)
-
-    def _autosave_failed(self, err: OSError) -> None:
-        show_error(
-            f"Referral: autosave to {self.store.folder} failed ({err}). Every correction is kept "
-            "and saved again as soon as the disk allows; or use 'Save elsewhere…'."
-        )
-        self.on_session()
-
-    def _autosave_recovered(self) -> None:
-        show_info(
-            f"Referral: autosave works again; every correction is saved in {self.store.folder}"
-        )
-        self.on_session()
-
-    @reported("Referral")
-    def save_elsewhere(self, folder: str | Path) -> None:
-        """Autosave the recording into ``folder`` from now on (the whole session goes there)."""
-        if self.store is None:
-            raise InputError("nothing to save: start or resume a recording first")
-        self.store.relocate(folder)
-        show_info(f"Referral: the session is now saved in {folder}")
         self.on_session()
 
     @reported("Referral")

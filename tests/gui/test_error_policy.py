@@ -50,13 +50,13 @@ def test_a_refused_autosave_is_reported_and_the_dock_saves_elsewhere(
     autosave to a folder that works, with every correction."""
     import errno
 
-    from napari_uqseg._qt import referral_controller
+    from napari_uqseg._qt import referral_autosave
     from napari_uqseg._qt.referral_widget import ReferralWidget
     from napari_uqseg.referral.session import load_session
 
     monkeypatch.setenv("NAPARI_UQSEG_HOME", str(tmp_path / "home"))
     shown = []
-    monkeypatch.setattr(referral_controller, "show_error", shown.append)
+    monkeypatch.setattr(referral_autosave, "show_error", shown.append)
     viewer = make_napari_viewer()
     rng = np.random.default_rng(0)
     pred = rng.integers(0, 4, (2, 16, 16)).astype(np.uint8)
