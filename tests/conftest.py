@@ -25,3 +25,15 @@ def acdc_dir() -> Path:
             "ACDC data not found: set UQSEG_ACDC_DIR or place shared/data/acdc beside the repo"
         )
     return root
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A tiny untrained MC-dropout U-Net saved as a checkpoint (dropout 0.3: samples differ)."""
+    import torch
+
+    from napari_uqseg.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("unet2d", base_channels=4, depth=2, dropout=0.3)
+    return save_checkpoint(tmp_path / "tiny.pt", model)

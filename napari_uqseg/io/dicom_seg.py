@@ -61,6 +61,21 @@ def _geometry(array: np.ndarray, source: DicomSeries, frame: int, what: str) -> 
     )
 
 
+def _new_series(source: Any, number_offset: int) -> dict[str, Any]:
+    """The identity of a new derived series of ``source`` (fresh UIDs, this software)."""
+    uid = require("pydicom.uid")
+    return {
+        "series_instance_uid": uid.generate_uid(),
+        "series_number": int(source.datasets[0].get("SeriesNumber", 0) or 0) + number_offset,
+        "sop_instance_uid": uid.generate_uid(),
+        "instance_number": 1,
+        "manufacturer": _SOFTWARE,
+        "manufacturer_model_name": _SOFTWARE,
+        "software_versions": _version(),
+        "device_serial_number": "0",
+    }
+
+
 def write_segmentation(
     labels: np.ndarray,
     source: DicomSeries,
@@ -104,14 +119,7 @@ def write_segmentation(
         pixel_array=volume,
         segmentation_type="BINARY",
         segment_descriptions=descriptions,
-        series_instance_uid=uid.generate_uid(),
-        series_number=int(source.datasets[0].get("SeriesNumber", 0) or 0) + 1000,
-        sop_instance_uid=uid.generate_uid(),
-        instance_number=1,
-        manufacturer=_SOFTWARE,
-        manufacturer_model_name=_SOFTWARE,
-        software_versions=_version(),
-        device_serial_number="0",
+        **_new_series(source, 1000),
         series_description=("Corrected " if manual else "") + series_description,
         omit_empty_frames=False,
     )
@@ -135,7 +143,6 @@ def write_parametric_map(
     """
     hd = require("highdicom")
     codes = require("pydicom.sr.codedict").codes
-    uid = require("pydicom.uid")
     data = np.asarray(values, dtype=np.float32)
     if not np.all(np.isfinite(data)):
         raise InputError(f"{path}: the map has NaN or infinite values")
@@ -152,14 +159,7 @@ def write_parametric_map(
     pmap = hd.pm.ParametricMap(
         source_images=source.source_datasets(frame),
         pixel_array=volume,
-        series_instance_uid=uid.generate_uid(),
-        series_number=int(source.datasets[0].get("SeriesNumber", 0) or 0) + 2000,
-        sop_instance_uid=uid.generate_uid(),
-        instance_number=1,
-        manufacturer=_SOFTWARE,
-        manufacturer_model_name=_SOFTWARE,
-        software_versions=_version(),
-        device_serial_number="0",
+        **_new_series(source, 2000),
         contains_recognizable_visual_features=False,
         real_world_value_mappings=[mapping],
         voi_lut_transformations=[

@@ -18,3 +18,24 @@ def _keep_reader_preferences():
     yield
     if dict(plugins.extension2reader) != saved:
         plugins.extension2reader = saved
+
+
+@pytest.fixture
+def heart_referral(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """A referral dock on the small heart volumes of ``test_referral_widget`` (its layers carry
+    the run's roles); yields ``(widget, pred, ref, unc)`` and closes the dock afterwards."""
+    from napari_uqseg._qt.referral_widget import ReferralWidget
+    from napari_uqseg.referral.session import autosave
+    from napari_uqseg.viewer.keys import ENTROPY, ROLE_KEY, SEGMENTATION
+    from tests.gui.test_referral_widget import _volumes
+
+    monkeypatch.setenv(autosave.HOME_ENV, str(tmp_path / "home"))
+    pred, ref, unc = _volumes()
+    viewer = make_napari_viewer()
+    viewer.add_labels(ref, name="heart_gt")
+    viewer.add_labels(pred, name="heart segmentation", metadata={ROLE_KEY: SEGMENTATION})
+    viewer.add_image(unc, name="heart entropy", metadata={ROLE_KEY: ENTROPY})
+    widget = ReferralWidget(viewer)
+    qtbot.addWidget(widget)
+    yield widget, pred, ref, unc
+    widget.close_widget()

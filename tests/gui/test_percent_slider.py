@@ -9,28 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from napari_uqseg._qt.referral_widget import ReferralWidget
-from napari_uqseg.referral.session import autosave
-from napari_uqseg.viewer.keys import ENTROPY, ROLE_KEY, SEGMENTATION
 from napari_uqseg.viewer.threshold import SLIDER_STEPS
-from tests.gui.test_referral_widget import _volumes
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def widget(make_napari_viewer, qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv(autosave.HOME_ENV, str(tmp_path / "home"))
-    pred, ref, unc = _volumes()
-    viewer = make_napari_viewer()
-    viewer.add_labels(ref, name="heart_gt")
-    viewer.add_labels(pred, name="heart segmentation", metadata={ROLE_KEY: SEGMENTATION})
-    viewer.add_image(unc, name="heart entropy", metadata={ROLE_KEY: ENTROPY})
-    w = ReferralWidget(viewer)
-    qtbot.addWidget(w)
+def widget(heart_referral):
+    w = heart_referral[0]
     w.mode_combo.setCurrentIndex(1)  # by % of voxels
-    yield w
-    w.close_widget()
+    return w
 
 
 def test_five_percent_is_past_the_middle_of_the_track(widget):

@@ -11,9 +11,6 @@ import re
 import pytest
 
 from napari_uqseg._qt.referral_widget import ReferralWidget
-from napari_uqseg.referral.session import autosave
-from napari_uqseg.viewer.keys import ENTROPY, ROLE_KEY, SEGMENTATION
-from tests.gui.test_referral_widget import _volumes
 
 pytestmark = pytest.mark.gui
 
@@ -29,17 +26,8 @@ def _marker_dice(widget: ReferralWidget) -> dict[str, float]:
 
 
 @pytest.fixture
-def widget(make_napari_viewer, qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv(autosave.HOME_ENV, str(tmp_path / "home"))
-    pred, ref, unc = _volumes()
-    viewer = make_napari_viewer()
-    viewer.add_labels(ref, name="heart_gt")
-    viewer.add_labels(pred, name="heart segmentation", metadata={ROLE_KEY: SEGMENTATION})
-    viewer.add_image(unc, name="heart entropy", metadata={ROLE_KEY: ENTROPY})
-    w = ReferralWidget(viewer)
-    qtbot.addWidget(w)
-    yield w
-    w.close_widget()
+def widget(heart_referral):
+    return heart_referral[0]
 
 
 def test_readout_follows_the_widget_api_threshold(widget):

@@ -18,13 +18,6 @@ SUFFIXES = ("_seg.nii.gz", "_entropy.nii.gz", "_variance.nii.gz", "_mutual_info.
 
 
 @pytest.fixture
-def checkpoint(tmp_path):
-    torch.manual_seed(0)
-    model = build_model("unet2d", base_channels=4, depth=2, dropout=0.3)
-    return save_checkpoint(tmp_path / "tiny.pt", model)
-
-
-@pytest.fixture
 def image(tmp_path):
     rng = np.random.default_rng(0)
     data = rng.random((18, 21, 3)).astype(np.float32)  # NIfTI (x, y, z); core (3, 21, 18)

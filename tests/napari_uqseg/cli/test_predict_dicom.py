@@ -5,20 +5,11 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 
 from napari_uqseg.cli.main import main
 from napari_uqseg.io.dicom import read_dicom_series
 from napari_uqseg.io.dicom_readback import read_parametric_map, read_segmentation
-from napari_uqseg.models import build_model, save_checkpoint
 from tests.dicom_series import acdc_cine, single_frame_datasets, write_datasets
-
-
-@pytest.fixture
-def checkpoint(tmp_path):
-    torch.manual_seed(0)
-    model = build_model("unet2d", base_channels=4, depth=2, dropout=0.3)
-    return save_checkpoint(tmp_path / "tiny.pt", model)
 
 
 @pytest.fixture
