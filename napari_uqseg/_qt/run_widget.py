@@ -66,6 +66,8 @@ if TYPE_CHECKING:
     from napari_uqseg.inference.predict import PredictionResult
 
 BROWSE = "Browse checkpoint…"
+#: Characters of the model's card line shown under the model list.
+MODEL_LINE = 90
 
 
 class PreparedRun(NamedTuple):
@@ -152,10 +154,9 @@ class RunWidget(ClosesWithDock, QWidget):
         self.model_combo.activated.connect(self._on_model_activated)
         for index, name in enumerate(bundled_models()):
             self.model_combo.setItemData(index, describe(name), Qt.ToolTipRole)
-        self.model_info = QLabel(describe(self.model_combo.currentText()), wordWrap=True)
-        self.model_combo.currentTextChanged.connect(
-            lambda text: self.model_info.setText(describe(text))
-        )
+        self.model_info = QLabel(wordWrap=True)
+        self.model_combo.currentTextChanged.connect(self._describe_model)
+        self._describe_model(self.model_combo.currentText())
         self.samples_spin = QSpinBox(minimum=1, maximum=500, value=10)
         self.dropout_spin = QDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
         self.dropout_spin.setSpecialValueText("checkpoint's rate")
@@ -204,6 +205,14 @@ class RunWidget(ClosesWithDock, QWidget):
         self.image_combo.addItems(names)
         if current in names:
             self.image_combo.setCurrentText(current)
+
+    def _describe_model(self, name: str) -> None:
+        """The model's card line under the list, cut to two short lines (all of it as tooltip):
+        a narrow dock must not push the form apart."""
+        line = describe(name)
+        short = line if len(line) <= MODEL_LINE else line[: MODEL_LINE - 1].rsplit(" ", 1)[0] + "…"
+        self.model_info.setText(short)
+        self.model_info.setToolTip(line)
 
     def _on_model_activated(self, index: int) -> None:
         if self.model_combo.itemText(index) != BROWSE:

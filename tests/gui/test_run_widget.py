@@ -243,6 +243,11 @@ def test_the_chosen_model_is_described_in_one_line(make_napari_viewer, qtbot):
     widget = RunWidget(make_napari_viewer())
     qtbot.addWidget(widget)
     widget.select_model("acdc_unet")
-    assert widget.model_info.text() == describe("acdc_unet") != ""
+    line = describe("acdc_unet")
+    assert widget.model_info.toolTip() == line != ""
+    assert (
+        line.startswith(widget.model_info.text().rstrip("…"))
+        and len(widget.model_info.text()) <= 90
+    )
     index = widget.model_combo.findText("acdc_unet")
     assert widget.model_combo.itemData(index, Qt.ToolTipRole) == describe("acdc_unet")
