@@ -40,9 +40,20 @@ def session_folder(prediction: np.ndarray, source_path: str | os.PathLike | None
     if source_path:
         source = Path(source_path)
         name = source.name.split(".")[0]
-        if source.parent.is_dir() and os.access(source.parent, os.W_OK):
+        if _writable(source.parent):
             return source.parent / f"{name}.uqseg-session-{key}"
     return user_root() / "sessions" / key
+
+
+def _writable(folder: Path) -> bool:
+    """Whether we may put a session folder in ``folder``: writable for us *and* not marked
+    read-only by its mode bits (root may write anywhere; a folder nobody may write to, such as a
+    shared read-only data set, is still left alone)."""
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return False
+    return folder.is_dir() and os.access(folder, os.W_OK) and bool(mode & 0o222)
 
 
 def has_session(folder: Path) -> bool:

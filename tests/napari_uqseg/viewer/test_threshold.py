@@ -182,3 +182,17 @@ def test_threshold_state_tells_each_listener_once_per_change():
     unsubscribe()
     assert state.set(None)
     assert seen == [0.5, None] and other == [0.5] and state.value is None
+
+
+def test_a_read_only_data_folder_is_left_alone_even_for_root(tmp_path, monkeypatch):
+    """A shared, read-only data set (mode r-x for everyone) gets no session folder, whoever runs
+    the plugin: os.access alone says 'writable' to root."""
+    monkeypatch.setenv(autosave.HOME_ENV, str(tmp_path / "home"))
+    data = tmp_path / "shared"
+    data.mkdir()
+    data.chmod(0o555)
+    try:
+        folder = autosave.session_folder(np.zeros((2, 3, 3), np.uint8), data / "p_frame01.nii.gz")
+    finally:
+        data.chmod(0o755)
+    assert folder.parent == tmp_path / "home" / "sessions"
