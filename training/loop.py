@@ -44,6 +44,31 @@ def make_model(config: TrainConfig) -> nn.Module:
     return model.to(memory_format=torch.channels_last) if config.channels_last else model
 
 
+def make_sampler(
+    config: TrainConfig, train_volumes: list, extra_source: ExtraSource | None = None
+) -> SliceSampler:
+    """The run's batches: its seeded choice of labelled patients, two-stream batches, crops."""
+    unlabelled: frozenset[int] = frozenset()
+    if config.data.labelled_fraction < 1.0:
+        keep = labelled_patients(
+            [v.patient for v in train_volumes], config.data.labelled_fraction, config.seed
+        )
+        unlabelled = frozenset(i for i, v in enumerate(train_volumes) if v.patient not in keep)
+    return SliceSampler(
+        train_volumes,
+        config.augment,
+        crop_size=config.data.crop_size,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        extra_source=extra_source,
+        extra_fraction=config.data.phantom_fraction,
+        unlabelled_volumes=unlabelled,
+        labelled_share=config.data.labelled_share,
+        # A supervised-only loss would spend every unlabelled slice's forward pass on nothing.
+        serve_unlabelled=config.loss.uses_unlabelled,
+    )
+
+
 def make_adversary(config: TrainConfig) -> Adversary | None:
     """The adv-GM discriminator and its optimiser if ``loss.adversarial_weight`` is on."""
     loss = config.loss
@@ -192,25 +217,7 @@ def train(
     norm = (config.data.lower_percentile, config.data.upper_percentile)
     load = load_pairs if config.data.phases > 1 else load_volumes
     train_volumes, val_volumes = load(train_cases, *norm), load(val_cases, *norm)
-    unlabelled: frozenset[int] = frozenset()
-    if config.data.labelled_fraction < 1.0:
-        keep = labelled_patients(
-            [v.patient for v in train_volumes], config.data.labelled_fraction, config.seed
-        )
-        unlabelled = frozenset(i for i, v in enumerate(train_volumes) if v.patient not in keep)
-    sampler = SliceSampler(
-        train_volumes,
-        config.augment,
-        crop_size=config.data.crop_size,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        extra_source=extra_source,
-        extra_fraction=config.data.phantom_fraction,
-        unlabelled_volumes=unlabelled,
-        labelled_share=config.data.labelled_share,
-        # A supervised-only loss would spend every unlabelled slice's forward pass on nothing.
-        serve_unlabelled=config.loss.uses_unlabelled,
-    )
+    sampler = make_sampler(config, train_volumes, extra_source)
     # Model weights are initialised from a seeded global generator; nothing else draws from it here.
     torch.manual_seed(config.seed)
     model = make_model(config)

@@ -18,10 +18,8 @@ import torch
 from napari_uqseg.io.acdc import find_cases
 from training.config import TrainConfig, check_config, replace
 from training.data import load_volumes, resolve_data_dir, split_cases
-from training.loop import _batch_loss, make_adversary, make_model
+from training.loop import _batch_loss, make_adversary, make_model, make_sampler
 from training.losses import combined_loss
-from training.losses_ctl import labelled_patients
-from training.sampler import SliceSampler
 from training.validate import evaluate_volumes
 
 
@@ -44,22 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(config.num_threads)
     train_cases, val_cases = split_cases(find_cases(resolve_data_dir(config.data.root or None)))
     volumes, val_volumes = load_volumes(train_cases), load_volumes(val_cases)
-    unlabelled: frozenset[int] = frozenset()
-    if config.data.labelled_fraction < 1:
-        keep = labelled_patients(
-            [v.patient for v in volumes], config.data.labelled_fraction, config.seed
-        )
-        unlabelled = frozenset(i for i, v in enumerate(volumes) if v.patient not in keep)
-    sampler = SliceSampler(
-        volumes,
-        config.augment,
-        crop_size=config.data.crop_size,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        unlabelled_volumes=unlabelled,
-        labelled_share=config.data.labelled_share,
-        serve_unlabelled=config.loss.uses_unlabelled,
-    )
+    sampler = make_sampler(config, volumes)  # the run's own batches (no phantom slices)
     torch.manual_seed(config.seed)
     model, adversary = make_model(config), make_adversary(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr)
