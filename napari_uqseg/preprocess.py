@@ -26,6 +26,16 @@ if TYPE_CHECKING:  # only for the hint; preprocessing works on bare arrays
 _LV = STRUCTURE_LABELS["LV"]
 
 
+def _checked(image: np.ndarray, why: str) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` as an array and as float64, or InputError when empty or not finite (``why``)."""
+    image = np.asarray(image)
+    if image.size == 0:
+        raise InputError("cannot normalise an empty image")
+    if not np.all(np.isfinite(image)):
+        raise InputError(f"image has NaN or infinite values; {why}")
+    return image, image.astype(np.float64, copy=False)
+
+
 def percentile_normalise(image: np.ndarray, lower: float = 5.0, upper: float = 95.0) -> np.ndarray:
     """Map the ``lower``..``upper`` percentiles of ``image`` (over all voxels) to 0..1, clipped.
 
@@ -38,12 +48,7 @@ def percentile_normalise(image: np.ndarray, lower: float = 5.0, upper: float = 9
         raise InputError(
             f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}"
         )
-    image = np.asarray(image)
-    if image.size == 0:
-        raise InputError("cannot normalise an empty image")
-    if not np.all(np.isfinite(image)):
-        raise InputError("image has NaN or infinite values; percentiles are undefined")
-    data = image.astype(np.float64, copy=False)
+    image, data = _checked(image, "percentiles are undefined")
     lo, hi = np.percentile(data, [lower, upper])
     if not hi > lo:
         return np.zeros(image.shape, np.float32)
@@ -53,12 +58,7 @@ def percentile_normalise(image: np.ndarray, lower: float = 5.0, upper: float = 9
 def zscore_normalise(image: np.ndarray) -> np.ndarray:
     """Mean 0, standard deviation 1 over all voxels (the LA challenge's preprocessing, UA-MT);
     float32; a constant image gives zeros."""
-    image = np.asarray(image)
-    if image.size == 0:
-        raise InputError("cannot normalise an empty image")
-    if not np.all(np.isfinite(image)):
-        raise InputError("image has NaN or infinite values; its mean and spread are undefined")
-    data = image.astype(np.float64, copy=False)
+    image, data = _checked(image, "its mean and spread are undefined")
     std = float(data.std())
     if not std > 0:
         return np.zeros(image.shape, np.float32)
