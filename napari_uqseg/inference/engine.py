@@ -153,8 +153,10 @@ def _iterate(
                 member_sum = torch.zeros((probs.shape[1], depth, height, width))
             member_sum[:, offset : offset + probs.shape[2]] += probs.sum(dim=0)
 
+    model = None
     for index, (m, a) in enumerate(sources):
-        model = inference_copy(members[m]) if optimise else members[m]
+        if a == 0:  # one optimised copy per member, shared by its augmentations
+            model = inference_copy(members[m]) if optimise else members[m]
         yield from _run_source(
             model,
             x,
