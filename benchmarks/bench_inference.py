@@ -2,7 +2,11 @@
 
 Naive = whole model in train mode (dropout and, as naive code does, BatchNorm too), T sequential
 fp32 passes over the whole volume, all T softmax samples stacked as [T, C, Z, Y, X], statistics from
-the stack. Engine = :func:`napari_uqseg.inference.run_mc_inference` with its defaults.
+the stack. Engine = :func:`napari_uqseg.inference.run_mc_inference` with its defaults (every pixel
+of every slice sampled, as landed before the region path, and still ``uqseg predict``'s default).
+Region = ``uqseg predict --region auto``: :func:`napari_uqseg.inference.paths.run_sampling` with
+``region="auto"``, at the same thread count. Both wall time and the process's CPU time are
+recorded: on a shared machine, the CPU time of a one-thread run is the steadier measure of work.
 
 Records in one run (ratios are what to compare; the machine is shared and absolute times are noisy):
 wall time of both (best of ``--repeats``), peak RSS of each configuration in a fresh subprocess for
@@ -33,10 +37,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from napari_uqseg.inference.device import autocast_dtype, precision_name
 from napari_uqseg.inference.engine import deterministic_inference, run_mc_inference
+from napari_uqseg.inference.paths import run_sampling
+from napari_uqseg.inference.threads import choose_threads
 from napari_uqseg.models import build_model, load_checkpoint
 from napari_uqseg.preprocess import percentile_normalise
 
 HERE = Path(__file__).resolve().parent
+ADAPTIVE_TOLERANCES = (0.01, 0.02, 0.05)
+#: The documented background load of the thread figures: one process spinning at normal priority.
+BUSY_LOOP = "while True: pass"
 ACDC_SIZED = (10, 256, 216)
 DEFAULT_CASE = "patient026/patient026_frame01.nii.gz"  # an ACDC volume of exactly 10 x 256 x 216
 
@@ -104,6 +113,9 @@ def run_config(model, image: np.ndarray, config: str, samples: int, naive_model=
     if config == "naive":
         naive_model = copy.deepcopy(model) if naive_model is None else naive_model
         return naive_maps(naive_model, image, samples)
+    if config == "region":
+        threads = torch.get_num_threads()
+        return run_sampling(model, image, samples=samples, region="auto", threads=threads)[0]
     precision, optimise = {
         "engine": ("auto", True),
         "engine_fp32": ("fp32", True),
@@ -133,21 +145,83 @@ def reset_peak_rss() -> None:
 def child(args: argparse.Namespace) -> None:
     """Fresh process: load, note the baseline peak RSS, run one configuration, print peak RSS."""
     reset_peak_rss()
-    torch.set_num_threads(args.threads)
+    threads = choose_threads(args.threads)
+    torch.set_num_threads(threads)
     image, _ = load_image(args.image)
     model, _ = load_model(args)
     baseline = peak_rss_mib()
     start = time.perf_counter()
     run_config(model, image, args.child, args.samples, naive_model=model)  # fresh: no copy
     seconds = time.perf_counter() - start
-    print(json.dumps({"baseline_mib": baseline, "peak_mib": peak_rss_mib(), "s": seconds}))
+    print(
+        json.dumps(
+            {"baseline_mib": baseline, "peak_mib": peak_rss_mib(), "s": seconds, "threads": threads}
+        )
+    )
 
 
-def measure_memory(args: argparse.Namespace, config: str, samples: int) -> dict:
+def adaptive_counts(model, image: np.ndarray, image_name: str, cap: int, threads: int) -> dict:
+    """Samples adaptive T used (cap ``cap``) per tolerance, on this volume and, where the ACDC copy
+    is found, three validation volumes."""
+    images = {image_name: image}
+    root = Path(os.environ.get("UQSEG_ACDC_DIR", HERE.parent.parent / "shared/data/acdc"))
+    for case in ("patient002_frame01", "patient002_frame02", "patient019_frame01"):
+        path = root / case.split("_")[0] / f"{case}.nii.gz"
+        if path.is_file():
+            images[case] = load_image(str(path))[0]
+    out = {}
+    for name, volume in images.items():
+        for tolerance in ADAPTIVE_TOLERANCES:
+            start = time.perf_counter()
+            _, path = run_sampling(
+                model,
+                volume,
+                samples=cap,
+                adaptive_tolerance=tolerance,
+                threads=threads,
+                region="auto",
+            )
+            out[f"{name}_tol{tolerance}"] = {
+                "samples": path.samples,
+                "cap": cap,
+                "s": time.perf_counter() - start,
+            }
+            print("adaptive", name, tolerance, path.samples, flush=True)
+    return out
+
+
+def thread_figures(args: argparse.Namespace) -> dict:
+    """``uqseg predict --region auto``'s sampling (fresh process) at 1, 2 and auto threads, on the
+    machine as found and with one extra busy-loop job at normal priority (``BUSY_LOOP``)."""
+    out: dict = {}
+    for condition in ("as_found", "one_busy_loop_job"):
+        job = (
+            subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if condition != "as_found" else None
+        )
+        try:
+            time.sleep(1.0 if job else 0.0)
+            out[condition] = {"load_average": os.getloadavg()[0]}
+            for _ in range(args.thread_repeats):
+                for threads in ("1", "2", "auto"):
+                    run = measure_memory(args, "region", args.samples, threads=threads)
+                    best = out[condition].get(threads)
+                    if best is None or run["s"] < best["s"]:
+                        out[condition][threads] = {"s": run["s"], "threads": run["threads"]}
+            print("threads", condition, out[condition], flush=True)
+        finally:
+            if job is not None:
+                job.kill()
+                job.wait()
+    return out
+
+
+def measure_memory(
+    args: argparse.Namespace, config: str, samples: int, threads: str | None = None
+) -> dict:
     command = [sys.executable, __file__, "--child", config, "--samples", str(samples)]
     command += [
         "--threads",
-        str(args.threads),
+        str(args.threads if threads is None else threads),
         "--arch",
         args.arch,
         "--model-args",
@@ -222,6 +296,19 @@ def timed(fn, repeats: int) -> float:
     return best
 
 
+def timed_both(fns: dict, repeats: int) -> dict[str, dict[str, float]]:
+    """Best wall and CPU seconds of each function, interleaved round by round (so a change in the
+    machine's load hits every configuration alike)."""
+    out = {name: {"wall_s": float("inf"), "cpu_s": float("inf")} for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            out[name]["wall_s"] = min(out[name]["wall_s"], time.perf_counter() - wall)
+            out[name]["cpu_s"] = min(out[name]["cpu_s"], time.process_time() - cpu)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--image", help="NIfTI volume (default: ACDC patient026 ED, 10x256x216)")
@@ -229,9 +316,11 @@ def main() -> None:
     parser.add_argument("--model-args", default='{"base_channels": 16, "depth": 4}')
     parser.add_argument("--checkpoint", help="use this checkpoint instead of --arch/--model-args")
     parser.add_argument("--samples", type=int, default=10)
-    parser.add_argument("--memory-samples", default="10,30,100")
+    parser.add_argument("--memory-samples", default="10,20,40", help="T of engine and default")
+    parser.add_argument("--naive-memory-samples", default="10", help="T of naive (slow)")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--thread-repeats", type=int, default=1)
+    parser.add_argument("--threads", default="1", help="a number or auto (1)")
     parser.add_argument("--out", default=str(HERE / "results" / "inference.json"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -242,7 +331,8 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(partial, indent=2) + "\n")
 
-    torch.set_num_threads(args.threads)
+    args.threads = str(choose_threads(args.threads))
+    torch.set_num_threads(int(args.threads))
     image, image_name = load_image(args.image)
     model, model_name = load_model(args)
     T = args.samples
@@ -259,31 +349,40 @@ def main() -> None:
     }
     memory: dict = {}
     for samples in (int(s) for s in args.memory_samples.split(",")):
-        for config in ("naive", "engine"):
+        naive = str(samples) in args.naive_memory_samples.split(",")
+        for config in ("naive", "engine", "region") if naive else ("engine", "region"):
             memory[f"{config}_T{samples}"] = measure_memory(args, config, samples)
             save(record | {"peak_rss": memory})
     record["peak_rss"] = memory
-    record["peak_rss_ratio_engine_over_naive"] = {
-        s.split("_T")[1]: {
-            "peak": memory[s.replace("naive", "engine")]["peak_mib"] / memory[s]["peak_mib"],
-            "incremental": memory[s.replace("naive", "engine")]["incremental_mib"]
+    record["peak_rss_ratio_over_naive"] = {
+        f"{config}_T{s.split('_T')[1]}": {
+            "peak": memory[s.replace("naive", config)]["peak_mib"] / memory[s]["peak_mib"],
+            "incremental": memory[s.replace("naive", config)]["incremental_mib"]
             / max(memory[s]["incremental_mib"], 1e-9),
         }
         for s in memory
         if s.startswith("naive")
+        for config in ("engine", "region")
     }
-    configs = ("naive", "engine", "engine_fp32", "engine_unoptimised")
+    configs = ("naive", "engine", "region")
     naive_model = copy.deepcopy(model)  # naive's train-mode BatchNorm must not alter `model`
     for config in configs:  # warm-up: oneDNN builds kernels on first use of each shape and dtype
         run_config(model, image, config, 1, naive_model)
-    times = {}
-    for config in configs:
-        times[config] = timed(
-            lambda c=config: run_config(model, image, c, T, naive_model), args.repeats
-        )
-        save(record | {"wall_s": times})
+    both = timed_both(
+        {c: (lambda c=c: run_config(model, image, c, T, naive_model)) for c in configs},
+        args.repeats,
+    )
+    times = {c: v["wall_s"] for c, v in both.items()}
     record["wall_s"] = times
+    record["cpu_s"] = {c: v["cpu_s"] for c, v in both.items()}
     record["speedup_vs_naive"] = {k: times["naive"] / v for k, v in times.items() if k != "naive"}
+    record["cpu_speedup_vs_naive"] = {
+        k: record["cpu_s"]["naive"] / v for k, v in record["cpu_s"].items() if k != "naive"
+    }
+    record["region_path"] = run_sampling(
+        model, image, samples=T, region="auto", threads=int(args.threads)
+    )[1].record()
+    save(record)
     record["deterministic_s"] = timed(lambda: deterministic_inference(model, image), args.repeats)
 
     flops = conv_flops(model, image, T)
@@ -300,6 +399,10 @@ def main() -> None:
     }
     save(record)
     record["accuracy"] = accuracy(model, image, T)
+    save(record)
+    record["adaptive"] = adaptive_counts(model, image, image_name, T, int(args.threads))
+    save(record)
+    record["threads"] = thread_figures(args)
 
     record["load_average_end"] = os.getloadavg()[0]
     save(record)

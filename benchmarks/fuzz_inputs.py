@@ -12,7 +12,13 @@ Entry points and corpora (all built here, seeded, from ``tests/napari_uqseg/bad_
 - ``load_checkpoint`` and ``uqseg predict --model FILE`` on the crafted checkpoints;
 - peak RSS of a child reading a 69-byte ``.nii.gz`` whose header declares 2000 x 2000 x 1000
   float32 (16 GB), with the default memory limit and with it raised to 100 GiB (then the
-  deflate bound refuses it), and of one reading a valid image followed by a 256 MiB deflate bomb.
+  deflate bound refuses it), and of one reading a valid image followed by a 256 MiB deflate bomb;
+- ``read_dicom_series`` on ``--dicom`` seeded mutations of small classic and enhanced MR series
+  (``tests/napari_uqseg/bad_dicom.py``), ``uqseg predict`` on ``--dicom-cli`` of them, and the
+  peak RSS of a child reading six files that declare 65535 x 65535 pixels each (96 GiB);
+- ``read_info_cfg`` / ``find_cases`` / ``read_patient`` on mutated ``Info.cfg`` and ``cases.csv``
+  and ``read_manifest`` on mutated ensemble manifests, ``--texts`` each
+  (``tests/napari_uqseg/bad_texts.py``).
 
 Outcomes: OK (and the result meets the readers' contract), clean error (InputError / exit 2 with
 one stderr line naming the file), uncaught (any other exception, a traceback, another exit code),
@@ -56,6 +62,7 @@ from tests.napari_uqseg.bad_inputs import (  # noqa: E402
     set_fields,
     write_variant,
 )
+from tests.napari_uqseg.bad_texts import fuzz_texts  # noqa: E402
 from tests.napari_uqseg.cli_driver import run_driver  # noqa: E402
 
 COLUMNS = (OK, CLEAN, UNCAUGHT, BROKEN)
@@ -185,10 +192,10 @@ print(before, after, time.perf_counter() - start, outcome, sep="\\t")
 """
 
 
-def peak_rss(path: Path, limit: int | None = None) -> dict:
+def peak_rss(path: Path, limit: int | None = None, child: str = _RSS_CHILD) -> dict:
     env = {**os.environ, "UQSEG_MAX_INPUT_BYTES": str(limit)} if limit else None
     proc = subprocess.run(
-        [sys.executable, "-c", _RSS_CHILD, str(path)],
+        [sys.executable, "-c", child, str(path)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -198,7 +205,9 @@ def peak_rss(path: Path, limit: int | None = None) -> dict:
     before, after, seconds, outcome = proc.stdout.strip().split("\t", 3)
     return {
         "file": path.name + (f" (limit {limit / 1024**3:g} GiB)" if limit else ""),
-        "file_bytes": path.stat().st_size,
+        "file_bytes": sum(f.stat().st_size for f in path.iterdir())
+        if path.is_dir()
+        else path.stat().st_size,
         "rss_before_mib": int(before) / 1024,
         "rss_peak_mib": int(after) / 1024,
         "seconds": float(seconds),
@@ -218,16 +227,65 @@ def memory_cases(folder: Path) -> list[dict]:
     return [peak_rss(huge), peak_rss(huge, limit=100 * 1024**3), peak_rss(bomb)]
 
 
+def dicom_memory_case(folder: Path) -> dict:
+    """Six classic files, each declaring 65535 x 65535 pixels, read in a child."""
+    from pydicom import dcmread
+
+    from tests.napari_uqseg.bad_dicom import EncodedSeries, base_series, encode
+
+    files = EncodedSeries([encode(ds) for ds in base_series(False)])
+    folder.mkdir()
+    for ds in files:
+        ds.Rows, ds.Columns = 65535, 65535
+    files.write(folder)
+    assert dcmread(next(folder.iterdir())).Rows == 65535
+    child = _RSS_CHILD.replace("nifti import read_volume", "dicom import read_dicom as read_volume")
+    return peak_rss(folder, child=child)
+
+
+def fuzz_dicom_cli(folder: Path, n: int, seed: int, checkpoint: Path):
+    """``uqseg predict --frame 0`` on ``n`` fuzzed DICOM folders, against what the reader says."""
+    from napari_uqseg.io.dicom import read_dicom_series
+    from tests.napari_uqseg.bad_dicom import dicom_cases
+
+    argvs, says = [], []
+    for case, _ in dicom_cases(folder, seed, n, keep=True):
+        argvs.append(["predict", str(case), "--frame", "0", "--model", str(checkpoint),
+                      "--samples", "2", "--out", str(folder / f"out_{case.name}"),
+                      "--no-progress"])  # fmt: skip
+        try:
+            read_dicom_series(case)
+            says.append(OK)
+        except InputError:
+            says.append(CLEAN)
+    start = time.perf_counter()
+    results = run_driver(argvs)
+    counts, escapes = cli_outcomes(argvs, results, says)
+    return counts, escapes, time.perf_counter() - start
+
+
 def row(name: str, counts: Counter, seconds: float | None = None, unit: str = "") -> str:
     cells = " | ".join(f"{counts.get(c, 0):,}" for c in COLUMNS)
     time_cell = f"{seconds:.1f}" if seconds is not None else "–"
     return f"| {name}{unit} | {cells} | {time_cell} |"
 
 
+def _relative(value: object) -> str:
+    if isinstance(value, Path):
+        try:
+            return str(value.resolve().relative_to(Path(__file__).resolve().parents[1]))
+        except ValueError:
+            return value.name
+    return str(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", type=int, default=10_000)
     parser.add_argument("--cli", type=int, default=200)
+    parser.add_argument("--dicom", type=int, default=10_000, help="mutated DICOM series")
+    parser.add_argument("--dicom-cli", type=int, default=100, help="of them through predict")
+    parser.add_argument("--texts", type=int, default=2_000, help="mutated files per text input")
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
@@ -235,12 +293,14 @@ def main() -> None:
         "# Bad input: every entry point under a fuzzing corpus",
         "",
         f"`OMP_NUM_THREADS=1 python benchmarks/fuzz_inputs.py --variants {args.variants} "
-        f"--cli {args.cli} --seed {args.seed}` (2 shared CPU cores).",
+        f"--cli {args.cli} --dicom {args.dicom} --dicom-cli {args.dicom_cli} --texts {args.texts} "
+        f"--seed {args.seed}` (2 shared CPU cores).",
         "",
         "| entry point | OK | clean error | uncaught | contract broken | seconds |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    doc: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
+    # paths relative to the repository when they are inside it: no machine's folders in results
+    doc: dict = {"args": {k: _relative(v) for k, v in vars(args).items()}}
     escapes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -288,6 +348,35 @@ def main() -> None:
         doc["checkpoints"] = {"files": n, "in_process": counts, "cli": cli_counts,
                               "payload_ran": ran}  # fmt: skip
         memory = memory_cases(tmp)
+
+        from tests.napari_uqseg.bad_dicom import fuzz_dicom
+
+        (tmp / "dicom").mkdir()
+        start = time.perf_counter()
+        counts, esc = fuzz_dicom(tmp / "dicom", args.seed, args.dicom, write_back_every=10)
+        seconds = time.perf_counter() - start
+        escapes += [f"{name} {done}: {outcome}: {detail[:160]}" for name, done, outcome, detail
+                    in esc]  # fmt: skip
+        lines.append(row(f"`read_dicom_series`, {args.dicom:,} mutated series", counts, seconds))
+        doc["dicom"] = {"series": args.dicom, "counts": counts, "seconds": seconds}
+        counts, esc, seconds = fuzz_dicom_cli(tmp / "dicom_cli", args.dicom_cli, args.seed,
+                                              checkpoint)  # fmt: skip
+        escapes += esc
+        lines.append(row(f"`uqseg predict DICOM_FOLDER`, {args.dicom_cli} of them", counts,
+                         seconds))  # fmt: skip
+        doc["dicom_cli"] = {"series": args.dicom_cli, "counts": counts, "seconds": seconds}
+        memory.append(dicom_memory_case(tmp / "dicom_65535x65535_x6"))
+
+        (tmp / "texts").mkdir()
+        start = time.perf_counter()
+        counts, esc = fuzz_texts(tmp / "texts", args.seed, args.texts)
+        seconds = time.perf_counter() - start
+        escapes += [f"{key} {done}: {outcome}: {detail[:160]}" for key, done, outcome, detail
+                    in esc]  # fmt: skip
+        for key, c in counts.items():
+            lines.append(row(f"`{key}`, {args.texts:,} mutated files", c))
+        lines.append(f"| (text inputs above: {seconds:.1f} s in all) | | | | | |")
+        doc["texts"] = {"files": args.texts, "counts": counts, "seconds": seconds}
         doc["memory"] = memory
 
     lines += ["", f"Pickle payloads executed: {'YES' if ran else 'none'}.", ""]

@@ -5,7 +5,8 @@ The anatomy is analytic and in millimetres, laid out like the ACDC volumes shown
 near the image centre, the RV crescent hugs it on the image's left (slightly below), lungs lie up
 and right, the liver below, subcutaneous fat and a muscle layer line the body outline. ED and ES
 share the anatomy; at ES the base descends, the LV cavity narrows (ejection fraction about 0.55-0.65
-by voxel counts) and the wall thickens with the myocardial volume conserved.
+by voxel counts) and the wall thickens with the myocardial volume conserved. A whole cycle
+(:func:`make_phantom_cine`) moves every one of these continuously from ED to ES and back.
 
 Label rule (what "exact" means here): each slice is the cross-section of the analytic shapes at the
 slice centre. Every in-plane voxel is point-sampled on a regular 4 x 4 sub-grid; its label is the
@@ -24,7 +25,7 @@ from scipy import ndimage
 
 from napari_uqseg.errors import InputError
 
-__all__ = ["Phantom", "make_cine_pair", "make_phantom"]
+__all__ = ["Phantom", "make_cine_pair", "make_phantom", "make_phantom_cine"]
 
 _PHASES = ("ED", "ES")
 _SUPER = 4  # sub-samples per voxel edge used for labels and partial volume
@@ -171,21 +172,23 @@ def _background(y, x, a: _Anatomy) -> np.ndarray:
     return (out * wobble).astype(np.float32)
 
 
-def _heart(y, x, a: _Anatomy, s: float, phase: str, lv_yx: tuple[float, float]):
+def _heart(y, x, a: _Anatomy, s: float, c: float, lv_yx: tuple[float, float]):
     """Class (uint8) and intensity (float32, NaN outside the heart) at points (y, x) of one slice.
 
-    ``s`` is the slice centre's distance in mm below the ED base plane.
+    ``s`` is the slice centre's distance in mm below the ED base plane; ``c`` the contraction,
+    0 at ED and 1 at ES (both computed exactly as the two phases always were).
     """
-    es = phase == "ES"
-    scale = np.sqrt(a.es_area) if es else 1.0
-    length = a.length - (a.descent if es else 0.0)
-    local_s = s - (a.descent if es else 0.0)
+    es = c == 1.0
+    scale = np.sqrt(a.es_area) if es else 1.0 + c * (np.sqrt(a.es_area) - 1.0)
+    descent = a.descent if es else c * a.descent
+    length = a.length - descent
+    local_s = s - descent
     r_endo = a.r_endo * scale * _profile(local_s, length)
     apex_wall = 0.8 * a.wall
     # ES wall from myocardial volume conservation between half-ellipsoids (endo, epi).
     myo_volume = (a.r_endo + a.wall) ** 2 * (a.length + apex_wall) - a.r_endo**2 * a.length
-    if es:
-        apex_wall *= 1.25
+    if c > 0:
+        apex_wall *= 1.25 if es else 1.0 + 0.25 * c
         r_epi_max = np.sqrt((myo_volume + (a.r_endo * scale) ** 2 * length) / (length + apex_wall))
     else:
         r_epi_max = a.r_endo + a.wall
@@ -203,7 +206,7 @@ def _heart(y, x, a: _Anatomy, s: float, phase: str, lv_yx: tuple[float, float]):
     # RV: an ellipse straddling the septum minus the LV, wrapped by a thin dark free wall.
     rv_depth = (
         a.rv_width
-        * (0.6 if es else 1.0)
+        * (0.6 if es else 1.0 - 0.4 * c)
         * np.sqrt(max(1.0 - (s / (a.rv_extent * a.length)) ** 2, 0.0))
     )
     r_mean = float(r_epi)
@@ -235,7 +238,7 @@ def _heart(y, x, a: _Anatomy, s: float, phase: str, lv_yx: tuple[float, float]):
     cls[myo], val[myo] = 2, _MYO
     cls[lv], val[lv] = 3, _LV_BLOOD
     if 0.3 * length < local_s < 0.85 * length:  # papillary muscles: dark, but labelled LV
-        pap_r = 3.5 if es else 3.0
+        pap_r = 3.5 if es else 3.0 + 0.5 * c
         for angle in a.pap_angles:
             off = r_endo - pap_r - 0.5
             pap = lv & (np.hypot(dy - off * np.sin(angle), dx - off * np.cos(angle)) < pap_r)
@@ -275,20 +278,29 @@ def make_phantom(
     noise: float = 0.04,
     bias: float = 0.3,
     blur: float = 0.6,
+    contraction: float | None = None,
 ) -> Phantom:
     """Render one phase of the phantom.
 
     The stack is centred on the mid-ventricle, so the default 10 slices of 10 mm cover base to apex.
     ``seed`` fixes the anatomy (shared by ED and ES) and the noise; ``noise`` is the Rician noise
     standard deviation relative to LV blood, ``bias`` the peak relative amplitude of the smooth
-    multiplicative coil field, ``blur`` the in-plane Gaussian sigma in voxels.
+    multiplicative coil field, ``blur`` the in-plane Gaussian sigma in voxels. ``contraction``
+    (0 = ED .. 1 = ES) renders a frame between the two phases instead of ``phase``'s geometry,
+    with its own noise.
 
     Returns:
         A :class:`Phantom` with (Z, Y, X) ``image`` (float32, [0, 1]) and ``labels`` (uint8).
     """
     shape, spacing = _check(seed, phase, shape, spacing, noise, bias, blur)
     anatomy = _draw_anatomy(np.random.default_rng([seed, 0]))
-    rng = np.random.default_rng([seed, 1 + _PHASES.index(phase)])
+    if contraction is None:
+        c, stream = (0.0 if phase == "ED" else 1.0), [1 + _PHASES.index(phase)]
+    elif isinstance(contraction, int | float | np.number) and 0.0 <= contraction <= 1.0:
+        c, stream = float(contraction), [3, round(float(contraction) * 1e6)]
+    else:
+        raise InputError(f"contraction must be a number in [0, 1], got {contraction!r}")
+    rng = np.random.default_rng([seed, *stream])
     nz, ny, nx = shape
     dz, dy, dx = spacing
     ys = (np.arange(ny) - (ny - 1) / 2) * dy
@@ -312,7 +324,7 @@ def make_phantom(
     for z in range(nz if by > 0 and bx > 0 else 0):
         s = mid + (z - (nz - 1) / 2) * dz
         lv_yx = (cy + anatomy.drift_yx[0] * (s - mid), cx + anatomy.drift_yx[1] * (s - mid))
-        cls, val = _heart(sy, sx, anatomy, s, phase, lv_yx)
+        cls, val = _heart(sy, sx, anatomy, s, c, lv_yx)
         val = np.where(np.isnan(val), background, val)
         image[z, y0:y1, x0:x1] = val.reshape(by, _SUPER, bx, _SUPER).mean(axis=(1, 3))
         counts = (cls.reshape(by, _SUPER, bx, _SUPER)[None] == classes).sum(axis=(2, 4))
@@ -345,3 +357,32 @@ def make_cine_pair(*, seed: int = 0, **kwargs) -> dict[str, Phantom]:
     if "phase" in kwargs:
         raise InputError(f"make_cine_pair makes both phases; do not pass phase={kwargs['phase']!r}")
     return {phase: make_phantom(seed=seed, phase=phase, **kwargs) for phase in _PHASES}
+
+
+def make_phantom_cine(
+    *, seed: int = 0, frames: int = 20, es_fraction: float = 0.35, **kwargs
+) -> list[Phantom]:
+    """A whole cycle of ``frames`` phases of one anatomy: frame 0 is ED, the contraction rises
+    smoothly (half a cosine) to ES at frame ``round(es_fraction * frames)`` and relaxes back.
+
+    The ED and ES frames are exactly :func:`make_cine_pair`'s; keyword arguments are those of
+    :func:`make_phantom` except ``phase`` and ``contraction``.
+    """
+    if "phase" in kwargs or "contraction" in kwargs:
+        raise InputError("make_phantom_cine sets each frame's phase and contraction itself")
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 3:
+        raise InputError(f"a cycle needs 3 or more frames, got {frames!r}")
+    es = round(es_fraction * frames)
+    if not 0 < es < frames:
+        raise InputError(f"es_fraction {es_fraction!r} puts ES outside frames 1..{frames - 1}")
+    out = []
+    for t in range(frames):
+        if t in (0, es):
+            out.append(make_phantom(seed=seed, phase="ED" if t == 0 else "ES", **kwargs))
+            continue
+        if t < es:
+            c = 0.5 * (1.0 - np.cos(np.pi * t / es))
+        else:
+            c = 0.5 * (1.0 + np.cos(np.pi * (t - es) / (frames - es)))
+        out.append(make_phantom(seed=seed, contraction=float(c), **kwargs))
+    return out

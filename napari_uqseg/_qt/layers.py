@@ -22,8 +22,8 @@ from napari_uqseg.viewer.keys import DICOM_KEY, GEOMETRY_KEY, ROLE_KEY
 from napari_uqseg.viewer.layers import LayerData, label_colormap, label_features
 
 #: Layer attributes a re-run refreshes on an existing layer (besides ``data``).
-_UPDATED = ("metadata", "scale", "contrast_limits", "features")
-_NUMERIC = ("scale", "contrast_limits")
+_UPDATED = ("metadata", "scale", "translate", "contrast_limits", "features")
+_NUMERIC = ("scale", "translate", "contrast_limits")
 #: Pause between two turns of :class:`LayerFeeder`: room for a repaint and user input.
 _PAUSE_MS = 30
 
@@ -137,13 +137,23 @@ def source_volume(
 ) -> tuple[np.ndarray, tuple[float, float, float] | None, dict[str, Any]]:
     """(Z, Y, X) data, spacing (None if unknown) and the layer kwargs outputs should copy.
 
-    A 4D cine contributes its ``frame``-th time point.
+    A 4D cine contributes its ``frame``-th time point; the kwargs then also hold ``frame``, the
+    4D ``scale`` and the ``translate`` that puts the outputs at that frame (see
+    :mod:`napari_uqseg._qt.frames`).
     """
-    data = layer.data[frame] if layer.data.ndim == 4 else layer.data
+    cine = layer.data.ndim == 4
+    data = layer.data[frame] if cine else layer.data
     scale = tuple(float(s) for s in layer.scale[-3:])
     geometry = layer.metadata.get(GEOMETRY_KEY) or {}
     known = geometry.get("spacing_known", scale != (1.0, 1.0, 1.0))
     metadata = layer.metadata
-    if layer.data.ndim == 4 and DICOM_KEY in metadata:  # outputs reference this frame's instances
+    if cine and DICOM_KEY in metadata:  # outputs reference this frame's instances
         metadata = {**metadata, DICOM_KEY: {**metadata[DICOM_KEY], "frame": int(frame)}}
-    return np.asarray(data), scale if known else None, {"scale": scale, "metadata": metadata}
+    translate = [float(t) for t in layer.translate]
+    source: dict[str, Any] = {"scale": scale, "translate": translate[-3:], "metadata": metadata}
+    if cine:
+        translate[0] += frame * float(layer.scale[0])
+        source.update(
+            frame=int(frame), scale=tuple(float(s) for s in layer.scale), translate=translate
+        )
+    return np.asarray(data), scale if known else None, source

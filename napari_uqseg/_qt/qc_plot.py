@@ -24,8 +24,7 @@ class ReliabilityPlot(ThemedPlot):
             return
         self.axes.set_axis_on()
         r = self.report
-        reliability_panel(
-            self.axes,
-            r.top_label_roi,
-            f"Reliability, foreground ROI (Brier {r.brier_roi:.4f})",
-        )
+        reliability_panel(self.axes, r.top_label_roi, f"Foreground ROI (Brier {r.brier_roi:.4f})")
+        # The panel's long axis labels are cut off on a dock-sized canvas.
+        self.axes.set_xlabel("confidence")
+        self.axes.set_ylabel("accuracy")

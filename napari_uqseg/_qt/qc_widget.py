@@ -10,25 +10,25 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QBrush, QColor
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
+from napari_uqseg._qt.cine_plot import CinePlot
+from napari_uqseg._qt.compact import Section, TabsWhenShort, scrolled
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.errors import reported
+from napari_uqseg._qt.frames import go_to_slice, volume
 from napari_uqseg._qt.layer_combo import (
     missing_text,
     prediction_combo,
@@ -45,7 +45,7 @@ FLAG_BRUSH = QBrush(QColor(200, 60, 60))
 NO_REFERENCE = "Choose a reference layer to see the reliability diagram."
 
 
-class QCWidget(ClosesWithDock, QWidget):
+class QCWidget(TabsWhenShort, ClosesWithDock, QWidget):
     """Dock widget; ``qc`` is the pure state, ``report`` the calibration (or None)."""
 
     def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
@@ -69,8 +69,8 @@ class QCWidget(ClosesWithDock, QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # sized to its rows
         self.limits: dict[str, QDoubleSpinBox] = {}
-        limits_row = QHBoxLayout()
-        limits_row.addWidget(QLabel("flag if"))
+        # One limit per line: side by side they made the dock 640 px wide.
+        limits = QFormLayout()
         for m in QC_METRICS:
             spin = QDoubleSpinBox(decimals=3, maximum=1e6, singleStep=0.05, value=m.default_limit)
             spin.setPrefix(f"{m.title} {'>' if m.higher_is_worse else '<'} ")
@@ -78,22 +78,31 @@ class QCWidget(ClosesWithDock, QWidget):
             spin.setToolTip(m.meaning)
             spin.valueChanged.connect(lambda value, key=m.key: self.set_limit(key, value))
             self.limits[m.key] = spin
-            limits_row.addWidget(spin)
+            limits.addRow("" if limits.rowCount() else "flag if", spin)
         self.summary = QLabel(wordWrap=True)
         self.slice_list = QListWidget()
         self.slice_list.setMaximumHeight(110)
         self.slice_list.itemClicked.connect(lambda item: self.go_to_slice(item.data(Qt.UserRole)))
         self.plot = ReliabilityPlot(v, parent=self)
-        self.plot.setMinimumHeight(320)  # squeezed to 220 px the axis labels were cut off
-        layout = QVBoxLayout(self)
+        self.cine_plot = CinePlot(v, parent=self)  # shown for a whole-cycle run only
+        # Scrolls instead of overlapping in a short dock; each group folds (see _qt.compact).
+        self.sections = {
+            "scores": Section("Image-level scores per structure (Hoebel et al.)"),
+            "slices": Section("Most uncertain slices (click to go there)"),
+            "reliability": Section("Reliability diagram", stretch=True),
+            "cycle": Section("Volumes over the cardiac cycle", stretch=True),
+        }
+        scores = self.sections["scores"].body
+        scores.addWidget(self.table)
+        scores.addLayout(limits)
+        scores.addWidget(self.summary)
+        self.sections["slices"].body.addWidget(self.slice_list)
+        self.sections["reliability"].body.addWidget(self.plot, 1)
+        self.sections["cycle"].body.addWidget(self.cine_plot, 1)
+        layout = scrolled(self)
         layout.addLayout(form)
-        layout.addWidget(QLabel("Image-level scores per structure (Hoebel et al.)"))
-        layout.addWidget(self.table)
-        layout.addLayout(limits_row)
-        layout.addWidget(self.summary)
-        layout.addWidget(QLabel("Most uncertain slices (click to go there)"))
-        layout.addWidget(self.slice_list)
-        layout.addWidget(self.plot, 1)
+        for name, section in self.sections.items():
+            layout.addWidget(section, 1 if name in ("reliability", "cycle") else 0)
         for combo in (self.segmentation_combo, self.uncertainty_combo, self.reference_combo):
             combo.layer_changed.connect(lambda _layer: self.update_inputs())
         self.update_inputs()
@@ -103,17 +112,22 @@ class QCWidget(ClosesWithDock, QWidget):
         """Re-read scores, slice ranking and calibration from the chosen layers."""
         seg = self.segmentation_combo.layer
         self.qc.scores = {} if seg is None else dict(seg.metadata.get(QC_KEY) or {})
-        unc = self.uncertainty_combo.layer
-        self.slices = [] if unc is None else uncertain_slices(np.asarray(unc.data))
+        self.cine_plot.show_layer(seg)
+        cycle = self.cine_plot.cine is not None
+        self.plot.setVisible(not cycle)  # a cine run keeps no MC probabilities
+        self.sections["reliability"].setVisible(not cycle)
+        self.sections["cycle"].setVisible(cycle)
+        unc, v = self.uncertainty_combo.layer, self.viewer
+        self.slices = [] if unc is None else uncertain_slices(volume(unc, v))
         self.report, self.plot.hint = None, NO_REFERENCE
         maps = None if seg is None else seg.metadata.get(MAPS_KEY)
         ref = self.reference_combo.layer
         if ref is not None and maps is None:
             self.plot.hint = "No MC probabilities on the segmentation layer (run the model first)."
-        elif ref is not None and tuple(maps.mean_probs.shape[1:]) != tuple(ref.data.shape):
+        elif ref is not None and tuple(maps.mean_probs.shape[1:]) != volume(ref, v).shape:
             self.plot.hint = "The reference is not on the grid of the MC probabilities."
         elif ref is not None:
-            self.report = calibration_report(maps.mean_probs, np.asarray(ref.data))
+            self.report = calibration_report(maps.mean_probs, volume(ref, v))
         self.plot.report = self.report
         self._show()
 
@@ -124,8 +138,8 @@ class QCWidget(ClosesWithDock, QWidget):
     def go_to_slice(self, z: int) -> None:
         """Show slice ``z`` of the uncertainty layer."""
         layer = self.uncertainty_combo.layer
-        world = layer.data_to_world((z, 0, 0)) if layer is not None else (z,)
-        self.viewer.dims.set_point(0, world[0])
+        if layer is not None:
+            go_to_slice(self.viewer, layer, z)
 
     def _show(self) -> None:
         self._show_scores()
@@ -180,3 +194,4 @@ class QCWidget(ClosesWithDock, QWidget):
         self._closed = True
         for combo in (self.segmentation_combo, self.uncertainty_combo, self.reference_combo):
             combo.disconnect_viewer()
+        self.cine_plot.disconnect_viewer()

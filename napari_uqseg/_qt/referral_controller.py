@@ -17,6 +17,7 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_info
 
 from napari_uqseg._qt.errors import reported
+from napari_uqseg._qt.frames import as_layer_data, current_slice, go_to_slice, volume
 from napari_uqseg._qt.referral_autosave import AutosaveStatus
 from napari_uqseg._qt.referral_keys import KeyBindings
 from napari_uqseg._qt.referral_recorder import Recorder
@@ -24,7 +25,7 @@ from napari_uqseg.referral.session import ReferralSession, autosave, load_sessio
 from napari_uqseg.viewer.keys import CORRECTION as CORRECTION_ROLE
 from napari_uqseg.viewer.keys import FLAGGED, GEOMETRY_KEY, ROLE_KEY, ROLE_SUFFIX
 from napari_uqseg.viewer.keys import OVERLAY as OVERLAY_ROLE
-from napari_uqseg.viewer.layers import layer_name
+from napari_uqseg.viewer.layers import layer_name, structure_labels
 from napari_uqseg.viewer.live_plot import Recorded
 from napari_uqseg.viewer.navigation import ReviewNavigator, Target, Unit
 from napari_uqseg.viewer.referral_export import export_session
@@ -79,12 +80,12 @@ class ReferralController(AutosaveStatus):
         self.uncertainty, self.prediction, self.reference = uncertainty, prediction, reference
         self.view = None
         if uncertainty is not None:
-            pred = None if prediction is None else np.asarray(prediction.data)
-            ref = None if reference is None else np.asarray(reference.data)
-            self.view = ReferralView(np.asarray(uncertainty.data), pred, ref)
+            pred, ref = self._array(prediction), self._array(reference)
+            structures = structure_labels(None if prediction is None else prediction.metadata)
+            self.view = ReferralView(volume(uncertainty), pred, ref, structures=structures)
         self.session_dir = None
         if prediction is not None:
-            self.session_dir = autosave.session_folder(prediction.data, _source_path(prediction))
+            self.session_dir = autosave.session_folder(volume(prediction), _source_path(prediction))
         if self.view is None:
             self.threshold_state.set(None)
         else:
@@ -137,7 +138,7 @@ class ReferralController(AutosaveStatus):
         if (
             isinstance(layer, Labels)
             and layer.metadata.get(ROLE_KEY) == FLAGGED
-            and layer.data.shape == self.view.uncertainty.shape
+            and layer.data.shape == self.uncertainty.data.shape
         ):
             return layer
         return None
@@ -175,7 +176,7 @@ class ReferralController(AutosaveStatus):
             return
         self._adopt_run_flagged()
         if self.overlay is None or self.overlay not in self.viewer.layers:
-            data = np.zeros(self.view.uncertainty.shape, np.uint8)
+            data = as_layer_data(self.uncertainty, np.zeros(self.view.uncertainty.shape, np.uint8))
             self.overlay = self.viewer.add_labels(
                 data,
                 name="referral flagged",
@@ -186,9 +187,10 @@ class ReferralController(AutosaveStatus):
                 metadata={ROLE_KEY: OVERLAY_ROLE},
             )
             self.viewer.layers.selection.active = self.correction or self.uncertainty
-        if self.overlay.data.shape != self.view.uncertainty.shape:
-            self.overlay.data = np.zeros(self.view.uncertainty.shape, np.uint8)
-        self.view.flagged(self.threshold, out=self.overlay.data)
+        if self.overlay.data.shape != self.uncertainty.data.shape:
+            zeros = np.zeros(self.view.uncertainty.shape, np.uint8)
+            self.overlay.data = as_layer_data(self.uncertainty, zeros)
+        self.view.flagged(self.threshold, out=volume(self.overlay))  # a view: in place
         # Only the displayed slice changes: skip the thumbnail and extent (layer-list repaints).
         self.overlay.refresh(thumbnail=False, extent=False, highlight=False)
 
@@ -202,11 +204,12 @@ class ReferralController(AutosaveStatus):
             moved = autosave.set_aside(self.session_dir)
             show_info(f"Earlier session kept in {moved}")
         session = ReferralSession(
-            np.asarray(self.prediction.data),
+            volume(self.prediction),
             uncertainty=self._array(self.uncertainty),
             reference=self._array(self.reference),
             threshold=self.threshold,
             restrict_to_flagged=restrict_to_flagged,
+            labels=structure_labels(self.prediction.metadata),
         )
         if self.session_dir is not None:
             start_autosave(session, self.session_dir)
@@ -219,7 +222,7 @@ class ReferralController(AutosaveStatus):
             return
         session = load_session(
             self.session_dir,
-            np.asarray(self.prediction.data),
+            volume(self.prediction),
             uncertainty=self._array(self.uncertainty),
             reference=self._array(self.reference),
             autosave=True,
@@ -239,7 +242,7 @@ class ReferralController(AutosaveStatus):
 
     @staticmethod
     def _array(layer: Any) -> np.ndarray | None:
-        return None if layer is None else np.asarray(layer.data)
+        return None if layer is None else volume(layer)
 
     def _attach(self, session: ReferralSession) -> None:
         self.session = session
@@ -248,7 +251,7 @@ class ReferralController(AutosaveStatus):
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
         self.correction = self.viewer.add_labels(
-            np.array(session.corrected),
+            as_layer_data(self.prediction, np.array(session.corrected)),
             name=name,
             scale=self.prediction.scale,
             translate=self.prediction.translate,
@@ -337,15 +340,13 @@ class ReferralController(AutosaveStatus):
 
     def _current_z(self) -> int:
         """The uncertainty layer's slice index the viewer shows."""
-        return round(self.uncertainty.world_to_data(self.viewer.dims.point)[0])
+        return current_slice(self.viewer, self.uncertainty)
 
     def _go(self, target: Target | None) -> Target | None:
         if target is None:
             show_info("No flagged slice or region left to review.")
             return None
-        world = self.uncertainty.data_to_world((target.z, *target.center_yx))
-        self.viewer.dims.set_point(0, world[0])
-        self.viewer.camera.center = tuple(world[1:])
+        go_to_slice(self.viewer, self.uncertainty, target.z, target.center_yx)
         self.on_session()  # the readout says where this is and why (its rank)
         return target
 

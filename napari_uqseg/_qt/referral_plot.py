@@ -27,13 +27,23 @@ class ReferralPlot(ThemedPlot):
         self._artists: LiveArtists | None = None
         self._background: Any = None
         super().__init__(viewer, parent=parent)
-        self.setMinimumHeight(260)
         self.canvas.mpl_connect("draw_event", self._on_draw)
+
+    def _structures(self) -> tuple[str, ...]:
+        """The model's structures (the LA model has one), as the curves or the marker name them."""
+        if self.simulated is not None:
+            return tuple(self.simulated.structures)
+        if self.recorded is not None:
+            columns = self.recorded.columns
+            return tuple(c.removeprefix("dice_") for c in columns if c.startswith("dice_"))
+        if self.marker is not None and self.marker.dice:
+            return tuple(self.marker.dice)
+        return STRUCTURES
 
     def draw(self) -> None:
         self._background = None
         self._artists = draw_referral(
-            self.axes, self.simulated, self.recorded, self.marker, STRUCTURES
+            self.axes, self.simulated, self.recorded, self.marker, self._structures()
         )
         for artist in self._artists.all():
             artist.set_animated(True)
@@ -56,7 +66,11 @@ class ReferralPlot(ThemedPlot):
     def update_live(self, recorded: Recorded | None, marker: Marker | None) -> None:
         """Move the marker and the recorded curve; blit, or redraw fully if they left the axes."""
         self.recorded, self.marker = recorded, marker
-        if self._artists is None or marker is None:
+        if (
+            self._artists is None
+            or marker is None
+            or tuple(self._artists.dots) != self._structures()  # another model's structures
+        ):
             self.refresh()
             return
         self._artists.line.set_visible(True)

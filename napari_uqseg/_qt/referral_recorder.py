@@ -16,12 +16,15 @@ never silently diverges from what the user sees.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
 
 from napari_uqseg._qt.errors import report
+from napari_uqseg._qt.frames import is_frame_layer, volume
 from napari_uqseg._qt.napari_private import has_redo, has_undo
 from napari_uqseg.referral.session.atoms import StrokeRecord
 from napari_uqseg.referral.session.recorded import ReferralSession
@@ -35,16 +38,19 @@ class Recorder:
         self, layer: Labels, session: ReferralSession, on_change: Callable[[], None]
     ) -> None:
         self.layer, self.session, self._on_change = layer, session, on_change
+        # A (1, Z, Y, X) layer of one cine frame: its edits carry a frame axis the session has not.
+        self._frame = is_frame_layer(layer)
         self._pending: list[tuple[Any, ...]] = []
         self._closed = False
         layer.events.paint.connect(self._on_paint)
         layer.events.set_data.connect(self._on_set_data)
 
     def _on_paint(self, event: Any) -> None:
-        self._guarded(lambda: self.session.apply_atoms(event.value))
+        atoms = [_without_frame(a) for a in event.value] if self._frame else event.value
+        self._guarded(lambda: self.session.apply_atoms(atoms))
 
     def _on_set_data(self, event: Any) -> None:
-        self._guarded(lambda: self.session.sync_history(self.layer.data))
+        self._guarded(lambda: self.session.sync_history(volume(self.layer)))
 
     def _guarded(self, step: Callable[[], StrokeRecord | None]) -> None:
         try:
@@ -79,7 +85,7 @@ class Recorder:
 
     def _write(self, rec: StrokeRecord | None) -> None:
         if rec is not None:
-            self.layer.data[rec.indices()] = rec.new
+            volume(self.layer)[rec.indices()] = rec.new
             self.layer.refresh()
             self._on_change()
 
@@ -87,7 +93,7 @@ class Recorder:
         """Revert refused voxels to the session's labels (no napari history); then redraw."""
         if self._closed or not self._pending:
             return
-        data = self.layer.data
+        data = volume(self.layer)
         while self._pending:
             idx = self._pending.pop()
             data[idx] = self.session.corrected[idx]
@@ -98,7 +104,7 @@ class Recorder:
         if self._closed:
             return
         try:
-            self.session.resync(self.layer.data)
+            self.session.resync(volume(self.layer))
         except USER_ERRORS as err:
             report("Could not resynchronise the referral session", err)
         self._on_change()
@@ -114,7 +120,20 @@ class Recorder:
 
     def flush_now_safe(self) -> None:
         """Apply pending reverts before disconnecting (the timer would find us closed)."""
-        data = self.layer.data
+        data = volume(self.layer)
         while self._pending:
             idx = self._pending.pop()
             data[idx] = self.session.corrected[idx]
+
+
+def _without_frame(atom: Any) -> Any:
+    """A paint atom of a (1, Z, Y, X) frame layer as the (Z, Y, X) session sees it."""
+    if hasattr(atom, "slice_key"):  # napari's masked atom: a bounding box (+ mask) of all axes
+        mask = atom.mask
+        if mask is not None and np.ndim(mask) == len(tuple(atom.slice_key)):
+            mask = np.asarray(mask)[0]
+        return SimpleNamespace(
+            slice_key=tuple(atom.slice_key)[1:], mask=mask, new_value=atom.new_value
+        )
+    indices, old, new = atom
+    return tuple(indices)[1:], old, new

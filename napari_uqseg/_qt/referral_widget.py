@@ -22,11 +22,13 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
+from napari_uqseg._qt.compact import Section, TabsWhenShort, scrolled
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layer_combo import (
@@ -42,7 +44,7 @@ from napari_uqseg.viewer.readout import readout_html
 from napari_uqseg.viewer.threshold import SLIDER_STEPS, Marker
 
 
-class ReferralWidget(ClosesWithDock, QWidget):
+class ReferralWidget(TabsWhenShort, ClosesWithDock, QWidget):
     """Dock widget; ``controller`` holds all state (``controller.session`` while recording)."""
 
     def __init__(self, napari_viewer: Any, parent: Any = None) -> None:
@@ -85,13 +87,16 @@ class ReferralWidget(ClosesWithDock, QWidget):
         self.slider.setRange(0, SLIDER_STEPS)
         self.spin = QDoubleSpinBox(decimals=4, keyboardTracking=False)
         self.flag_label = QLabel()
-        self.flag_label.setMinimumWidth(380)  # fixed size: no relayout of the dock per slider step
+        # Its text changes with every slider step: a width of its own would widen the dock (and
+        # its minimum) with the longest text; it is clipped in a dock too narrow for it.
+        self.flag_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         row = QHBoxLayout()
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
-        form.addRow(self.mode_combo)
-        form.addRow(row)
-        form.addRow(self.flag_label)
+        threshold = QVBoxLayout()
+        threshold.addWidget(self.mode_combo)
+        threshold.addLayout(row)
+        threshold.addWidget(self.flag_label)
         self.plot = ReferralPlot(v, parent=self)
         self.restrict_box = QCheckBox("only accept corrections inside the flagged region")
         self.buttons = {
@@ -118,17 +123,29 @@ class ReferralWidget(ClosesWithDock, QWidget):
         for i, name in enumerate(("start", "resume", "stop", "undo", "redo", "export")):
             grid.addWidget(self.buttons[name], i // 3, i % 3)
         grid.addWidget(self.buttons["elsewhere"], 2, 2)
-        grid.addWidget(self.unit_combo, 2, 0)
+        grid.addWidget(self.unit_combo, 2, 0, 1, 2)  # two columns: the dock stays narrow
         grid.addWidget(self.buttons["previous"], 3, 0)
         grid.addWidget(self.buttons["next"], 3, 1)
         grid.addWidget(self.buttons["accept"], 3, 2)
         self.readout = QLabel(wordWrap=True, textFormat=Qt.RichText)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.restrict_box)
-        layout.addLayout(grid)
-        layout.addWidget(self.readout)
+        # Scrolls instead of overlapping in a short dock; the inputs, the curve and the
+        # correction tools fold away (see _qt.compact).
+        self.sections = {
+            "inputs": Section("Layers"),
+            "curve": Section("Referral curve", stretch=True),
+            "correct": Section("Review and correct"),
+        }
+        self.sections["inputs"].body.addLayout(form)
+        self.sections["curve"].body.addWidget(self.plot, 1)
+        correct = self.sections["correct"].body
+        correct.addWidget(self.restrict_box)
+        correct.addLayout(grid)
+        correct.addWidget(self.readout)
+        layout = scrolled(self)
+        layout.addWidget(self.sections["inputs"])
+        layout.addLayout(threshold)
+        layout.addWidget(self.sections["curve"], 1)
+        layout.addWidget(self.sections["correct"])
         self._connect()
 
     def _connect(self) -> None:

@@ -72,10 +72,13 @@ class RunJob(QObject):
             QApplication.processEvents()
 
     def _on_progress(self, update: Any) -> None:
+        # The dock first: napari's progress bar processes events when its value changes, which
+        # delivers the next queued update inside this call; updating napari's bar first made the
+        # dock show an update after the one that followed it ("MC sampling" after "Finishing").
+        self.progressed.emit(update)
         if self._progress is None:
             self._progress = progress(total=update.total, desc="MC dropout")
         self._progress.update(update.done - self._progress.n)
-        self.progressed.emit(update)
 
     def _end(self, outcome: RunOutcome) -> None:
         if self._progress is not None:

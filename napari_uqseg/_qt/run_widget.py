@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -33,11 +33,12 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
+from napari_uqseg._qt.compact import TabsWhenShort, scrolled
 from napari_uqseg._qt.dock_lifetime import ClosesWithDock
+from napari_uqseg._qt.frames import frame_index, frame_tag
 from napari_uqseg._qt.gc_hold import FullCollectionHold
 from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layers import (
@@ -52,28 +53,34 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.models.bundled import bundled_models, describe
 from napari_uqseg.viewer.layers import LayerData, result_layers
+from napari_uqseg.viewer.preload import ModelPreloader
 from napari_uqseg.viewer.run import (
+    BUILDING,
     DEFAULT_FLAG_FRACTION,
     DEVICES,
+    LOADING,
     RunOutcome,
     RunSettings,
     iter_segment,
     progress_text,
 )
+from napari_uqseg.viewer.run_phases import iter_segment_phases, needed_phases
 
 if TYPE_CHECKING:
     from napari_uqseg.inference.engine import Progress
     from napari_uqseg.inference.predict import PredictionResult
 
 BROWSE = "Browse checkpoint…"
+#: Pause before a (re)load starts: the dock paints first, and quick changes of model coalesce.
+PRELOAD_DELAY_MS = 400
 #: Characters of the model's card line shown under the model list.
 MODEL_LINE = 90
 
 
 class PreparedRun(NamedTuple):
-    """A finished segmentation and the layer data to show it."""
+    """A finished segmentation (phase → result for a two-phase model) and its layer data."""
 
-    result: PredictionResult
+    result: PredictionResult | dict[str, PredictionResult]
     layers: list[LayerData]
 
 
@@ -84,24 +91,62 @@ def segment_to_layers(
     image_name: str,
     source: dict[str, Any],
     cancel: threading.Event,
+    preloader: ModelPreloader | None = None,
 ) -> Generator[Progress, None, PreparedRun]:
     """:func:`~napari_uqseg.viewer.run.iter_segment`, then the output layers' data (colour maps,
     contrast limits, uint8 masks), in the thread that drives the run; yields progress.
 
     The GUI thread is left with the napari calls alone. One more "finishing" step before the
-    layer data, so the synchronous driver processes events between the two.
+    layer data, so the synchronous driver processes events between the two. First "loading
+    model" steps while ``preloader`` is still reading the checkpoint (the run then uses the model
+    it read).
     """
-    from napari_uqseg.inference.engine import Progress
+    from napari_uqseg.inference.engine import InferenceCancelled, Progress
 
-    warm_layer_caches()
-    result = yield from iter_segment(image_zyx, spacing_zyx, settings, cancel=cancel)
     total = settings.options.samples * image_zyx.shape[0]
+    loaded = None
+    if preloader is not None:
+        # Progress only while waiting: the first update makes napari build its progress bar
+        # (GUI work that slowed the first batch by a second when done at once).
+        while not preloader.wait(timeout=0.1):
+            if cancel.is_set():
+                raise InferenceCancelled("cancelled while the model was loading")
+            yield Progress(0, total, LOADING)
+        loaded = preloader.loaded(settings.model)
+    warm_layer_caches()
+    result = yield from iter_segment(image_zyx, spacing_zyx, settings, cancel=cancel, loaded=loaded)
     yield Progress(total, total, "finishing")
     layers = result_layers(result, image_name, source, settings.flag_fraction)
     return PreparedRun(result, layers)
 
 
-class RunWidget(ClosesWithDock, QWidget):
+def segment_phases_to_layers(
+    images: dict[str, np.ndarray],
+    spacings: dict[str, tuple[float, float, float] | None],
+    settings: RunSettings,
+    names: dict[str, str],
+    sources: dict[str, dict[str, Any]],
+    cancel: threading.Event,
+) -> Generator[Progress, None, PreparedRun]:
+    """:func:`segment_to_layers` for a model taking ED + ES: both images in one run, each phase's
+    output layers named ``"<image> <phase> <role>"`` on its own image's geometry."""
+    from napari_uqseg.inference.engine import Progress
+
+    warm_layer_caches()
+    results = yield from iter_segment_phases(images, spacings, settings, names=names, cancel=cancel)
+    total = settings.options.samples * next(iter(images.values())).shape[0]
+    yield Progress(total, total, "finishing")
+    layers = [
+        layer
+        for phase, result in results.items()
+        for layer in result_layers(
+            result, f"{names[phase]} {phase}", sources[phase], settings.flag_fraction
+        )
+    ]
+    return PreparedRun(results, layers)
+
+
+class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
     """Image, model, MC samples, dropout override, device, seed, flag share; Run and Cancel.
 
     ``finished`` is emitted with the :class:`~napari_uqseg.viewer.run.RunOutcome` after the layers
@@ -111,6 +156,8 @@ class RunWidget(ClosesWithDock, QWidget):
     finished = Signal(object)
     #: True: run in a napari thread worker; False: drive the generator from the event loop.
     use_thread: bool = os.environ.get("UQSEG_SYNC_RUN", "") in ("", "0")
+    #: Read the chosen model in the background before Run (``UQSEG_PRELOAD=0``: off).
+    preload_models: bool = os.environ.get("UQSEG_PRELOAD", "1") != "0"
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,6 +170,7 @@ class RunWidget(ClosesWithDock, QWidget):
         self._progress_start = time.monotonic()
         self.feeder = LayerFeeder(napari_viewer, self)
         self._running = False  # from Run until the last layer is in
+        self._where = ""  # which frame of a cine the run segments, for the status line
         # Automatic full garbage collections (0.2-0.4 s, GIL held) wait while the model runs.
         self._gc_hold = FullCollectionHold()
         weakref.finalize(self, self._gc_hold.release)
@@ -132,6 +180,13 @@ class RunWidget(ClosesWithDock, QWidget):
         for layer in self.viewer.layers:
             layer.events.name.connect(self._refresh_images)
         self._refresh_images()
+        # The model is read while the user looks at the form (issue 17), and again when the
+        # model changes (viewer.preload says what this saves and what was measured and dropped).
+        self.preloader = ModelPreloader() if self.preload_models else None
+        self._preload_timer = QTimer(self, singleShot=True, interval=PRELOAD_DELAY_MS)
+        self._preload_timer.timeout.connect(self._preload)
+        self.model_combo.currentTextChanged.connect(self._schedule_preload)
+        self._schedule_preload()
 
     def close_widget(self) -> None:
         """Stop a run in progress (saying so) and stop following the viewer (idempotent)."""
@@ -142,6 +197,9 @@ class RunWidget(ClosesWithDock, QWidget):
             self.job.cancel()
             show_info("napari-uqseg: the run dock was closed; its run was cancelled")
         self._gc_hold.release()
+        self._preload_timer.stop()
+        if self.preloader is not None:
+            self.preloader.close()
         self.viewer.layers.events.inserted.disconnect(self._on_layers_changed)
         self.viewer.layers.events.removed.disconnect(self._refresh_images)
         for layer in self.viewer.layers:
@@ -149,6 +207,11 @@ class RunWidget(ClosesWithDock, QWidget):
 
     def _build(self) -> None:
         self.image_combo = QComboBox()
+        self.image_label = QLabel("Image")
+        # Shown only for a model that takes ED + ES (Sander's DCNN): the ES image.
+        self.es_combo = QComboBox()
+        self.es_label = QLabel("ES image")
+        self.phases: tuple[str, ...] = ()
         self.model_combo = QComboBox()
         self.model_combo.addItems([*bundled_models(), BROWSE])
         self.model_combo.activated.connect(self._on_model_activated)
@@ -166,7 +229,13 @@ class RunWidget(ClosesWithDock, QWidget):
         self.flag_spin = QDoubleSpinBox(minimum=0.0, maximum=100.0, decimals=1, suffix=" %")
         self.flag_spin.setValue(100 * DEFAULT_FLAG_FRACTION)
         form = QFormLayout()
-        form.addRow("Image", self.image_combo)
+        form.addRow(self.image_label, self.image_combo)
+        form.addRow(self.es_label, self.es_combo)
+        self.model_combo.currentTextChanged.connect(self._show_phase_inputs)
+        self.es_label.setVisible(False)
+        self.es_combo.setVisible(False)
+        # Asking a checkpoint loads torch: not while the dock is being built.
+        QTimer.singleShot(0, self.refresh_phase_inputs)
         form.addRow("Model", self.model_combo)
         form.addRow("", self.model_info)
         form.addRow("MC samples", self.samples_spin)
@@ -185,7 +254,7 @@ class RunWidget(ClosesWithDock, QWidget):
         self.status.setWordWrap(True)
         self.progress_bar = QProgressBar(visible=False)
         self.progress_label = QLabel("")
-        layout = QVBoxLayout(self)
+        layout = scrolled(self)  # scrolls instead of overlapping in a short dock
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
@@ -199,12 +268,26 @@ class RunWidget(ClosesWithDock, QWidget):
         self._refresh_images()
 
     def _refresh_images(self, event: Any = None) -> None:
-        current = self.image_combo.currentText()
         names = [layer.name for layer in self.viewer.layers if is_source_image(layer)]
-        self.image_combo.clear()
-        self.image_combo.addItems(names)
-        if current in names:
-            self.image_combo.setCurrentText(current)
+        for combo in (self.image_combo, self.es_combo):
+            current = combo.currentText()
+            combo.clear()
+            combo.addItems(names)
+            if current in names:
+                combo.setCurrentText(current)
+            elif combo is self.es_combo and len(names) > 1:  # ES is rarely the ED image
+                combo.setCurrentIndex(1)
+
+    def refresh_phase_inputs(self) -> None:
+        """Show or hide the ES picker for the model chosen now."""
+        self._show_phase_inputs(self.model_combo.currentText())
+
+    def _show_phase_inputs(self, model: str) -> None:
+        """The ES picker (and "ED image" as the first label) only for a model taking ED + ES."""
+        self.phases = needed_phases(model) if model and model != BROWSE else ()
+        self.es_label.setVisible(bool(self.phases))
+        self.es_combo.setVisible(bool(self.phases))
+        self.image_label.setText(f"{self.phases[0]} image" if self.phases else "Image")
 
     def _describe_model(self, name: str) -> None:
         """The model's card line under the list, cut to two short lines (all of it as tooltip):
@@ -217,7 +300,8 @@ class RunWidget(ClosesWithDock, QWidget):
     def _on_model_activated(self, index: int) -> None:
         if self.model_combo.itemText(index) != BROWSE:
             return
-        path, _ = QFileDialog.getOpenFileName(self, BROWSE, "", "Checkpoints (*.pt);;All (*)")
+        kinds = "Checkpoints and ensembles (*.pt *.json);;All (*)"
+        path, _ = QFileDialog.getOpenFileName(self, BROWSE, "", kinds)
         if path:
             self.add_checkpoint(path)
         else:
@@ -251,6 +335,19 @@ class RunWidget(ClosesWithDock, QWidget):
         )
         return RunSettings(model, options, flag_fraction=self.flag_spin.value() / 100.0)
 
+    # ---- preloading ----------------------------------------------------------------------------
+    def _schedule_preload(self, *_args: Any) -> None:
+        if self.preloader is not None:
+            self._preload_timer.start()
+
+    def _preload(self) -> None:
+        """Read the chosen model in the background (not a two-phase one: its own path loads it)."""
+        if self.preloader is None or getattr(self, "_closed", False) or self.phases:
+            return
+        model = self.model_combo.currentText()
+        if model and model != BROWSE:
+            self.preloader.preload(model)
+
     # ---- running -------------------------------------------------------------------------------
     def run(self) -> None:
         """Start a run on the chosen image with the form's settings (no-op while one runs)."""
@@ -265,14 +362,43 @@ class RunWidget(ClosesWithDock, QWidget):
         except InputError as err:
             show_error(f"napari-uqseg: {err}")
             return
-        frame = self.viewer.dims.current_step[0]
-        data, spacing, source = source_volume(self.viewer.layers[name], frame)
+        layer = self.viewer.layers[name]
+        frame = frame_index(layer, self.viewer)  # a cine: the frame on screen
+        self._where = ""
+        if self.phases:
+            work = self._phases_work(name, frame, settings)
+            if work is None:
+                return
+        else:
+            data, spacing, source = source_volume(layer, frame)
+            out = name
+            if layer.data.ndim == 4:  # one frame's outputs, named and shown at that frame only
+                out = f"{name}_{frame_tag(frame)}"
+                self._where = f" on frame {frame} of {layer.data.shape[0]} (layers “{out} …”)"
+            preloader = self.preloader
+
+            def work(cancel: threading.Event) -> Generator[Progress, None, PreparedRun]:
+                return segment_to_layers(data, spacing, settings, out, source, cancel, preloader)
+
         self._running = True
         self._gc_hold.acquire()
-        self._set_running(True, f"Running {Path(settings.model).name} on {name}…")
-        self.job.start(
-            lambda cancel: segment_to_layers(data, spacing, settings, name, source, cancel),
-            use_thread=self.use_thread,
+        self._set_running(True, f"Running {Path(settings.model).name} on {name}{self._where}…")
+        self.progress_label.setText(f"{LOADING.capitalize()}…")  # until the first batch is done
+        self.job.start(work, use_thread=self.use_thread)
+
+    def _phases_work(self, name: str, frame: int, settings: RunSettings) -> Any:
+        """The run of a two-phase model on the chosen ED and ES images (None after an error)."""
+        es_name = self.es_combo.currentText()
+        if es_name not in self.viewer.layers:
+            show_error(f"napari-uqseg: choose the {self.phases[1]} image layer")
+            return None
+        names = dict(zip(self.phases, (name, es_name), strict=True))
+        volumes = {p: source_volume(self.viewer.layers[n], frame) for p, n in names.items()}
+        images = {p: v[0] for p, v in volumes.items()}
+        spacings = {p: v[1] for p, v in volumes.items()}
+        sources = {p: v[2] for p, v in volumes.items()}
+        return lambda cancel: segment_phases_to_layers(
+            images, spacings, settings, names, sources, cancel
         )
 
     def cancel(self) -> None:
@@ -296,7 +422,7 @@ class RunWidget(ClosesWithDock, QWidget):
         self.cancel_button.setEnabled(False)
         self.status.setText("Adding layers…")
         self.feeder.start(prepared.layers, lambda _layers: self._done(done))
-        self.progress_label.setText("")
+        self.progress_label.setText(f"{BUILDING.capitalize()}…")
 
     def _done(self, outcome: RunOutcome[Any]) -> None:
         self._running = False
@@ -307,7 +433,9 @@ class RunWidget(ClosesWithDock, QWidget):
             self._set_running(False, f"Failed: {outcome.error}")
             show_error(f"napari-uqseg: {outcome.error}")
         else:
-            self._set_running(False, f"Done: {outcome.result.qc['samples']} samples.")
+            result = outcome.result
+            first = next(iter(result.values())) if isinstance(result, dict) else result
+            self._set_running(False, f"Done: {first.qc['samples']} samples{self._where}.")
         self.finished.emit(outcome)
 
     def _set_running(self, running: bool, message: str) -> None:
@@ -320,7 +448,10 @@ class RunWidget(ClosesWithDock, QWidget):
         self._progress_start = time.monotonic()
 
     def _on_progress(self, update: Progress) -> None:
-        """Passes done / total and the time left (from the pace so far) in the dock itself."""
+        """The stage, passes done / total and the time left (from the pace so far) in the dock
+        itself; the pace is timed from the end of the model's loading."""
+        if update.stage == LOADING:
+            self._progress_start = time.monotonic()
         self.progress_bar.setRange(0, max(update.total, 1))
         self.progress_bar.setValue(update.done)
         self.progress_label.setText(progress_text(update, time.monotonic() - self._progress_start))

@@ -1,9 +1,11 @@
 """``uqseg evaluate``: Dice, Jaccard, HD95, ASD, RAVD, precision and recall per structure.
 
-Prints a table (rows RV, Myo, LV; distances in mm when the files carry a spacing, in voxels
-otherwise) and, with ``--out``, writes JSON (nested, undefined values as null) or CSV (one row,
-columns such as ``dice_RV``, undefined values as "n/a"), chosen by the extension. Empty structures
-follow the table in :mod:`napari_uqseg.metrics`; undefined distances print as "n/a".
+Prints a table (rows: the structures, by default those of the ``<name>_qc.json`` that ``uqseg
+predict`` wrote beside a ``<name>_seg.nii.gz`` prediction, else ACDC's RV, Myo, LV; ``--structure``
+names them; distances in mm when the files carry a spacing, in voxels otherwise) and, with
+``--out``, writes JSON (nested, undefined values as null) or CSV (one row, columns such as
+``dice_RV``, undefined values as "n/a"), chosen by the extension. Empty structures follow the
+table in :mod:`napari_uqseg.metrics`; undefined distances print as "n/a".
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 EPILOG = """examples:
   uqseg evaluate pred.nii.gz patient001_frame01_gt.nii.gz
   uqseg evaluate pred.nii.gz gt.nii.gz --largest-component --out metrics.json
+  uqseg evaluate la01_seg.nii.gz la01_gt.nii.gz --structure "left atrium=1"
 """
 _FORMATS = (".json", ".csv")
 
@@ -38,7 +41,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="keep only the largest 6-connected component of each predicted class first",
     )
+    parser.add_argument(
+        "--structure",
+        action="append",
+        metavar="NAME=LABEL",
+        help="a structure to evaluate and its label value; repeat for several (default: the "
+        "prediction's QC report's label names, else RV=1 Myo=2 LV=3)",
+    )
     parser.set_defaults(func=run)
+
+
+def _structures(args: argparse.Namespace) -> dict[str, int]:
+    """``--structure`` pairs, else the label names of the run that wrote the prediction."""
+    from napari_uqseg.errors import InputError
+    from napari_uqseg.labels import STRUCTURE_LABELS
+
+    if args.structure:
+        pairs = {}
+        for item in args.structure:
+            name, sep, label = item.rpartition("=")
+            if not sep or not name or not label.strip().isdigit() or int(label) < 1:
+                raise InputError(f"--structure {item!r}: expected NAME=LABEL with LABEL >= 1")
+            pairs[name.strip()] = int(label)
+        return pairs
+    name = Path(args.prediction).name
+    if name.endswith("_seg.nii.gz"):
+        report = Path(args.prediction).with_name(name.removesuffix("_seg.nii.gz") + "_qc.json")
+        try:
+            names = json.loads(report.read_text()).get("label_names") if report.is_file() else None
+        except (OSError, ValueError, AttributeError):
+            names = None
+        if isinstance(names, dict) and names:
+            try:
+                return {str(v): int(k) for k, v in names.items() if int(k) != 0}
+            except (TypeError, ValueError):
+                pass
+    return dict(STRUCTURE_LABELS)
 
 
 def _jsonable(value: float) -> float | None:
@@ -101,14 +139,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out}: unsupported extension; use .json or .csv")
     if args.out is not None:
         check_output_file(args.out, what="--out")
-    prediction = read_labels(args.prediction)
-    reference = read_labels(args.reference)
+    structures = _structures(args)
+    classes = max(max(structures.values()) + 1, 4)
+    prediction = read_labels(args.prediction, num_classes=classes)
+    reference = read_labels(args.reference, num_classes=classes)
     check_same_geometry(prediction, reference, what=("prediction", "reference"))
     spacing = reference.spacing if reference.spacing_known else None
     predicted = prediction.array
     if args.largest_component:
         predicted = largest_component(predicted)
-    metrics = structure_metrics(predicted, reference.array, spacing_zyx=spacing)
+    metrics = structure_metrics(predicted, reference.array, spacing_zyx=spacing, labels=structures)
     unit = metric_units(spacing is not None)["hd95"]
     print(format_table(metrics, spacing_known=spacing is not None))
     if spacing is None:

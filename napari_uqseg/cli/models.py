@@ -21,10 +21,12 @@ def rows() -> list[dict]:
     """One dict per bundled model (see the module docstring)."""
     from napari_uqseg.models.bundled import bundled_models, describe, model_card
     from napari_uqseg.models.checkpoint import read_checkpoint_info
+    from napari_uqseg.models.manifest import is_manifest, read_manifest
 
     out = []
     for name, path in bundled_models().items():
-        info = read_checkpoint_info(path)
+        files = read_manifest(path).members if is_manifest(path) else (path,)
+        info = read_checkpoint_info(files[-1])
         arguments = dict(info.arguments)
         out.append(
             {
@@ -37,7 +39,8 @@ def rows() -> list[dict]:
                 ),
                 "classes": {int(k): v for k, v in info.label_names.items()},
                 "spacing_mm": None if info.spacing is None else list(info.spacing),
-                "size_mb": round(path.stat().st_size / 2**20, 1),
+                "members": len(files),
+                "size_mb": round(sum(f.stat().st_size for f in files) / 2**20, 1),
                 "description": describe(name),
                 "card": None if model_card(name) is None else str(model_card(name)),
             }
@@ -56,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
     for row in table:
         inputs = "+".join(row["phases"]) if row["phases"] else f"{row['in_channels']} channel(s)"
         spacing = "native grid" if row["spacing_mm"] is None else f"{row['spacing_mm']} mm"
+        members = f"{row['members']} snapshots, " if row["members"] > 1 else ""
         print(
-            f"{row['name']}: {row['architecture']}, {row['spatial_dims']}D, input {inputs}, "
-            f"{len(row['classes'])} classes, {spacing}, {row['size_mb']} MB"
+            f"{row['name']}: {row['architecture']}, {members}{row['spatial_dims']}D, input "
+            f"{inputs}, {len(row['classes'])} classes, {spacing}, {row['size_mb']} MB"
         )
         if row["description"]:
             print(f"    {row['description']}")

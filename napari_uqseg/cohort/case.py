@@ -5,7 +5,8 @@ place in one step, so ``DIR/cases/<id>/`` either holds every output of a finishe
 exist; a worker killed mid-case leaves only a temporary folder, which reruns ignore and replace.
 The folder holds exactly what ``uqseg predict`` writes (same names; ``_qc.json`` with the Dice when
 there is a reference), plus ``case.json`` (paths and metrics) and, with a reference, the exact
-refer-mode referral curve of the entropy map (``referral.npz``).
+refer-mode referral curve of the entropy map (``referral.npz``) and the voxel-level statistics the
+cohort pools (``voxel.npz`` and the calibration sums in ``case.json``; see :mod:`.voxel`).
 
 The model is loaded once per worker process (:func:`cached_model`), not once per case.
 """
@@ -19,7 +20,7 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,13 @@ import numpy as np
 
 from napari_uqseg.cohort.inputs import CohortCase, load_inputs
 from napari_uqseg.cohort.manifest import DONE, FAILED, case_dir, describe_folder
+from napari_uqseg.cohort.voxel import VOXEL_FILE, case_voxels, save_counts
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.inference.predict import LoadedModel, load_model, predict_volume, write_prediction
 from napari_uqseg.io.atomic import TMP_MARKER, fsync_dir
 from napari_uqseg.metrics import metric_units, structure_metrics
-from napari_uqseg.referral.curves.simulated import ReferralCurve, referral_curve
+from napari_uqseg.referral.curves.simulated import ReferralCurve
 
 CASE_FILE, CURVE_FILE = "case.json", "referral.npz"
 
@@ -96,11 +98,15 @@ def _finite_or_none(value: float) -> float | None:
 
 def _write_outputs(case: CohortCase, settings: CaseSettings, folder: Path) -> None:
     image, reference = load_inputs(case)
-    result = predict_volume(image, cached_model(settings.model), settings.options)
+    # The cluster plan already gave each worker its threads; "auto" inside a worker would count
+    # the sibling workers as competitors and record a thread count that varies from run to run.
+    options = replace(settings.options, threads=settings.torch_threads)
+    result = predict_volume(image, cached_model(settings.model), options)
     summary: dict[str, Any] = {
         "id": case.id,
-        "image": str(case.image),
-        "reference": None if case.reference is None else str(case.reference),
+        # absolute, so the review list opens a case from anywhere
+        "image": os.path.abspath(case.image),
+        "reference": None if case.reference is None else os.path.abspath(case.reference),
         "name": image.name,
         "metrics": None,
         "units": metric_units(image.spacing_known),
@@ -113,8 +119,14 @@ def _write_outputs(case: CohortCase, settings: CaseSettings, folder: Path) -> No
             s: {m: _finite_or_none(v) for m, v in values.items()} for s, values in metrics.items()
         }
         dice = {s: values["dice"] for s, values in metrics.items()}
-        curve = referral_curve(result.maps.entropy, result.prediction, reference.array)
-        save_curve(curve, folder / CURVE_FILE)
+        voxels = case_voxels(result.maps, result.prediction, reference.array)
+        save_curve(voxels.curve, folder / CURVE_FILE)
+        save_counts(voxels.refer, voxels.filter, folder / VOXEL_FILE)
+        summary["voxel"] = {
+            "ueo_max": voxels.ueo_max,
+            "ueo_threshold": _finite_or_none(voxels.ueo_threshold),  # -inf: refer everything
+        }
+        summary["calibration"] = voxels.calibration
     write_prediction(result, image, folder, dice=dice)
     (folder / CASE_FILE).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
 

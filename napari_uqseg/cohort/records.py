@@ -17,6 +17,7 @@ from typing import Any
 from napari_uqseg.cohort.case import CASE_FILE, CURVE_FILE, load_curve
 from napari_uqseg.cohort.failure import HIGHER_IS_CONFIDENT
 from napari_uqseg.cohort.manifest import DONE, case_dir, read_manifest
+from napari_uqseg.cohort.voxel import VOXEL_FILE
 from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
 from napari_uqseg.referral.curves.simulated import ReferralCurve
 
@@ -37,6 +38,8 @@ class StructureRow:
     flagged: bool
     folder: Path
     name: str
+    image: str
+    reference: str | None
 
 
 def is_flagged(scores: dict[str, float | None]) -> bool:
@@ -85,6 +88,8 @@ def _case_rows(case_id: str, folder: Path) -> list[StructureRow]:
                 is_flagged(scores),
                 folder,
                 name,
+                summary["image"],
+                summary.get("reference"),
             )
         )
     return rows
@@ -93,6 +98,13 @@ def _case_rows(case_id: str, folder: Path) -> list[StructureRow]:
 def structure_rows(out: str | os.PathLike) -> Iterator[StructureRow]:
     for case_id, folder in finished_folders(out):
         yield from _case_rows(case_id, folder)
+
+
+def voxel_records(out: str | os.PathLike) -> Iterator[tuple[str, dict, Path]]:
+    """(case id, ``case.json``, ``voxel.npz`` path) of each finished case with voxel statistics."""
+    for case_id, folder in finished_folders(out):
+        if (folder / VOXEL_FILE).is_file():
+            yield case_id, json.loads((folder / CASE_FILE).read_text()), folder / VOXEL_FILE
 
 
 def referral_curves(out: str | os.PathLike) -> Iterator[ReferralCurve]:

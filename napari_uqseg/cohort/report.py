@@ -9,18 +9,18 @@ DIR`` rebuilds it at any time without recomputing, even while a run is adding ca
 - ``case_referral.csv`` / ``.png``: poor cases remaining vs cases referred, by each score, random
   and oracle. A case is poor when any structure's Dice is below the threshold, and its confidence
   is its least confident structure's (CV is in voxels, so large structures weigh more there);
-- ``voxel_referral.csv`` / ``.png``: the entropy referral curve averaged over the cohort at equal
-  referred fractions (:func:`napari_uqseg.referral.curves.cohort.average_at_fractions`);
-- ``review.csv``: the cases ranked for review (least confident by D_pw first) with the command that
-  opens each in napari; ``failed.csv``: cases that failed, with their one-line error.
+- the voxel level (:mod:`napari_uqseg.cohort.report_voxel`): refer- and filter-mode referral
+  curves, the uncertainty–error overlap and the pooled calibration, as the mean of per-case curves
+  and pooled over voxels;
+- ``review.csv``: the cases ranked for review (:mod:`napari_uqseg.cohort.review`, the order of the
+  plugin's cohort dock) with the command that opens each in napari; ``failed.csv``: cases that
+  failed, with their one-line error.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
 import html
-import io
+import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -32,33 +32,16 @@ from napari_uqseg.cohort.records import (
     SCORES,
     StructureRow,
     failed_cases,
-    referral_curves,
     structure_rows,
 )
+from napari_uqseg.cohort.report_parts import Raw, html_table, img, save, write_table
+from napari_uqseg.cohort.report_voxel import voxel_section
+from napari_uqseg.cohort.review import REVIEW_SCORE, rank_for_review
 from napari_uqseg.errors import InputError
-from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
-from napari_uqseg.io.atomic import atomic_path, atomic_write_text
+from napari_uqseg.io.atomic import atomic_write_text
 
 REPORT_DIR = "report"
-VOXEL_GRID = np.linspace(0.0, 0.2, 401)  # 0.05 % steps up to 20 % referred
-REVIEW_SCORE = "d_pw"
-
-
-def _write_table(path: Path, header: list[str], rows: list[list]) -> Path:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(
-            ["" if v is None else f"{v:.6g}" if isinstance(v, float) else v for v in row]
-        )
-    return atomic_write_text(path, buffer.getvalue())
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(os.fspath(tmp), dpi=120, format="png")
-    return path
+_FILE_NAMES = ("seg", "e-map")  # the files linked beside each review command
 
 
 def _failure_table(rows: list[StructureRow], threshold: float) -> tuple[list[list], dict]:
@@ -88,6 +71,8 @@ def _failure_table(rows: list[StructureRow], threshold: float) -> tuple[list[lis
             )
             if structure == "all":
                 pooled_curves[key] = failure.risk_coverage(conf, risk)
+        if structure == "all":
+            pooled_curves["optimal"] = failure.risk_coverage(-risk, risk)
     return table, pooled_curves
 
 
@@ -106,30 +91,11 @@ def _case_level(rows: list[StructureRow], threshold: float):
     return cases, by_case, poor, conf
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<p><a href="{path.name}"><img src="data:image/png;base64,{data}" width="640"></a></p>'
-
-
-def _html_table(header: list[str], rows: list[list]) -> str:
-    def cell(v):
-        return "" if v is None else f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
 def build_report(
     out: str | os.PathLike, *, dice_threshold: float = failure.DEFAULT_DICE_THRESHOLD
 ) -> Path:
     """Write ``out/report/`` from the per-case files and return the path of report.html."""
-    from napari_uqseg.plots.cohort import (
-        case_referral_figure,
-        cohort_referral_figure,
-        risk_coverage_figure,
-    )
-    from napari_uqseg.referral.curves.cohort import average_at_fractions
+    from napari_uqseg.plots.cohort import case_referral_figure, risk_coverage_figure
 
     out = Path(out)
     if not out.is_dir():
@@ -138,8 +104,8 @@ def build_report(
     report.mkdir(exist_ok=True)
     rows = sorted(structure_rows(out), key=lambda r: r.case)  # stable: structures keep order
     failed = sorted(failed_cases(out))
-    _write_table(report / "failed.csv", ["case", "error"], [list(f) for f in failed])
-    _write_table(
+    write_table(report / "failed.csv", ["case", "error"], [list(f) for f in failed])
+    write_table(
         report / "cases.csv",
         ["case", "structure", "dice", "hd95", *SCORES, "flagged", "poor"],
         [
@@ -168,26 +134,15 @@ def build_report(
     if measured:
         parts += _failure_section(report, measured, dice_threshold, risk_coverage_figure)
         parts += _case_section(report, measured, dice_threshold, case_referral_figure)
-        curve = average_at_fractions(referral_curves(out), VOXEL_GRID)
-        _write_table(
-            report / "voxel_referral.csv",
-            ["fraction_referred", *curve.structures, "mean"],
-            [
-                [float(f), *map(float, d), float(m)]
-                for f, d, m in zip(curve.fractions, curve.dice, curve.dice_mean, strict=True)
-            ],
-        )
-        fig = cohort_referral_figure(curve, title="Voxel referral by entropy (refer mode)")
-        parts += [
-            "<h2>Voxel-level referral (entropy, refer mode)</h2>",
-            _img(_save(fig, report / "voxel_referral.png")),
-        ]
+        voxel_parts, headline = voxel_section(out, report)
+        parts += voxel_parts
+        atomic_write_text(report / "voxel_summary.json", json.dumps(headline, indent=2) + "\n")
     else:
         parts.append("<p>No case has a reference: failure detection and referral need one.</p>")
-    parts += _review_section(report, rows, out)
+    parts += _review_section(report, rows)
     if failed:
         failed_rows = [list(f) for f in failed]
-        parts += ["<h2>Failed cases</h2>", _html_table(["case", "error"], failed_rows)]
+        parts += ["<h2>Failed cases</h2>", html_table(["case", "error"], failed_rows)]
     style = (
         "body{font-family:sans-serif;max-width:980px;margin:auto}table{border-collapse:"
         "collapse;font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px}"
@@ -202,14 +157,14 @@ def build_report(
 def _failure_section(report, rows, threshold, figure) -> list[str]:
     table, curves = _failure_table(rows, threshold)
     header = ["structure", "score", "n", "n_fail", "auroc", "aurc", "e_aurc", "spearman_dice"]
-    _write_table(report / "failure.csv", header, table)
+    write_table(report / "failure.csv", header, table)
     fig = figure(curves, title="Risk–coverage, all structures pooled")
     return [
         "<h2>Failure detection (case × structure)</h2>",
         "<p>AUROC for Dice below the threshold, AURC and E-AURC with risk = 1 − Dice "
         "(confidence: D_pw, −CV, −U_labelled), Spearman ρ of the raw score with Dice.</p>",
-        _html_table(header, table),
-        _img(_save(fig, report / "risk_coverage.png")),
+        html_table(header, table),
+        img(save(fig, report / "risk_coverage.png")),
     ]
 
 
@@ -222,7 +177,7 @@ def _case_section(report, rows, threshold, figure) -> list[str]:
         failure.random_referral(fractions, share),
         failure.oracle_referral(fractions, share),
     )
-    _write_table(
+    write_table(
         report / "case_referral.csv",
         ["fraction_referred", *SCORES, "random", "oracle"],
         [
@@ -235,7 +190,14 @@ def _case_section(report, rows, threshold, figure) -> list[str]:
             for i, f in enumerate(fractions)
         ],
     )
-    fig = figure(fractions, {k: c[1] for k, c in curves.items()}, random, oracle)
+    fig = figure(
+        fractions,
+        {k: c[1] for k, c in curves.items()},
+        random,
+        oracle,
+        title=f"Case-level referral: {int(poor.sum())} of {len(cases)} cases poor "
+        f"(Dice < {threshold:g})",
+    )
     reach = [[k, failure.share_to_reach(fractions, curves[k][1])] for k in SCORES]
     reach += [
         ["random", failure.share_to_reach(fractions, random)],
@@ -244,38 +206,43 @@ def _case_section(report, rows, threshold, figure) -> list[str]:
     return [
         f"<h2>Case-level referral</h2><p>{int(poor.sum())} of {len(cases)} cases poor "
         f"({100 * share:.1f} %). Share of cases to refer to leave ≤ 5 % poor:</p>",
-        _html_table(["ordering", "share referred"], reach),
-        _img(_save(fig, report / "case_referral.png")),
+        html_table(["ordering", "share referred"], reach),
+        img(save(fig, report / "case_referral.png")),
     ]
 
 
-def _review_section(report, rows, out) -> list[str]:
-    by_case: dict[str, list[StructureRow]] = defaultdict(list)
-    for row in rows:
-        by_case[row.case].append(row)
-    ranked = sorted(
-        by_case.items(),
-        key=lambda item: failure.confidence(
-            REVIEW_SCORE, [r.scores[REVIEW_SCORE] for r in item[1]]
-        ).min(),
+def _review_section(report: Path, rows: list[StructureRow]) -> list[str]:
+    ranked = rank_for_review(rows)
+    header = ["rank", "case", "min Dice", "flagged structures", "open in napari"]
+    write_table(
+        report / "review.csv",
+        header,
+        [
+            [i, c.case, c.min_dice, " ".join(c.flagged) or "-", c.command]
+            for i, c in enumerate(ranked, start=1)
+        ],
     )
-    table = []
-    for case_id, members in ranked:
-        first = members[0]
-        folder = os.path.relpath(first.folder, out)
-        files = " ".join(f"{folder}/{first.name}{OUTPUT_SUFFIXES[k]}" for k in ("seg", "entropy"))
-        dice = [r.dice for r in members if r.dice is not None]
-        table.append(
-            [
-                case_id,
-                min(dice) if dice else None,
-                ", ".join(r.structure for r in members if r.flagged) or "-",
-                f"napari {files}",
-            ]
-        )
-    header = ["case", "min Dice", "flagged structures", "open in napari (from DIR)"]
-    _write_table(report / "review.csv", header, table)
+    table = [
+        [
+            i,
+            c.case,
+            c.min_dice,
+            ", ".join(c.flagged) or "-",
+            Raw(
+                f'<button onclick="navigator.clipboard.writeText(this.nextElementSibling'
+                f'.textContent)">copy</button> <code>{html.escape(c.command)}</code> '
+                + " ".join(
+                    f'<a href="{html.escape(p.as_uri())}">{what}</a>'
+                    for what, p in zip(_FILE_NAMES, c.files[-2:], strict=True)
+                )
+            ),
+        ]
+        for i, c in enumerate(ranked, start=1)
+    ]
     return [
         f"<h2>Cases ranked for review (least confident by {REVIEW_SCORE} first)</h2>",
-        _html_table(header, table),
+        "<p>Copy a command into a terminal to open the case (image, reference, segmentation and "
+        "e-map) in napari, or open this output folder in napari's <i>Plugins › UQ Seg › Cohort "
+        "review</i> dock, which lists the cases in the same order.</p>",
+        html_table(header, table),
     ]

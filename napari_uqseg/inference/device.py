@@ -92,7 +92,23 @@ def autocast_dtype(device: torch.device | str, precision: str = "auto") -> torch
     dtype = _DTYPES[key]
     if dtype is not None and not torch.amp.is_autocast_available(device.type):
         raise InputError(f"precision {precision!r} is not supported on device {device}")
+    if device.type == "cpu" and dtype is not None and not _cpu_runs(dtype):
+        need = "AVX512-FP16 or AVX-NE-CONVERT" if dtype == torch.float16 else "AVX512-BF16 or AMX"
+        raise InputError(
+            f"precision {precision!r}: this CPU's convolutions cannot run {key} (they need {need}); "
+            "use --precision auto or fp32"
+        )
     return dtype
+
+
+def _cpu_runs(dtype: torch.dtype) -> bool:
+    """Whether oneDNN's convolutions take ``dtype`` on this CPU (they raise otherwise)."""
+    if dtype == torch.bfloat16:
+        return _cpu_has_native_bf16()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def precision_name(dtype: torch.dtype | None) -> str:

@@ -7,10 +7,12 @@ allows, bf16/fp16 autocast. Why memory stays flat in T: each batch of softmax sa
 into :class:`StreamingStats`. Why it stays small: a pass covers few slices and many samples, so the
 statistics finish a slice (and drop its float64 sums) before the next one starts.
 
-Reproducibility: dropout masks come from a private generator state seeded with ``seed`` and swapped
-into the device's default generator only while the head runs, so the caller's global RNG is neither
-used nor advanced. The same seed, device, precision and batch size give the same maps; a different
-batch size draws the masks in a different order (equally valid samples, not bit-identical maps).
+Reproducibility: every (sample, slice) image draws its dropout masks from its own stream, keyed by
+(seed, sample index, slice index) (:mod:`napari_uqseg.inference.streams`), so the same seed, device
+and precision give the same maps whatever the batch size or thread count (up to floating-point
+summation order). Plain ``nn.Dropout`` layers (``optimise=False``) instead draw from a private
+generator swapped into the device's default generator only while the head runs, in batch order. The
+caller's global RNG is neither used nor advanced.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, is_out_of_memory, select_device
 from napari_uqseg.inference.optimise import inference_copy
 from napari_uqseg.inference.options import InferenceOptions
+from napari_uqseg.inference.phases import num_phases, phase_softmax
 from napari_uqseg.inference.rng import PrivateRng
 from napari_uqseg.inference.sources import (
     IDENTITY,
@@ -37,6 +40,7 @@ from napari_uqseg.inference.sources import (
     source_seed,
     tta_augmentations,
 )
+from napari_uqseg.inference.streams import image_keys, image_streams
 from napari_uqseg.models.mc import eval_mode, mc_dropout
 from napari_uqseg.uncertainty.stats import StreamingStats, UncertaintyMaps
 
@@ -58,11 +62,13 @@ def default_batch(device: torch.device) -> int:
 
 @dataclass(frozen=True)
 class Progress:
-    """``done`` of ``total`` slice passes finished; ``stage`` is "sampling" or "deterministic"."""
+    """``done`` of ``total`` passes finished; ``stage`` is "sampling" or "deterministic";
+    ``unit`` what a pass covers: a "slice" (2D models) or a "window" (3D sliding windows)."""
 
     done: int
     total: int
     stage: str
+    unit: str = "slice"
 
     @property
     def fraction(self) -> float:
@@ -124,14 +130,21 @@ def _iterate(
     stochastic: bool,
     optimise: bool,
     augmentations: Sequence[Augmentation] = (IDENTITY,),
+    sample_offset: int = 0,
+    slice_ids: Sequence[int] | None = None,
 ) -> Generator[Progress, None, UncertaintyMaps]:
     """Draw ``options.samples`` samples from every (member, augmentation) source into one
-    :class:`StreamingStats` (member-major); see :mod:`napari_uqseg.inference.sources`."""
+    :class:`StreamingStats` (member-major); see :mod:`napari_uqseg.inference.sources`.
+    ``sample_offset``: the samples drawn are numbers ``offset .. offset + samples - 1`` of each
+    source's mask streams (so samples can be drawn in rounds); ``slice_ids``: the slice number of
+    each slice of ``image`` in the mask streams (default: its index)."""
     if not members:
         raise InputError("an ensemble needs at least one member network")
     first = members[0]
     x = _prepare_image(image, int(getattr(first, "in_channels", 1)))
     depth, height, width = x.shape[0], x.shape[2], x.shape[3]
+    # A multi-phase model's phases are stacked phase-major along the first axis of the maps.
+    phases = num_phases(first)
     sources = [(m, a) for m in range(len(members)) for a in range(len(augmentations))]
     per_source = options.samples
     total_samples = per_source * len(sources)
@@ -142,16 +155,19 @@ def _iterate(
 
     def sink(probs: torch.Tensor, first_sample: int, offset: int) -> None:
         nonlocal stats, member_sum
+        classes = (int(getattr(first, "num_classes", 0)) or int(probs.shape[1])) // phases
         if stats is None:
-            classes = int(getattr(first, "num_classes", 0)) or int(probs.shape[1])
             stats = StreamingStats(
-                classes, (depth, height, width), total_samples, track_samples=track_samples
+                classes, (phases * depth, height, width), total_samples, track_samples=track_samples
             )
-        stats.update(probs, first_sample=first_sample, offset=offset)
-        if len(members) > 1:
-            if member_sum is None:
-                member_sum = torch.zeros((probs.shape[1], depth, height, width))
-            member_sum[:, offset : offset + probs.shape[2]] += probs.sum(dim=0)
+        for p in range(phases):
+            phase_probs = probs[:, p * classes : (p + 1) * classes]
+            at = p * depth + offset
+            stats.update(phase_probs, first_sample=first_sample, offset=at)
+            if len(members) > 1:
+                if member_sum is None:
+                    member_sum = torch.zeros((classes, phases * depth, height, width))
+                member_sum[:, at : at + probs.shape[2]] += phase_probs.sum(dim=0)
 
     model = None
     for index, (m, a) in enumerate(sources):
@@ -167,6 +183,8 @@ def _iterate(
             progress=progress,
             cancel=cancel,
             stochastic=stochastic,
+            sample_offset=sample_offset,
+            slice_ids=slice_ids,
         )
         if member_sum is not None and a == len(augmentations) - 1:
             member_labels.append(member_sum.argmax(dim=0).to(torch.uint8).numpy())
@@ -201,6 +219,8 @@ def _run_source(
     progress: _Counter,
     cancel: threading.Event | None,
     stochastic: bool,
+    sample_offset: int = 0,
+    slice_ids: Sequence[int] | None = None,
 ) -> Generator[Progress, None, None]:
     """``options.samples`` samples of one network through one augmentation, handed to ``sink``
     as probabilities [T, C, Z, Y, X] on the input's grid (the augmentation undone)."""
@@ -216,6 +236,7 @@ def _run_source(
     depth, height, width = x.shape[0], x.shape[2], x.shape[3]
     multiple = int(getattr(model, "size_multiple", 1))
     pad_y, pad_x = (-height) % multiple, (-width) % multiple
+    phases = num_phases(model)
     stem: Callable = getattr(model, "stem", lambda t: t)
     head: Callable = getattr(model, "head", model)
     budget = batch_slices or default_batch(dev)
@@ -252,8 +273,11 @@ def _run_source(
                         for d in range(1, min(most, left) + 1)
                         if left % d == 0 and samples % d == 0
                     )
+                    first = sample_offset + t0
+                    ids = range(z0, z1) if slice_ids is None else slice_ids[z0:z1]
+                    keys = image_keys(seed, range(first, first + ts), ids)
                     try:
-                        with rng:
+                        with rng, image_streams(keys):
                             logits = passes(head, _repeat(features, ts))
                     except (RuntimeError, torch.OutOfMemoryError) as err:
                         if not is_out_of_memory(err):
@@ -274,7 +298,7 @@ def _run_source(
                         rng = rng.moved_to(dev)
                         features = passes(stem, load(z0, z1))
                         continue
-                    probs = torch.softmax(logits.float(), dim=1)[..., :height, :width]
+                    probs = phase_softmax(logits.float(), phases)[..., :height, :width]
                     probs = probs.reshape(ts, n, *probs.shape[1:]).transpose(1, 2)
                     sink(augmentation.inverse(probs), first_sample + t0, z0)
                     del logits, probs
@@ -305,7 +329,9 @@ def iter_mc_inference(
 
     ``image_zyx`` is (Z, Y, X) or (C_in, Z, Y, X), already normalised and on the model's grid; Y and
     X are padded to ``model.size_multiple`` internally and the maps cropped back, so they have shape
-    (Z, Y, X). Yields :class:`Progress` after every batch and returns :class:`UncertaintyMaps` (the
+    (Z, Y, X). A model of P phases (``model.num_phases``, Sander's ED+ES DCNN) gets a softmax per
+    phase and maps of shape (P·Z, Y, X), phase-major (``phases.split_phase_maps`` cuts them).
+    Yields :class:`Progress` after every batch and returns :class:`UncertaintyMaps` (the
     ``StopIteration`` value). Cancel between batches with ``generator.close()`` or by setting
     ``cancel`` (then :class:`InferenceCancelled` is raised); either way the model's mode flags,
     dropout rates and device are restored. ``batch_slices`` is the most 2D images (samples ×

@@ -7,7 +7,8 @@ caller's model is never modified) therefore:
 - folds every BatchNorm2d that directly follows a Conv2d in an ``nn.Sequential`` into the
   convolution. Exact, because MC dropout keeps BatchNorm in eval mode with fixed running statistics;
 - replaces plain ``nn.Dropout`` by :class:`FastDropout`, which draws 16 random bits per element from
-  64-bit words (4 elements per generator call instead of 1) and applies them as a 0/1 multiplier.
+  64-bit words (4 elements per generator call instead of 1) and applies them as a 0/1 multiplier,
+  each image's mask from its own stream (:mod:`napari_uqseg.inference.streams`).
   The drop probability is quantised to a multiple of 1/65536 (0.1 becomes 0.0999985) and the
   survivors are rescaled by the quantised rate, so the layer stays unbiased;
 - runs Conv2d followed by ReLU as one fused oneDNN call on CPU (:class:`ConvReLU`);
@@ -25,11 +26,19 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from napari_uqseg.inference.streams import random_words
+
 _LANES = 65536  # values of a 16-bit lane
 
 
 class FastDropout(nn.Dropout):
-    """Elementwise dropout with masks from 16-bit random lanes; same contract as ``nn.Dropout``."""
+    """Elementwise dropout with masks from 16-bit random lanes; same contract as ``nn.Dropout``.
+
+    ``stream`` numbers the layer within its network, so that under
+    :func:`~napari_uqseg.inference.streams.image_streams` each (image, layer) has its own stream.
+    """
+
+    stream: int = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
@@ -39,19 +48,33 @@ class FastDropout(nn.Dropout):
             return F.dropout(x, self.p, True, self.inplace)
         channels_last = x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last)
         dense = x if channels_last or x.is_contiguous() else x.contiguous()
-        words = torch.empty((dense.numel() + 3) // 4, dtype=torch.int64, device=x.device)
-        words.random_(-(2**63), None)  # full 64-bit range: four independent uniform 16-bit lanes
-        lanes = torch.as_strided(words.view(torch.int16), dense.shape, dense.stride())
+        # Full 64-bit range: four independent uniform 16-bit lanes per word; one row of words per
+        # image, from that image's own stream when the engine set keys (see streams.py).
+        if dense.ndim < 2:
+            dense = dense.unsqueeze(0)
+        batch = dense.shape[0]
+        row = (dense.numel() // batch + 3) // 4
+        words = random_words(batch, row, self.stream, x.device)
+        # The mask of an image is laid out channels-last for every 4D input, whatever the layout
+        # oneDNN gave this activation (a 1x1 convolution over one image returns NCHW, over several
+        # NHWC): otherwise one image's mask would depend on its batch, hence on the thread count.
+        if dense.ndim == 4:
+            channels, width = dense.shape[1], dense.shape[3]
+            strides = (4 * row, 1, width * channels, channels)
+        else:
+            strides = (4 * row, *dense.stride()[1:])
+        lanes = torch.as_strided(words.view(torch.int16), dense.shape, strides)
         # keep = 1 if lane >= threshold else 0, so P(drop) = cut / 65536. Clamping to two values
         # and multiplying is ~3x faster than a bool mask with masked_fill on bf16 (measured).
         threshold = cut - _LANES // 2
         keep = lanes.clamp(threshold - 1, threshold).sub_(threshold - 1)
-        return dense.mul(keep).mul_(_LANES / (_LANES - cut))
+        return dense.mul(keep).mul_(_LANES / (_LANES - cut)).view(x.shape)
 
     @classmethod
-    def like(cls, module: nn.Dropout) -> FastDropout:
+    def like(cls, module: nn.Dropout, stream: int = 0) -> FastDropout:
         fast = cls(module.p, inplace=False)
         fast.train(module.training)
+        fast.stream = stream
         return fast
 
 
@@ -140,13 +163,14 @@ def inference_copy(
     clone.eval()
     for param in clone.parameters():
         param.requires_grad_(False)
+    streams = itertools.count()
     for module in list(clone.modules()):
         if fold_batchnorm and isinstance(module, nn.Sequential):
             _fold_batchnorm(module)
             _fuse_relu(module)
         for name, child in list(module.named_children()):
             if fast_dropout and type(child) is nn.Dropout:
-                setattr(module, name, FastDropout.like(child))
+                setattr(module, name, FastDropout.like(child, next(streams)))
     for module in clone.modules():
         if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
             module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)

@@ -31,9 +31,13 @@ from torch import nn
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, precision_name, select_device
-from napari_uqseg.inference.engine import Progress, drive, iter_mc_inference
+from napari_uqseg.inference.engine import Progress, drive
 from napari_uqseg.inference.options import InferenceOptions
+from napari_uqseg.inference.paths import SamplingPath
+from napari_uqseg.inference.phases import num_phases, phase_names
+from napari_uqseg.inference.protocol import expand_model, iter_protocol_maps
 from napari_uqseg.inference.spacing import spacing_record
+from napari_uqseg.inference.volumetric import iter_volumetric_inference, volume_window
 from napari_uqseg.io.atomic import atomic_write_text, fsync_dir
 from napari_uqseg.io.limits import human_bytes, max_input_bytes
 from napari_uqseg.io.nifti import Volume, write_volume
@@ -56,6 +60,9 @@ OUTPUT_SUFFIXES = {
     "mutual_info": "_mutual_info.nii.gz",
     "qc": "_qc.json",
 }
+#: ``<name>_sdm.nii.gz``: written besides those when the model has one signed-distance channel
+#: (the 3D left-atrium V-Net).
+SDM_SUFFIX = "_sdm.nii.gz"
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +82,7 @@ class PredictionResult:
     transform: GridTransform
     qc: dict[str, Any]  # what ``<name>_qc.json`` holds
     model_path: str | None  # the checkpoint file; None for a model passed as a module
+    sdm: np.ndarray | None = None  # [C - 1, Z, Y, X] signed distance (3D multi-task models)
 
 
 def _normalise(image: np.ndarray, normalisation: Mapping[str, Any] | None) -> np.ndarray:
@@ -126,6 +134,8 @@ def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
     from napari_uqseg.models import load_checkpoint, resolve_model
 
     path = resolve_model(str(name_or_path))
+    if path.suffix.lower() == ".json":
+        raise InputError(f"{path.name} is an ensemble manifest, not one checkpoint")
     model, info = load_checkpoint(path)
     return LoadedModel(model, info, path)
 
@@ -236,39 +246,110 @@ def iter_predict_volume(
     this from its event loop keeps control.
     """
     opts = InferenceOptions.resolve(options, overrides)
-    samples, seed, dropout_rate = opts.samples, opts.seed, opts.dropout_rate
-    largest_component = opts.largest_component
     image = np.asarray(image_zyx)
     if image.ndim != 3:
         raise InputError(f"{name}: the image must be a 3D (Z, Y, X) volume, got {image.shape}")
-    models, info, paths = _load_members(model_or_path)
-    model, path = models[0], paths[0]
-    names_of = [
-        type(m).__name__ if p is None else p.name for m, p in zip(models, paths, strict=True)
-    ]
-    model_name = names_of[0] if len(models) == 1 else f"ensemble of {len(models)}"
-    if int(getattr(model, "in_channels", 1)) != 1:
+    spec, protocol = expand_model(model_or_path)
+    models, info, paths = _load_members(spec)
+    model_name = _model_name(models, paths, protocol)
+    if int(getattr(models[0], "in_channels", 1)) != 1:
         raise InputError(
-            f"model {model_name} expects {model.in_channels} input channels; "
-            "predict feeds a single volume"
+            f"model {model_name} expects {models[0].in_channels} input channels "
+            f"({'+'.join(phase_names(models[0], info and info.extra)) or 'channels'}); "
+            "predict feeds one volume (for ED and ES: predict_phases, uqseg predict --ed --es)"
         )
-    target = None if info is None or info.spacing is None else tuple(info.spacing)
+    transform, network_input = _prepare_input(image, spacing_zyx, models[0], info, name)
+    dev = select_device(opts.device)
+    opts = replace(opts, device=dev)
+    if _is_volumetric(models[0]):
+        window = volume_window(models[0], info, opts, spacing_zyx, name)
+        out = yield from iter_volumetric_inference(
+            models, network_input, opts, window=window, overlap=opts.window_overlap, cancel=cancel
+        )
+        return (
+            yield from _iter_finish(
+                out.maps, transform, spacing_zyx, info, opts, name, models, paths, protocol,
+                sdm=out.sdm, windows=out.grid.record(), passes=len(out.grid.slices),
+            )  # fmt: skip
+        )
+    grid_maps, path = yield from iter_protocol_maps(
+        models, network_input, opts, protocol, cancel=cancel
+    )
+    return (
+        yield from _iter_finish(
+            grid_maps, transform, spacing_zyx, info, opts, name, models, paths, protocol, path=path
+        )
+    )
+
+
+def _is_volumetric(model: nn.Module) -> bool:
+    """A 3D model (``spatial_dims`` 3) runs by sliding windows on the image's own grid."""
+    return int(getattr(model, "spatial_dims", 2)) == 3
+
+
+def _target_spacing(model: nn.Module, info: Any) -> tuple[float, ...] | None:
+    """The in-plane spacing the model's grid is resampled to (never for a 3D model)."""
+    if _is_volumetric(model) or info is None or info.spacing is None:
+        return None
+    return tuple(info.spacing)
+
+
+def _model_name(models: Sequence[nn.Module], paths: Sequence[Path | None], protocol: Any) -> str:
+    """The model's name in the QC report: its file, its manifest's, or "ensemble of N"."""
+    if protocol.manifest is not None:
+        return Path(protocol.manifest).stem
+    if len(models) > 1:
+        return f"ensemble of {len(models)}"
+    return type(models[0]).__name__ if paths[0] is None else paths[0].name
+
+
+def _prepare_input(
+    image: np.ndarray,
+    spacing_zyx: tuple[float, float, float] | None,
+    model: nn.Module,
+    info: Any,
+    name: str,
+) -> tuple[GridTransform, np.ndarray]:
+    """The grid the model runs on and ``image`` normalised and moved onto it."""
+    volumetric = _is_volumetric(model)
+    target = _target_spacing(model, info)
     transform = plan_transform(
         image.shape,
         spacing_zyx,
         target_spacing=target,
-        multiple_of=int(getattr(model, "size_multiple", 1)),
+        multiple_of=1 if volumetric else int(getattr(model, "size_multiple", 1)),
     )
-    _check_grid_size(name, transform, int(getattr(model, "num_classes", len(LABEL_NAMES))))
-    network_input = transform.forward_image(_normalise(image, info and info.normalisation))
-    dev = select_device(opts.device)
-    grid_maps = yield from iter_mc_inference(
-        models, network_input, replace(opts, device=dev), cancel=cancel
-    )
-    total = grid_maps.samples * image.shape[0]
-    finishing = Progress(total, total, "finishing")
+    classes = int(getattr(model, "num_classes", len(LABEL_NAMES))) // num_phases(model)
+    _check_grid_size(name, transform, classes)
+    return transform, transform.forward_image(_normalise(image, info and info.normalisation))
+
+
+def _iter_finish(
+    grid_maps: UncertaintyMaps,
+    transform: GridTransform,
+    spacing_zyx: tuple[float, float, float] | None,
+    info: Any,
+    opts: InferenceOptions,
+    name: str,
+    models: Sequence[nn.Module],
+    paths: Sequence[Path | None],
+    protocol: Any,
+    *,
+    sdm: np.ndarray | None = None,
+    windows: dict | None = None,
+    passes: int | None = None,
+    path: SamplingPath | None = None,
+) -> Generator[Progress, None, PredictionResult]:
+    """Post-processing, QC scores and the maps back on the image grid, for the maps of one
+    volume on the model's grid; yields a "finishing" :class:`Progress` after each step.
+    A 3D model's run gives its SDM, its window record and its number of window passes; a 2D
+    run its sampling path (region, threads, samples)."""
+    dev = opts.device
+    volumetric = windows is not None
+    total = grid_maps.samples * (transform.in_shape[0] if passes is None else passes)
+    finishing = Progress(total, total, "finishing", "window" if volumetric else "slice")
     grid_prediction = grid_maps.prediction
-    if largest_component:
+    if opts.largest_component:
         grid_prediction = keep_largest(grid_prediction)
     yield finishing
     names = dict(info.label_names) if info is not None else dict(LABEL_NAMES)
@@ -282,25 +363,32 @@ def iter_predict_volume(
     maps = _maps_on_image_grid(grid_maps, transform)
     yield finishing
     prediction = maps.prediction
-    if largest_component:
+    if opts.largest_component:
         prediction = grid_prediction if transform.is_identity else keep_largest(prediction)
+    target = _target_spacing(models[0], info)
     qc = {
         "image": name,
-        "model": model_name,
-        "samples": samples,
-        "members": names_of,
+        "model": _model_name(models, paths, protocol),
+        "samples": opts.samples,
+        "members": [
+            type(m).__name__ if p is None else p.name for m, p in zip(models, paths, strict=True)
+        ],
         "tta": opts.tta,
         "total_samples": grid_maps.samples,
-        "seed": seed,
+        "emap": protocol.note,
+        "path": None if path is None else path.record(),
+        "seed": opts.seed,
         "device": str(dev),
         "precision": precision_name(autocast_dtype(dev, opts.precision)),
-        "dropout_rate": dropout_rate,
-        "largest_component": bool(largest_component),
+        "dropout_rate": opts.dropout_rate,
+        "largest_component": bool(opts.largest_component),
         "grid_shape_zyx": list(grid_maps.spatial_shape),
         "volume_unit": "voxels of the model grid",
         "spacing": spacing_record(
             spacing_zyx, target, transform.resampled_yx, transform.in_shape[1:]
         ),
+        "sliding_window": windows,
+        "label_names": {str(k): v for k, v in names.items()},
         "structures": structures,
         "dice": None,
     }
@@ -310,7 +398,8 @@ def iter_predict_volume(
         grid_maps=grid_maps,
         transform=transform,
         qc=qc,
-        model_path=None if path is None else str(path),
+        model_path=None if paths[0] is None else str(paths[0]),
+        sdm=sdm,  # 3D models run on the image's own grid (the transform is the identity)
     )
 
 
@@ -367,9 +456,9 @@ def write_prediction(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        key: out / f"{reference_volume.name}{suffix}" for key, suffix in OUTPUT_SUFFIXES.items()
-    }
+    with_sdm = result.sdm is not None and result.sdm.shape[0] == 1
+    suffixes = {**OUTPUT_SUFFIXES, "sdm": SDM_SUFFIX} if with_sdm else OUTPUT_SUFFIXES
+    paths = {key: out / f"{reference_volume.name}{suffix}" for key, suffix in suffixes.items()}
     # Everything is written into a hidden folder first (a full disk fails there, touching nothing)
     # and then moved in with the QC report last, after the old one is gone: a report beside the
     # maps always means the maps are complete and from the same run.
@@ -379,6 +468,8 @@ def write_prediction(
         write_volume(result.prediction, reference_volume, staged["seg"], dtype=np.uint8)
         for key in ("entropy", "variance", "mutual_info"):
             write_volume(getattr(result.maps, key), reference_volume, staged[key], dtype=np.float32)
+        if with_sdm:
+            write_volume(result.sdm[0], reference_volume, staged["sdm"], dtype=np.float32)
         write_qc(result, staged["qc"], dice=dice)
         paths["qc"].unlink(missing_ok=True)
         for key in [*(k for k in paths if k != "qc"), "qc"]:

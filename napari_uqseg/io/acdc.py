@@ -20,7 +20,7 @@ import io
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -84,8 +84,11 @@ def _read_text(path: Path) -> str:
 def _nifti(folder: Path, stem: str) -> Path | None:
     for suffix in (".nii.gz", ".nii"):
         candidate = folder / f"{stem}{suffix}"
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # a name from a damaged table too long for the file system: not there
+            return None
     return None
 
 
@@ -255,3 +258,49 @@ def pair_by_patient(cases: Iterable[AcdcCase]) -> dict[str, dict[str, AcdcCase]]
             )
         phases[case.phase] = case
     return pairs
+
+
+def is_patient_folder(path: str | os.PathLike) -> bool:
+    """True for a folder that looks like one ACDC patient: it has an ``Info.cfg``, sits in the
+    shared copy (``cases.csv`` one level up), or is named ``patientNNN`` and holds ACDC frame files
+    (a DICOM export in a folder that happens to be called ``patient001`` stays a DICOM series)."""
+    folder = Path(path)
+    return folder.is_dir() and (
+        (folder / "Info.cfg").is_file()
+        or (folder.parent / "cases.csv").is_file()
+        or (
+            _PATIENT_DIR.fullmatch(folder.name) is not None
+            and any(folder.glob(f"{folder.name}_frame[0-9][0-9].nii*"))
+        )
+    )
+
+
+def read_patient(folder: str | os.PathLike) -> dict[str, tuple[Volume, Volume | None]]:
+    """A patient folder's ED and ES frames, ``{"ED": (image, labels or None), "ES": ...}``.
+
+    The frame numbers come from the folder's ``Info.cfg`` (official layout) or from the shared
+    copy's ``cases.csv`` one level up; without either, InputError says that ``Info.cfg`` is missing.
+    A frame read out of the 4D cine is named after its frame (``patient001_frame01``), like a
+    frame file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    if (folder / "Info.cfg").is_file() or not (folder.parent / "cases.csv").is_file():
+        cases = _official_patient(folder, None)  # names the missing Info.cfg
+    else:
+        cases = [c for c in _shared_cases(folder.parent) if c.patient == folder.name]
+        if not cases:
+            raise InputError(f"{folder.parent / 'cases.csv'} lists no cases of {folder.name}")
+    phases = pair_by_patient(cases)[cases[0].patient]
+    missing = [p for p in PHASES if p not in phases]
+    if missing:
+        raise InputError(f"{folder}: no {' or '.join(missing)} frame")
+    out = {}
+    for phase in PHASES:
+        case = phases[phase]
+        image, labels = load_case(case)
+        if case.in_cine:
+            image = replace(image, path=image.path.with_name(f"{case.id}.nii.gz"))
+        out[phase] = (image, labels)
+    return out

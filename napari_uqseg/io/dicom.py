@@ -18,12 +18,19 @@ choices, each with a one-line InputError naming the folder or file:
   differ by a few ms between positions (one breath-hold each). Every position needs the same
   number of frames.
 - pixel values are rescaled (RescaleSlope/Intercept, per frame for enhanced MR) to float32.
+- **damaged input**: a file pydicom cannot parse, an attribute it cannot convert, impossible
+  geometry (:mod:`napari_uqseg.io.dicom_images`) or pixel data that does not decode to the
+  declared matrix are InputErrors; a series whose declared matrices need more memory than
+  ``UQSEG_MAX_INPUT_BYTES`` (:mod:`napari_uqseg.io.limits`) is refused before anything is allocated.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +40,8 @@ import numpy as np
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.dicom_deps import require
 from napari_uqseg.io.dicom_geometry import nifti_affine, nifti_header
-from napari_uqseg.io.dicom_images import Image, images_of
+from napari_uqseg.io.dicom_images import Image, conversion_errors, images_of
+from napari_uqseg.io.limits import human_bytes, max_input_bytes, one_line
 from napari_uqseg.io.nifti import Volume
 
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
@@ -96,7 +104,26 @@ def read_dicom(path: str | os.PathLike, *, series: str | None = None) -> Volume:
 def read_dicom_series(path: str | os.PathLike, *, series: str | None = None) -> DicomSeries:
     """Read, check and sort one series; see the module docstring for the rules."""
     pydicom = require("pydicom")
-    path = Path(path)
+    with _quiet():
+        return _read_series(pydicom, Path(path), series)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """pydicom warns and logs (to stderr) about each odd value it converts; the product reports
+    one line instead, so a damaged series gives one stderr line, not dozens."""
+    log = logging.getLogger("pydicom")
+    level = log.level
+    log.setLevel(logging.CRITICAL + 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        log.setLevel(level)
+
+
+def _read_series(pydicom: Any, path: Path, series: str | None) -> DicomSeries:
     if not path.exists():
         raise InputError(f"{path}: file or folder not found")
     folder = path if path.is_dir() else path.parent
@@ -104,7 +131,7 @@ def read_dicom_series(path: str | os.PathLike, *, series: str | None = None) -> 
         own = _read_file(pydicom, path)
         if own is None:
             raise InputError(f"{path}: not a DICOM file")
-        series = series or str(own.get("SeriesInstanceUID", ""))
+        series = series or _text(own, "SeriesInstanceUID")
     datasets = _select_series(_read_folder(pydicom, folder), folder, series)
     images = [image for i, ds in enumerate(datasets) for image in images_of(ds, i, folder)]
     _check_consistent(images, datasets, folder)
@@ -117,8 +144,7 @@ def read_dicom_series(path: str | os.PathLike, *, series: str | None = None) -> 
         step = (last.position - first.position) / (n_slices - 1)
     else:
         ds = datasets[first.dataset]
-        thickness = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 1)
-        step = normal * thickness
+        step = normal * _thickness(ds, folder)
     affine = nifti_affine(first.orientation, first.spacing, first.position, step)
     triggers = tuple(_mean_or_none([image.trigger for image in frame]) for frame in grid)
     time_step = None
@@ -132,19 +158,42 @@ def read_dicom_series(path: str | os.PathLike, *, series: str | None = None) -> 
         datasets=tuple(datasets),
         index=index,
         trigger_times=triggers,
-        series_uid=str(datasets[0].get("SeriesInstanceUID", "")),
+        series_uid=_text(datasets[0], "SeriesInstanceUID"),
     )
+
+
+def _text(ds: Any, keyword: str) -> str:
+    """An identifying attribute as one short printable line ("" when absent or unreadable)."""
+    try:
+        value = ds.get(keyword, "")
+    except Exception:  # a garbled value fails when pydicom converts it, in many ways
+        return ""
+    text = " ".join(str(value).split())  # a damaged file's bytes can hold any character
+    return "".join(c if c.isprintable() else "?" for c in text)[:80]
+
+
+def _thickness(ds: Any, folder: Path) -> float:
+    """The slice step of a single-slice series: SpacingBetweenSlices, SliceThickness or 1 mm."""
+    try:
+        value = float(ds.get("SpacingBetweenSlices", 0) or ds.get("SliceThickness", 0) or 1)
+    except conversion_errors():
+        value = np.nan
+    if not 1e-4 <= value <= 1e4:  # also refuses NaN
+        raise InputError(f"{folder}: single slice with no plausible SliceThickness")
+    return value
 
 
 def _read_file(pydicom: Any, path: Path) -> Any | None:
     try:
         ds = pydicom.dcmread(path)
+        if _text(ds, "SOPClassUID") == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
+            return None
     except pydicom.errors.InvalidDicomError:
         return None
-    except (OSError, EOFError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable DICOM file ({exc})") from exc
-    if ds.get("SOPClassUID", "") == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
-        return None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a damaged file fails anywhere in pydicom's parser, in many ways
+        raise InputError(f"{path}: unreadable DICOM file ({one_line(exc)})") from None
     ds.filename = str(path)
     return ds
 
@@ -160,15 +209,21 @@ def _read_folder(pydicom: Any, folder: Path) -> list[Any]:
 def _select_series(datasets: list[Any], folder: Path, series: str | None) -> list[Any]:
     by_uid: dict[str, list[Any]] = {}
     for ds in datasets:
-        by_uid.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append(ds)
+        by_uid.setdefault(_text(ds, "SeriesInstanceUID"), []).append(ds)
     if series is not None:
         if series not in by_uid:
             raise InputError(f"{folder}: no series {series} here (found {', '.join(by_uid)})")
         return by_uid[series]
+    if len(by_uid) > 1 and "" in by_uid:  # a mandatory attribute: a truncated file, typically
+        names = ", ".join(Path(ds.filename).name for ds in by_uid[""][:3])
+        raise InputError(
+            f"{folder}: {names} without a SeriesInstanceUID, unlike the other "
+            f"{len(datasets) - len(by_uid[''])} files (truncated or damaged?)"
+        )
     if len(by_uid) > 1:
         listed = "; ".join(
-            f"{uid} ({group[0].get('Modality', '?')}, "
-            f"'{group[0].get('SeriesDescription', '')}', {len(group)} files)"
+            f"{uid} ({_text(group[0], 'Modality') or '?'}, "
+            f"'{_text(group[0], 'SeriesDescription')}', {len(group)} files)"
             for uid, group in by_uid.items()
         )
         raise InputError(
@@ -197,7 +252,7 @@ def _check_consistent(images: list[Image], datasets: list[Any], folder: Path) ->
                 f"{where} is {image.shape} at {image.spacing} mm but the series is "
                 f"{reference.shape} at {reference.spacing} mm"
             )
-    frames = {ds.get("FrameOfReferenceUID") for ds in datasets}
+    frames = {_text(ds, "FrameOfReferenceUID") for ds in datasets}
     if len(frames) > 1:
         raise InputError(f"{folder}: the series spans {len(frames)} frames of reference")
 
@@ -254,14 +309,30 @@ def _pixels(grid: list[list[Image]], datasets: Sequence[Any], folder: Path) -> n
     """(T, Z, Y, X) float32 rescaled pixels; decoding errors become InputErrors."""
     decoded: dict[int, np.ndarray] = {}
     first = grid[0][0]
-    out = np.empty((len(grid), len(grid[0]), *first.shape), np.float32)
+    shape = (len(grid), len(grid[0]), *first.shape)
+    nbytes, limit = 4 * int(np.prod(shape, dtype=object)), max_input_bytes()
+    if nbytes > limit:
+        raise InputError(
+            f"{folder}: the series declares {shape[0]} x {shape[1]} images of {shape[2]} x "
+            f"{shape[3]} pixels ({human_bytes(nbytes)} as float32), over the input limit of "
+            f"{human_bytes(limit)} (UQSEG_MAX_INPUT_BYTES)"
+        )
+    out = np.empty(shape, np.float32)
     for t, frame in enumerate(grid):
         for z, image in enumerate(frame):
+            ds = datasets[image.dataset]
             if image.dataset not in decoded:
-                decoded[image.dataset] = _decode(datasets[image.dataset])
+                decoded[image.dataset] = _decode(ds)
             pixels = decoded[image.dataset]
-            plane = pixels if image.frame < 0 else pixels.reshape(-1, *image.shape)[image.frame]
-            out[t, z] = plane.astype(np.float32) * image.slope + image.intercept
+            n_frames = 1 if image.frame < 0 else len(ds.PerFrameFunctionalGroupsSequence)
+            if pixels.size != n_frames * image.shape[0] * image.shape[1]:
+                raise InputError(
+                    f"{ds.filename}: pixel data decodes to {pixels.shape}, not {n_frames} "
+                    f"image(s) of {image.shape}"
+                )
+            plane = pixels.reshape(-1, *image.shape)[max(image.frame, 0)]
+            with np.errstate(over="ignore", invalid="ignore"):  # counted just below
+                out[t, z] = plane.astype(np.float32) * image.slope + image.intercept
     n_bad = int(np.count_nonzero(~np.isfinite(out)))
     if n_bad:
         raise InputError(f"{folder}: {n_bad} pixels are NaN or infinite after rescaling")
@@ -269,16 +340,21 @@ def _pixels(grid: list[list[Image]], datasets: Sequence[Any], folder: Path) -> n
 
 
 def _decode(ds: Any) -> np.ndarray:
-    syntax = ds.file_meta.TransferSyntaxUID
     try:
         return np.asarray(ds.pixel_array)
-    except (NotImplementedError, RuntimeError, ValueError, AttributeError) as exc:
-        if syntax.is_compressed:
+    except MemoryError:
+        raise
+    except Exception as exc:  # each pixel data handler fails in its own way on damaged data
+        meta = getattr(ds, "file_meta", None) or {}
+        syntax = require("pydicom.uid").UID(_text(meta, "TransferSyntaxUID"))
+        if syntax.is_transfer_syntax and syntax.is_compressed:
             raise InputError(
                 f"{ds.filename}: pixel data compressed as '{syntax.name}' and no installed "
                 "decoder handles it (install pylibjpeg with its plugins, or python-gdcm)"
             ) from exc
-        raise InputError(f"{ds.filename}: pixel data could not be read ({exc})") from exc
+        raise InputError(
+            f"{ds.filename}: pixel data could not be read ({one_line(exc)})"
+        ) from None
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:

@@ -38,6 +38,9 @@ _GEOMETRY_FIELDS = (
     "xyzt_units",
 )
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
+#: Read, never written: the left-atrium images come bzip2-compressed (nibabel reads them), the
+#: challenge's originals as NRRD (:mod:`napari_uqseg.io.nrrd`).
+_READ_ONLY_SUFFIXES = (".nii.bz2", ".nrrd")
 _UNIT_TO_MM = {"meter": 1000.0, "micron": 0.001}
 _SPATIAL_UNITS = {1: "meter", 2: "mm", 3: "micron"}  # NIfTI-1 xyzt_units, bits 0-2
 
@@ -119,7 +122,7 @@ class Volume:
 
 
 def _strip_suffix(name: str) -> str:
-    for suffix in _NIFTI_SUFFIXES:
+    for suffix in (*_NIFTI_SUFFIXES, *_READ_ONLY_SUFFIXES):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name

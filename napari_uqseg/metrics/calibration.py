@@ -18,11 +18,14 @@ MONAI's ``calibration_binning`` computes the same per-bin statistics but is not 
 torch tensors (this core is numpy-only), accumulates in float32, has no mask for the ROI, and its
 bin edges run to ``1 + eps`` so values exactly on ``k/n`` fall into neighbouring bins. A test checks
 that both agree on values off the edges.
+
+A cohort pools voxels, not ECEs: :func:`calibration_sums` keeps a volume's per-bin sums (plain
+JSON) and :func:`pool_calibration` adds them into one report, as if the volumes were one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -194,4 +197,98 @@ def calibration_report(
         brier_roi=float(squared[roi].mean()) if roi.any() else float("nan"),
         brier_per_class=brier_class,
         n_roi=int(np.count_nonzero(roi)),
+    )
+
+
+def _bin_sums(bins: ReliabilityBins) -> dict[str, list]:
+    full = bins.counts > 0
+    return {
+        "counts": bins.counts.astype(np.int64).tolist(),
+        "confidence_sum": np.where(full, bins.confidence * bins.counts, 0.0).tolist(),
+        "correct": np.rint(np.where(full, bins.accuracy * bins.counts, 0.0)).astype(int).tolist(),
+    }
+
+
+def calibration_sums(report: CalibrationReport) -> dict:
+    """What a cohort pools of one volume's report, as plain JSON: per-bin voxel counts, summed
+    confidence and correct voxels of every diagram, and the Brier sums with their voxel counts."""
+    n_voxels = int(report.top_label.counts.sum())
+    return {
+        "class_names": list(report.class_names),
+        "edges": report.top_label.edges.tolist(),
+        "top_label": _bin_sums(report.top_label),
+        "top_label_roi": _bin_sums(report.top_label_roi),
+        "per_class": {k: _bin_sums(v) for k, v in report.per_class.items()},
+        "per_class_roi": {k: _bin_sums(v) for k, v in report.per_class_roi.items()},
+        "n_voxels": n_voxels,
+        "n_roi": report.n_roi,
+        "brier_sum": report.brier * n_voxels,
+        "brier_roi_sum": report.brier_roi * report.n_roi if report.n_roi else 0.0,
+        "brier_per_class_sum": {k: v * n_voxels for k, v in report.brier_per_class.items()},
+    }
+
+
+class _BinTotals:
+    def __init__(self, edges: np.ndarray) -> None:
+        size = edges.size - 1
+        self.edges = edges
+        self.counts, self.conf, self.correct = (np.zeros(size) for _ in range(3))
+
+    def add(self, sums: dict[str, list]) -> None:
+        self.counts += sums["counts"]
+        self.conf += sums["confidence_sum"]
+        self.correct += sums["correct"]
+
+    def bins(self) -> ReliabilityBins:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return ReliabilityBins(
+                self.edges,
+                self.counts.astype(np.int64),
+                self.conf / self.counts,
+                self.correct / self.counts,
+            )
+
+
+def pool_calibration(volumes: Iterable[dict]) -> CalibrationReport:
+    """One report over all voxels of many volumes, from their :func:`calibration_sums`.
+
+    Pooling voxels (not averaging ECEs) is the cohort reliability diagram: every voxel weighs the
+    same, as if the volumes were one. Streams: one volume's sums at a time.
+    """
+    totals: dict[str, _BinTotals] = {}
+    names: list[str] | None = None
+    n_voxels = n_roi = 0
+    brier = brier_roi = 0.0
+    brier_class: dict[str, float] = {}
+    for sums in volumes:
+        if names is None:
+            names = list(sums["class_names"])
+            edges = np.asarray(sums["edges"], dtype=np.float64)
+            keys = ["top_label", "top_label_roi"]
+            keys += [f"{view}/{c}" for view in ("per_class", "per_class_roi") for c in names]
+            totals = {k: _BinTotals(edges) for k in keys}
+            brier_class = dict.fromkeys(names, 0.0)
+        elif list(sums["class_names"]) != names or not np.allclose(sums["edges"], edges):
+            raise InputError("volumes with other classes or bins cannot be pooled")
+        for key, total in totals.items():
+            view, _, name = key.partition("/")
+            total.add(sums[view][name] if name else sums[view])
+        n_voxels += sums["n_voxels"]
+        n_roi += sums["n_roi"]
+        brier += sums["brier_sum"]
+        brier_roi += sums["brier_roi_sum"]
+        for name in names:
+            brier_class[name] += sums["brier_per_class_sum"][name]
+    if names is None or n_voxels == 0:
+        raise InputError("no volumes to pool")
+    return CalibrationReport(
+        class_names=tuple(names),
+        top_label=totals["top_label"].bins(),
+        top_label_roi=totals["top_label_roi"].bins(),
+        per_class={c: totals[f"per_class/{c}"].bins() for c in names},
+        per_class_roi={c: totals[f"per_class_roi/{c}"].bins() for c in names},
+        brier=brier / n_voxels,
+        brier_roi=brier_roi / n_roi if n_roi else float("nan"),
+        brier_per_class={c: v / n_voxels for c, v in brier_class.items()},
+        n_roi=n_roi,
     )

@@ -23,6 +23,7 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.io.atomic import atomic_write
 from napari_uqseg.io.limits import one_line
 from napari_uqseg.labels import LABEL_NAMES
+from napari_uqseg.models.bundled import sidecar_fields
 from napari_uqseg.models.checkpoint_guard import (
     check_archive,
     check_arguments,
@@ -192,6 +193,7 @@ def _check_state_dict(path: Path, model: nn.Module, state: dict) -> None:
 
 
 def _info(path: Path, payload: dict) -> CheckpointInfo:
+    payload = {**payload, **sidecar_fields(path)}  # a bundled model's corrections, then checked
     normalisation = payload.get("normalisation") or DEFAULT_NORMALISATION
     if not isinstance(normalisation, Mapping):
         raise InputError(f"checkpoint {path} has a malformed normalisation {normalisation!r}")

@@ -77,6 +77,8 @@ def _target(path: str) -> str:
 
 def _three_d(path: str, data: Any) -> np.ndarray:
     array = np.asarray(data)
+    if array.ndim == 4 and array.shape[0] == 1:  # a run's output on one cine frame
+        array = array[0]
     if array.ndim != 3:
         raise InputError(f"{path}: DICOM export needs a 3D (Z, Y, X) layer, got {array.shape}")
     return array

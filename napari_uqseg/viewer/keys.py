@@ -17,6 +17,9 @@ GEOMETRY_KEY = "uqseg_geometry"  # on anything read or made from a file: affine 
 DICOM_KEY = "uqseg_dicom"  # on anything read or made from a DICOM series: folder, series, frame
 MODEL_KEY = "uqseg_model"  # on the segmentation: the checkpoint that ran
 FLAG_THRESHOLD_KEY = "uqseg_flag_threshold"  # on the segmentation: the run's flag threshold
+CINE_KEY = "uqseg_cine"  # on a whole-cycle segmentation: {"volumes": CycleVolumes, "cycle": dict}
+LABEL_NAMES_KEY = "uqseg_label_names"  # on the segmentation: {label: name} of the model that ran
+FRAME_KEY = "uqseg_frame"  # on a run's outputs from a 4D cine: the frame (time index) it segmented
 
 #: Roles of the run's outputs, with the suffix of each layer's name ("<image> <suffix>").
 SEGMENTATION = "segmentation"
@@ -24,6 +27,8 @@ ENTROPY = "entropy"
 VARIANCE = "variance"
 MUTUAL_INFO = "mutual_info"
 FLAGGED = "flagged"
+#: A 3D multi-task model's signed distance map: an output, never offered as an uncertainty map.
+SIGNED_DISTANCE = "signed_distance"
 ROLE_SUFFIX = MappingProxyType(
     {
         SEGMENTATION: "segmentation",
@@ -31,6 +36,7 @@ ROLE_SUFFIX = MappingProxyType(
         VARIANCE: "variance",
         MUTUAL_INFO: "mutual information",
         FLAGGED: "flagged",
+        SIGNED_DISTANCE: "signed distance",
     }
 )
 #: Roles whose layer is a voxel uncertainty map.

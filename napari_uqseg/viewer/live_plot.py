@@ -185,7 +185,7 @@ def draw_referral(
         # No marker means no uncertainty map yet: saying "no reference" then was wrong.
         hint = "no uncertainty map yet" if marker is None else "no reference: no Dice"
         ax.text(0.5, 0.5, hint, ha="center", transform=ax.transAxes)
-    ax.set_xlabel("% voxels referred (solid: simulated; dashed: your corrections)")
+    ax.set_xlabel("% voxels referred (solid: simulated, dashed: yours)")
     ax.set_ylabel("Dice")
     ax.grid(alpha=0.3)
     return artists

@@ -18,15 +18,14 @@ import numpy as np
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.nifti import Volume, read_labels, read_volume, write_volume
-from napari_uqseg.viewer.keys import GEOMETRY_KEY
+from napari_uqseg.io.nrrd import is_nrrd_path, read_nrrd, read_nrrd_labels
+from napari_uqseg.viewer.keys import FRAME_KEY, GEOMETRY_KEY
 from napari_uqseg.viewer.layers import LayerData, labels_layer
 
-_SUFFIXES = (".nii.gz", ".nii")
+_SUFFIXES = (".nii.gz", ".nii", ".nii.bz2", ".nrrd")
 #: NIfTI intent of label maps the product writes (NIFTI_INTENT_LABEL, 1002).
 LABEL_INTENT = "label"
-_LABEL_STEMS = ("_gt", "_seg", "_labels", "_corrected")
-
-
+_LABEL_STEMS = ("_gt", "_seg", "_labels", "_corrected", "laendo")
 
 def _stem(path: str | os.PathLike) -> str:
     name = Path(path).name
@@ -42,6 +41,8 @@ def is_label_file(path: str | os.PathLike) -> bool:
     whatever name the user saved it under."""
     if _stem(path).endswith(_LABEL_STEMS):
         return True
+    if is_nrrd_path(path):
+        return False
     try:
         return nib.load(os.fspath(path)).header.get_intent()[0] == LABEL_INTENT
     except Exception:  # not readable as NIfTI here: read_volume reports it properly
@@ -71,11 +72,11 @@ def volume_layer_kwargs(volume: Volume, name: str | None = None) -> dict[str, An
 def read_layers(path: str | os.PathLike) -> list[LayerData]:
     """Read one NIfTI file as a napari layer-data tuple (Labels for label files, else Image)."""
     if is_label_file(path):
-        volume = read_labels(path)
+        volume = read_nrrd_labels(path) if is_nrrd_path(path) else read_labels(path)
         kwargs = volume_layer_kwargs(volume)
         # ACDC colours and structure names, as on the run's segmentation (viewer.layers).
         return [labels_layer(volume.array, kwargs, kwargs["name"])]
-    volume = read_volume(path, allow_4d=True)
+    volume = read_nrrd(path) if is_nrrd_path(path) else read_volume(path, allow_4d=True)
     kwargs = volume_layer_kwargs(volume)
     kwargs.update(colormap="gray", blending="additive")
     return [(volume.array, kwargs, "image")]
@@ -109,6 +110,8 @@ def reference_from_metadata(data: np.ndarray, meta: Mapping[str, Any]) -> Volume
 
 def _write(path: str, data: Any, meta: dict, *, labels: bool) -> list[str]:
     array = np.asarray(data)
+    if FRAME_KEY in (meta.get("metadata") or {}) and array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]  # a run's output on one cine frame: a 3D file, as for a 3D image
     if array.ndim not in (3, 4):
         raise InputError(f"{path}: NIfTI export needs a 3D or 4D layer, got shape {array.shape}")
     if not str(path).endswith(_SUFFIXES):

@@ -28,7 +28,7 @@ from napari_uqseg.uncertainty.flagging import DEFAULT_FLAG_PERCENT
 
 if TYPE_CHECKING:  # torch-heavy modules load only when a run starts
     from napari_uqseg.inference.engine import Progress
-    from napari_uqseg.inference.predict import PredictionResult
+    from napari_uqseg.inference.predict import LoadedModel, PredictionResult
 
 __all__ = [
     "DEFAULT_FLAG_FRACTION",
@@ -71,18 +71,22 @@ def iter_segment(
     *,
     cancel: threading.Event | None = None,
     name: str = "image",
+    loaded: LoadedModel | None = None,
 ) -> Generator[Progress, None, PredictionResult]:
     """:func:`~napari_uqseg.inference.predict.iter_predict_volume` with ``settings``; yields
     progress, returns the result.
 
     ``spacing_zyx`` (mm) is needed only when the checkpoint fixes an in-plane spacing and for
-    volumes in ml; None means unknown. Cancel with ``cancel.set()`` or ``generator.close()``.
+    volumes in ml; None means unknown. ``loaded``: ``settings.model`` already loaded (the run
+    widget's preloader), used instead of reading the checkpoint again; the result is the same.
+    Cancel with ``cancel.set()`` or ``generator.close()``.
     """
     from napari_uqseg.inference.predict import iter_predict_volume
 
+    model = settings.model if loaded is None else loaded
     return (
         yield from iter_predict_volume(
-            image_zyx, spacing_zyx, settings.model, settings.options, name=name, cancel=cancel
+            image_zyx, spacing_zyx, model, settings.options, name=name, cancel=cancel
         )
     )
 
@@ -136,12 +140,20 @@ def segment(
     return drive(iter_segment(image_zyx, spacing_zyx, settings))
 
 
+#: Stages of a run without slice passes to count (the dock shows just the stage's name).
+LOADING = "loading model"
+BUILDING = "building layers"
+
+
 def progress_text(update: Progress, elapsed_s: float) -> str:
     """What the run dock shows under its bar: "MC sampling: 420 of 1,000 slice passes (42 %),
-    about 12 s left" (time left from the pace so far, once a tenth of the passes is done)."""
+    about 12 s left" (time left from the pace so far, once a tenth of the passes is done);
+    "Loading model…" before the first batch."""
+    if update.stage in (LOADING, BUILDING):
+        return f"{update.stage.capitalize()}…"
     stage = "MC sampling" if update.stage == "sampling" else update.stage.capitalize()
     text = (
-        f"{stage}: {update.done:,} of {update.total:,} slice passes "
+        f"{stage}: {update.done:,} of {update.total:,} {update.unit} passes "
         f"({100 * update.fraction:.0f} %)"
     )
     # The first passes include the model's warm-up (on patient002 the estimate after 2 of 100

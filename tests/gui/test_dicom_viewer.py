@@ -37,19 +37,20 @@ def test_dicom_cine_opens_runs_on_a_frame_and_saves_as_dicom(
     with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
         widget.run()
     assert blocker.args[0].result is not None
-    seg_layer = viewer.layers["sa_cine segmentation"]
+    seg_layer = viewer.layers["sa_cine_t01 segmentation"]  # frame 1's outputs, at frame 1
+    assert seg_layer.data.shape == (1, 4, 32, 28)
     out = tmp_path / "seg.dcm"
     seg_layer.save(str(out), plugin="napari-uqseg")
     series = read_dicom_series(folder)
-    np.testing.assert_array_equal(read_segmentation(out, series), seg_layer.data)
+    np.testing.assert_array_equal(read_segmentation(out, series), seg_layer.data[0])
     seg = hd.seg.segread(out)
     referenced = {
         r.ReferencedSOPInstanceUID
         for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
     }
     assert referenced == {ds.SOPInstanceUID for ds in series.source_datasets(1)}
-    entropy = viewer.layers["sa_cine entropy"]
+    entropy = viewer.layers["sa_cine_t01 entropy"]
     entropy.save(str(tmp_path / "entropy.dcm"), plugin="napari-uqseg")
     np.testing.assert_array_equal(
-        read_parametric_map(tmp_path / "entropy.dcm", series), entropy.data.astype(np.float32)
+        read_parametric_map(tmp_path / "entropy.dcm", series), entropy.data[0].astype(np.float32)
     )

@@ -163,10 +163,10 @@ def test_cine_runs_on_the_current_frame(make_napari_viewer, tiny_checkpoint, err
     with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
         widget.run()
     assert blocker.args[0].result is not None and not errors
-    seg = viewer.layers["cine segmentation"]
-    assert seg.data.shape == (4, 64, 64) and tuple(seg.scale) == (10.0, 2.0, 2.0)
+    seg = viewer.layers["cine_t01 segmentation"]  # shown at frame 1 only (test_cine_frames)
+    assert seg.data.shape == (1, 4, 64, 64) and tuple(seg.scale) == (1.0, 10.0, 2.0, 2.0)
     expected = segment(es, (10.0, 2.0, 2.0), widget.settings())  # frame 1 = ES
-    np.testing.assert_array_equal(seg.data, expected.prediction)
+    np.testing.assert_array_equal(seg.data[0], expected.prediction)
 
 
 def test_feeder_adds_one_layer_per_turn_then_activates_the_first(make_napari_viewer, qtbot):

@@ -168,3 +168,20 @@ def test_bad_arguments_raise_input_error_naming_the_value(kwargs):
 def test_cine_pair_rejects_phase():
     with pytest.raises(InputError, match="phase"):
         make_cine_pair(phase="ED")
+
+
+def test_a_phantom_cycle_contracts_smoothly_between_the_exact_ed_and_es():
+    from napari_uqseg.phantom import make_phantom_cine
+
+    shape = (6, 64, 64)
+    cycle = make_phantom_cine(seed=2, frames=8, shape=shape)
+    pair = make_cine_pair(seed=2, shape=shape)
+    assert len(cycle) == 8 and [f.phase for f in cycle[:4:3]] == ["ED", "ES"]  # ES at round(2.8)
+    np.testing.assert_array_equal(cycle[0].image, pair["ED"].image)
+    np.testing.assert_array_equal(cycle[3].labels, pair["ES"].labels)
+    lv = [int(np.count_nonzero(f.labels == 3)) for f in cycle]
+    assert lv[0] > lv[1] > lv[2] > lv[3] < lv[4] < lv[5] < lv[6] < lv[7] < lv[0]
+    with pytest.raises(InputError, match="3 or more frames"):
+        make_phantom_cine(frames=2, shape=shape)
+    with pytest.raises(InputError, match="contraction must be a number"):
+        make_phantom(contraction=1.5, shape=shape)

@@ -72,8 +72,14 @@ def test_evaluation_script_reproduces_stored_rows(acdc_dir: Path) -> None:
         volume, maps, single = infer_case(model, info.normalisation, case, samples=10, seed=0)
         row, want = case_row(case, volume.labels, maps, single, lcc=True), stored[case.id]
         for s in STRUCTURES:
-            # MC masks depend on the batch size (it follows the thread count): Dice within 0.01.
-            assert row[f"dice_{s}"] == pytest.approx(float(want[f"dice_{s}"]), abs=0.01)
-            assert row[f"dice_det_{s}"] == pytest.approx(float(want[f"dice_det_{s}"]), abs=0.002)
+            # Dropout masks come from per-image streams keyed by (seed, sample, slice), so the
+            # samples are the stored ones whatever the thread count or batch size (1 or 2 threads,
+            # batch 2, 7 or 20: every row identical, benchmarks/results/eval_variation.md); what
+            # is left is the kernels' rounding on another CPU. Its bound is fp32, the "auto"
+            # precision of a CPU without native bf16: it moves this patient's MC Dice by 0.0043
+            # and its deterministic Dice by 0.0025. Other masks still fail: the switch to the
+            # streams moved patient002 ES RV by 0.017.
+            assert row[f"dice_{s}"] == pytest.approx(float(want[f"dice_{s}"]), abs=0.005)
+            assert row[f"dice_det_{s}"] == pytest.approx(float(want[f"dice_det_{s}"]), abs=0.003)
         assert row["ece"] == pytest.approx(float(want["ece"]), abs=5e-4)
         assert row["brier"] == pytest.approx(float(want["brier"]), abs=5e-4)

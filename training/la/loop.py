@@ -32,6 +32,9 @@ from training.state import RunState, append_metrics, load_state, save_state
 
 LA_LABELS = {0: "background", 1: "left atrium"}
 LA_SPACING_MM = (0.625, 0.625, 0.625)
+#: The shared LA images are already z-scored over the whole original scan (data README); the
+#: crops the model sees are not mean 0 / std 1, so inference must not z-score them again.
+LA_NORMALISATION = {"method": "none", "expects": "z-scored over the whole original scan"}
 
 
 def make_la_model(config: LAConfig) -> nn.Module:
@@ -142,7 +145,7 @@ def export_la_model(path: Path, model: nn.Module, config: LAConfig, scores: dict
         path,
         model,
         label_names=LA_LABELS,
-        normalisation={"method": "zscore"},
+        normalisation=LA_NORMALISATION,
         extra={
             "training_config": config.to_dict(),
             "patch_zyx": list(config.data.patch),

@@ -13,6 +13,7 @@ RagMeh11/QU-BraTS):
 - AUCs by the trapezoidal rule over the thresholds, divided by 100; the combined score is
   ``(AUC_Dice + (1 - AUC_FTP) + (1 - AUC_FTN)) / 3`` (higher is better).
 
+:class:`FilterCounts` keeps the integer counts, so a cohort pools them (sum, then the ratios).
 All thresholds come from one pass: each voxel's index in the sorted thresholds says from which
 threshold on it is kept, and a bincount of (index, outcome, in ROI) plus a cumulative sum give
 every count at every threshold.
@@ -109,6 +110,66 @@ class FilterCurve:
         return (self.dice_auc + (1.0 - self.ftp_auc) + (1.0 - self.ftn_auc)) / 3.0
 
 
+@dataclass(frozen=True)
+class FilterCounts:
+    """The integer counts behind a :class:`FilterCurve`: sum them over volumes to pool a cohort.
+
+    Per threshold and structure (K, S): kept true positives, false positives and false negatives
+    (for Dice), and kept true positives / true negatives inside the ROI; ``tp_roi`` / ``tn_roi``
+    (S,) are the ROI totals before filtering (FTP and FTN denominators).
+    """
+
+    thresholds: np.ndarray
+    n_filtered: np.ndarray
+    n_filtered_roi: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    tp_roi_kept: np.ndarray
+    tn_roi_kept: np.ndarray
+    tp_roi: np.ndarray
+    tn_roi: np.ndarray
+    n_voxels: int
+    n_roi: int
+    structures: tuple[str, ...]
+
+    def curve(self) -> FilterCurve:
+        return FilterCurve(
+            thresholds=self.thresholds,
+            n_filtered=self.n_filtered,
+            n_filtered_roi=self.n_filtered_roi,
+            dice=dice_from_counts(self.tp, self.tp + self.fp, self.tp + self.fn),
+            ftp=(self.tp_roi - self.tp_roi_kept) / (self.tp_roi + EPS),
+            ftn=(self.tn_roi - self.tn_roi_kept) / (self.tn_roi + EPS),
+            n_voxels=self.n_voxels,
+            n_roi=self.n_roi,
+            structures=self.structures,
+        )
+
+    def __add__(self, other: FilterCounts) -> FilterCounts:
+        if other.structures != self.structures or not np.array_equal(
+            other.thresholds, self.thresholds
+        ):
+            raise InputError("filter counts must share thresholds and structures to be pooled")
+        fields = {name: getattr(self, name) + getattr(other, name) for name in _COUNT_FIELDS}
+        return FilterCounts(thresholds=self.thresholds, structures=self.structures, **fields)
+
+
+_COUNT_FIELDS = (
+    "n_filtered",
+    "n_filtered_roi",
+    "tp",
+    "fp",
+    "fn",
+    "tp_roi_kept",
+    "tn_roi_kept",
+    "tp_roi",
+    "tn_roi",
+    "n_voxels",
+    "n_roi",
+)
+
+
 def filter_curve(
     uncertainty: np.ndarray,
     prediction: np.ndarray,
@@ -123,6 +184,22 @@ def filter_curve(
     ``thresholds`` defaults to :func:`qubrats_thresholds` (41 points); ``roi`` (where negatives and
     positives are counted for FTP/FTN) to :func:`foreground_roi` of prediction and reference.
     """
+    counts = filter_counts(
+        uncertainty, prediction, reference, thresholds=thresholds, roi=roi, structures=structures
+    )
+    return counts.curve()
+
+
+def filter_counts(
+    uncertainty: np.ndarray,
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    *,
+    thresholds: np.ndarray | None = None,
+    roi: np.ndarray | None = None,
+    structures: Mapping[str, int] = STRUCTURE_LABELS,
+) -> FilterCounts:
+    """The counts behind :func:`filter_curve` (same arguments), in one pass over the volume."""
     check_same_shape(uncertainty=uncertainty, prediction=prediction, reference=reference)
     t = qubrats_thresholds() if thresholds is None else np.asarray(thresholds, dtype=np.float64)
     if t.ndim != 1 or t.size < 2 or not np.all(np.diff(t) < 0):
@@ -142,27 +219,29 @@ def filter_curve(
     first_kept = np.searchsorted(ascending, u, side="left")
     k = t.size
     base = (first_kept * 8 + in_roi).astype(np.int64)
-    columns = {name: [] for name in ("dice", "ftp", "ftn")}
+    columns: dict[str, list] = {n: [] for n in ("tp", "fp", "fn", "tp_roi_kept", "tn_roi_kept")}
+    totals: dict[str, list] = {"tp_roi": [], "tn_roi": []}
     kept_all = kept_roi = None
     for label in structures.values():
         outcome = 2 * (pred == int(label)) + (ref == int(label))  # 0 TN, 1 FN, 2 FP, 3 TP
         counts = np.bincount(base + 2 * outcome, minlength=8 * (k + 1)).reshape(k + 1, 4, 2)
         kept = np.cumsum(counts, axis=0)[:k][::-1]  # (K, 4, 2), back to descending thresholds
         total = counts.sum(axis=0)
-        tp, fn, fp = kept[:, 3].sum(axis=1), kept[:, 1].sum(axis=1), kept[:, 2].sum(axis=1)
-        columns["dice"].append(dice_from_counts(tp, tp + fp, tp + fn))
-        for name, cell in (("ftp", 3), ("ftn", 0)):
-            before = total[cell, 1]
-            columns[name].append((before - kept[:, cell, 1]) / (before + EPS))
+        columns["tp"].append(kept[:, 3].sum(axis=1))
+        columns["fn"].append(kept[:, 1].sum(axis=1))
+        columns["fp"].append(kept[:, 2].sum(axis=1))
+        columns["tp_roi_kept"].append(kept[:, 3, 1])
+        columns["tn_roi_kept"].append(kept[:, 0, 1])
+        totals["tp_roi"].append(total[3, 1])
+        totals["tn_roi"].append(total[0, 1])
         kept_all, kept_roi = kept.sum(axis=(1, 2)), kept[:, :, 1].sum(axis=1)
     n_roi = int(np.count_nonzero(in_roi))
-    return FilterCurve(
+    return FilterCounts(
         thresholds=t,
         n_filtered=u.size - kept_all,
         n_filtered_roi=n_roi - kept_roi,
-        dice=np.column_stack(columns["dice"]),
-        ftp=np.column_stack(columns["ftp"]),
-        ftn=np.column_stack(columns["ftn"]),
+        **{name: np.column_stack(values) for name, values in columns.items()},
+        **{name: np.array(values, dtype=np.int64) for name, values in totals.items()},
         n_voxels=u.size,
         n_roi=n_roi,
         structures=tuple(structures),

@@ -14,6 +14,10 @@ a binary search. The default curve lists the corners of this step function: for 
 uncertainty of an error, the point just before and just after its tie group is referred; between
 two listed points only correct voxels are referred, so Dice is constant there and nothing is lost.
 
+The same counts give the uncertainty–error overlap (Jungo & Reyes 2019) at every threshold
+(:attr:`ReferralCurve.error_overlap`), and :class:`ReferralCounts` keeps the integer counts so a
+cohort can pool them (sum, then one Dice) at shared thresholds.
+
 Comparisons are exact: a float32 map is compared with float64 thresholds as real numbers (NumPy
 would round a Python-float threshold to float32 first). Dice of two empty masks is 1. Referring
 everything (threshold ``-inf``) gives Dice 1 everywhere.
@@ -72,9 +76,76 @@ class ReferralCurve:
         return self.n_errors_referred / self.n_errors
 
     @property
+    def error_overlap(self) -> np.ndarray:
+        """(K,) uncertainty–error overlap (Jungo & Reyes 2019): Dice between the error mask
+        (prediction != reference) and the referred mask ``u > threshold``; 1 when both are empty.
+
+        Between two corners only correct voxels join the referred mask, which can only lower it,
+        so the maximum over a corner curve (the default of :func:`referral_curve`) is the exact
+        maximum over all thresholds."""
+        return dice_from_counts(self.n_errors_referred, self.n_referred, self.n_errors)
+
+    @property
     def dice_mean(self) -> np.ndarray:
         """(K,) mean Dice over the structures (absent-in-both structures count as 1)."""
         return self.dice.mean(axis=1)
+
+
+@dataclass(frozen=True)
+class ReferralCounts:
+    """The integer counts behind a :class:`ReferralCurve`: sum them over volumes to pool a cohort.
+
+    At K thresholds: referred voxels (volume, ROI, errors) and, per structure (K, S), the
+    intersection and predicted counts of the corrected volume; ``reference`` (S,) does not depend
+    on the threshold. Adding two (same thresholds and structures) treats both volumes as one, so
+    the pooled Dice is ``2 ΣI / (ΣP + ΣR)``, not a mean of Dice values.
+    """
+
+    thresholds: np.ndarray
+    n_referred: np.ndarray
+    n_referred_roi: np.ndarray
+    n_errors_referred: np.ndarray
+    intersection: np.ndarray
+    predicted: np.ndarray
+    reference: np.ndarray
+    n_voxels: int
+    n_roi: int
+    n_errors: int
+    structures: tuple[str, ...]
+
+    def curve(self) -> ReferralCurve:
+        return ReferralCurve(
+            thresholds=self.thresholds,
+            n_referred=self.n_referred,
+            n_referred_roi=self.n_referred_roi,
+            n_errors_referred=self.n_errors_referred,
+            dice=dice_from_counts(self.intersection, self.predicted, self.reference),
+            n_voxels=self.n_voxels,
+            n_roi=self.n_roi,
+            n_errors=self.n_errors,
+            structures=self.structures,
+        )
+
+    def __add__(self, other: ReferralCounts) -> ReferralCounts:
+        if other.structures != self.structures or not np.array_equal(
+            other.thresholds, self.thresholds
+        ):
+            raise InputError("referral counts must share thresholds and structures to be pooled")
+        fields = {name: getattr(self, name) + getattr(other, name) for name in _COUNT_FIELDS}
+        return ReferralCounts(thresholds=self.thresholds, structures=self.structures, **fields)
+
+
+_COUNT_FIELDS = (
+    "n_referred",
+    "n_referred_roi",
+    "n_errors_referred",
+    "intersection",
+    "predicted",
+    "reference",
+    "n_voxels",
+    "n_roi",
+    "n_errors",
+)
 
 
 def round_down(thresholds: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -158,27 +229,28 @@ class Ranking:
         index = np.clip(n - keep - 1, 0, n - 1)
         return np.where(keep >= n, -np.inf, self.sorted_all[index].astype(np.float64))
 
-    def evaluate(self, thresholds: np.ndarray) -> ReferralCurve:
+    def counts(self, thresholds: np.ndarray) -> ReferralCounts:
+        """The counts behind the curve at ``thresholds`` (one binary search per array)."""
         t = np.asarray(thresholds, dtype=np.float64)
         tu = round_down(t, self.dtype)
         n_all, n_roi = self.sorted_all.size, self.sorted_roi.size
         k = np.searchsorted(self.sorted_errors, tu, side="right")
-        dice = dice_from_counts(
-            self.inter + self.suffix_inter[k],
-            self.pred_count + self.suffix_pred[k],
-            self.ref_count,
-        )
-        return ReferralCurve(
+        return ReferralCounts(
             thresholds=t,
             n_referred=n_all - np.searchsorted(self.sorted_all, tu, side="right"),
             n_referred_roi=n_roi - np.searchsorted(self.sorted_roi, tu, side="right"),
             n_errors_referred=self.sorted_errors.size - k,
-            dice=dice,
+            intersection=self.inter + self.suffix_inter[k],
+            predicted=self.pred_count + self.suffix_pred[k],
+            reference=self.ref_count.copy(),
             n_voxels=n_all,
             n_roi=n_roi,
             n_errors=self.sorted_errors.size,
             structures=self.names,
         )
+
+    def evaluate(self, thresholds: np.ndarray) -> ReferralCurve:
+        return self.counts(thresholds).curve()
 
 
 def _suffix_sums(changes: np.ndarray) -> np.ndarray:
@@ -206,6 +278,20 @@ def referral_curve(
     ranking = Ranking(uncertainty, prediction, reference, roi, structures)
     chosen = ranking.corner_thresholds() if thresholds is None else thresholds
     return ranking.evaluate(np.asarray(chosen, dtype=np.float64))
+
+
+def referral_counts(
+    uncertainty: np.ndarray,
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    thresholds: Sequence[float] | np.ndarray,
+    *,
+    roi: np.ndarray | None = None,
+    structures: Mapping[str, int] = STRUCTURE_LABELS,
+) -> ReferralCounts:
+    """The refer-mode counts at ``thresholds`` (exact, one sort): what a cohort sums to pool."""
+    ranking = Ranking(uncertainty, prediction, reference, roi, structures)
+    return ranking.counts(np.asarray(thresholds, dtype=np.float64))
 
 
 def referral_at_fractions(

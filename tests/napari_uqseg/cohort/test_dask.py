@@ -83,7 +83,10 @@ def test_a_killed_worker_loses_nothing_and_the_rerun_does_only_what_is_missing(
     for case in cases[:3]:
         shutil.rmtree(out / "cases" / case.id)
 
+    recorded = []
+
     def interrupt(entry, client):
+        recorded.append(entry["id"])
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -96,5 +99,13 @@ def test_a_killed_worker_loses_nothing_and_the_rerun_does_only_what_is_missing(
             on_entry=interrupt,
         )
     third = run_cohort(cases, settings, out, scheduler=cluster.scheduler_address, progress=False)
-    assert len(third.computed) == 2 and set(third.computed) < {c.id for c in cases[:3]}
-    assert len(third.skipped) == 4
+    # The case recorded before Ctrl-C is kept. A case already running on the other worker when
+    # Ctrl-C came may still finish there and leave a complete folder whose files match, by hash,
+    # the manifest's earlier record of that case: the rerun rightly skips it (under load this
+    # happens; the test assumed it never did). The rest is redone.
+    deleted = {c.id for c in cases[:3]}
+    assert recorded and recorded[0] in third.skipped
+    assert 1 <= len(third.computed) <= 2 and set(third.computed) <= deleted - {recorded[0]}
+    assert sorted(third.computed + third.skipped) == sorted(c.id for c in cases)
+    manifest = read_manifest(out)
+    assert all(is_intact(manifest[c.id], out / "cases" / c.id) for c in cases)

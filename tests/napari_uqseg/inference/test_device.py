@@ -41,8 +41,6 @@ def test_explicit_devices_are_checked(monkeypatch):
 def test_precision_choices():
     cpu = torch.device("cpu")
     assert autocast_dtype(cpu, "fp32") is None
-    assert autocast_dtype(cpu, "bf16") is torch.bfloat16
-    assert autocast_dtype("cpu", "FP16") is torch.float16
     assert autocast_dtype(cpu, "auto") in (None, torch.bfloat16)
     assert autocast_dtype(torch.device("mps"), "auto") is None
     with pytest.raises(InputError, match="'fp8'"):
@@ -52,6 +50,28 @@ def test_precision_choices():
         "bf16",
         "fp16",
     ]
+
+
+@pytest.mark.parametrize("key, dtype", [("bf16", torch.bfloat16), ("FP16", torch.float16)])
+def test_explicit_half_precision_on_cpu_follows_what_onednn_can_run(monkeypatch, key, dtype):
+    # A CPU without the instructions made oneDNN raise mid-run (a traceback from uqseg predict
+    # --precision fp16 on an AVX512-BF16 machine without AVX512-FP16): refused up front instead.
+    monkeypatch.setattr("napari_uqseg.inference.device._cpu_runs", lambda d: True)
+    assert autocast_dtype("cpu", key) is dtype
+    monkeypatch.setattr("napari_uqseg.inference.device._cpu_runs", lambda d: False)
+    with pytest.raises(InputError, match="cannot run"):
+        autocast_dtype("cpu", key)
+
+
+def test_cpu_half_precision_check_agrees_with_onednn():
+    if torch.ops.mkldnn._is_mkldnn_fp16_supported():
+        assert autocast_dtype("cpu", "fp16") is torch.float16
+    else:
+        with pytest.raises(InputError, match="fp16"):
+            autocast_dtype("cpu", "fp16")
+    assert (autocast_dtype("cpu", "auto") is torch.bfloat16) == bool(
+        torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 def test_auto_uses_bf16_only_on_cpus_with_native_support(monkeypatch):

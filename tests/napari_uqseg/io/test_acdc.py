@@ -13,6 +13,7 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.io.acdc import (
     AcdcCase,
     find_cases,
+    is_patient_folder,
     load_case,
     pair_by_patient,
     read_cine_phases,
@@ -194,3 +195,16 @@ def test_shared_copy_load_matches_csv_shape(acdc_dir: Path) -> None:
     assert image.array.dtype == np.float32 and labels.array.dtype == np.uint8
     assert not image.spacing_known
     assert set(np.unique(labels.array)) == {0, 1, 2, 3}
+
+
+def test_patient_folder_needs_acdc_files_not_just_the_name(tmp_path: Path) -> None:
+    dicom_export = tmp_path / "patient001"
+    dicom_export.mkdir()
+    (dicom_export / "IM0001.dcm").write_bytes(b"\0" * 132)
+    assert not is_patient_folder(dicom_export)
+    (dicom_export / "patient001_frame01.nii.gz").write_bytes(b"")
+    assert is_patient_folder(dicom_export)
+    with_info = tmp_path / "case7"
+    with_info.mkdir()
+    (with_info / "Info.cfg").write_text("ED: 1\nES: 12\n")
+    assert is_patient_folder(with_info)

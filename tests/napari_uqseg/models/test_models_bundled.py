@@ -55,3 +55,32 @@ def test_package_reexports_lazily_without_torch():
     assert models.load_checkpoint.__module__ == "napari_uqseg.models.checkpoint"
     with pytest.raises(AttributeError):
         models.nope  # noqa: B018
+
+
+def test_a_bundled_sidecar_declares_the_spacing_and_is_checked(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    from napari_uqseg.cli.models import rows
+    from napari_uqseg.models import build_model, read_checkpoint_info, save_checkpoint
+
+    # The shipped model: the sidecar's 1.525 mm, seen by the loader and by `uqseg models`.
+    assert read_checkpoint_info(bundled.resolve_model("acdc_unet")).spacing == (1.525, 1.525)
+    assert rows()[0]["spacing_mm"] == [1.525, 1.525]
+    torch.manual_seed(0)
+    model = build_model("unet2d", base_channels=4, depth=2)
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    path = save_checkpoint(folder / "tiny.pt", model)
+    (folder / "tiny.json").write_text(json.dumps({"spacing": [1.2, 1.2], "arguments": {}}))
+    assert read_checkpoint_info(path).spacing is None  # not a bundled file: the JSON is ignored
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", folder.resolve())
+    info = read_checkpoint_info(path)
+    assert info.spacing == (1.2, 1.2) and info.arguments["base_channels"] == 4  # only "spacing"
+    (folder / "tiny.json").write_text(json.dumps({"spacing": [0.0001, 1.0]}))
+    with pytest.raises(InputError, match="malformed spacing"):
+        read_checkpoint_info(path)
+    (folder / "tiny.json").write_text("{not json")
+    with pytest.raises(InputError, match=r"tiny\.json: not a readable JSON record"):
+        read_checkpoint_info(path)

@@ -107,7 +107,12 @@ def test_manifest_keeps_the_nifti_reader_and_adds_the_dicom_one():
         Path(__file__).parents[3] / "napari_uqseg" / "napari.yaml"
     )
     readers = {r.command: r for r in manifest.contributions.readers}
-    assert readers["napari-uqseg.get_reader"].filename_patterns == ["*.nii", "*.nii.gz"]
+    assert readers["napari-uqseg.get_reader"].filename_patterns == [
+        "*.nii",
+        "*.nii.gz",
+        "*.nii.bz2",
+        "*.nrrd",
+    ]
     assert readers["napari-uqseg.get_dicom_reader"].accepts_directories
     writers = {w.command for w in manifest.contributions.writers}
     assert {"napari-uqseg.write_labels_dicom", "napari-uqseg.write_image_dicom"} <= writers

@@ -136,3 +136,30 @@ def test_adversarial_term_without_unlabelled_volumes_is_refused(tiny_la, tmp_pat
     with pytest.raises(InputError, match="needs unlabelled volumes"):
         config = _config(root, split, 1, labelled_per_batch=2, unlabelled_per_batch=0)
         train_la(config, tmp_path / "r", log=_quiet)
+
+
+def test_export_declares_no_second_zscore_and_old_checkpoints_can_be_rewritten(tiny_la, tmp_path):
+    from napari_uqseg.models import build_model, save_checkpoint
+    from training.la.export import declare_la_normalisation
+    from training.la.export import main as export_main
+
+    root, split = tiny_la
+    run = tmp_path / "run"
+    train_la(_config(root, split, 1), run, log=_quiet)
+    _, info = load_checkpoint(run / "best.pt")
+    assert info.normalisation["method"] == "none" and "z-scored" in info.normalisation["expects"]
+    # A checkpoint exported by the old code (z-score declared) is rewritten in one call.
+    model = build_model("vnet_mtctl", num_classes=2, base_channels=2)
+    old = save_checkpoint(
+        tmp_path / "old.pt", model, normalisation={"method": "zscore"},
+        label_names={0: "background", 1: "left atrium"}, extra={"patch_zyx": [16, 16, 16]},
+    )  # fmt: skip
+    assert export_main([str(old)]) == 0
+    fixed_model, fixed = load_checkpoint(old)
+    assert fixed.normalisation == {"method": "none", "expects": info.normalisation["expects"]}
+    assert fixed.extra["patch_zyx"] == [16, 16, 16] and fixed.spatial_dims == 3
+    for key, value in model.state_dict().items():
+        assert torch.equal(fixed_model.state_dict()[key], value), key
+    unet = save_checkpoint(tmp_path / "u.pt", build_model("unet2d", base_channels=4, depth=2))
+    with pytest.raises(InputError, match="2D model"):
+        declare_la_normalisation(unet)
