@@ -148,7 +148,7 @@ def walk(args: argparse.Namespace) -> None:
     recording = c.session is not None
     if recording:
         c.correction.brush_size = 5
-        c.correction.selected_label = 3
+        c.correction.selected_label = 2  # Myo across the LV cavity: a change that shows
     canvas = viewer.window._qt_viewer.canvas.native
     z = int(viewer.dims.current_step[0])
     seg = c.prediction.data if c.prediction is not None else None

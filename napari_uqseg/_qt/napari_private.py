@@ -17,6 +17,7 @@ public way, the plugin uses it instead (the plot theme follows ``viewer.events.t
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,28 +32,45 @@ PRIVATE_ATTRIBUTES = (
 
 
 @contextmanager
+def _quiet() -> Iterator[None]:
+    """napari's plugin proxy warns (FutureWarning) on every private access, i.e. on every run and
+    every stroke in the user's console. The warning's news is what this module and its test are
+    for, so it is silenced here, and only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Private attribute access", category=FutureWarning)
+        yield
+
+
+def _get(obj: Any, name: str) -> Any:
+    with _quiet():
+        return getattr(obj, name, None)
+
+
+@contextmanager
 def no_activation(viewer: Any) -> Iterator[None]:
     """Insert layers without making each one active (when napari still has the switch)."""
     layers = viewer.layers
-    previous = getattr(layers, "_activate_on_insert", None)
+    previous = _get(layers, "_activate_on_insert")
     if previous is None:
         yield
         return
-    layers._activate_on_insert = False
+    with _quiet():
+        layers._activate_on_insert = False
     try:
         yield
     finally:
-        layers._activate_on_insert = previous
+        with _quiet():
+            layers._activate_on_insert = previous
 
 
 def has_undo(layer: Any) -> bool:
     """Whether napari's own undo history of ``layer`` has a step (False if unknown)."""
-    return bool(getattr(layer, "_undo_history", None))
+    return bool(_get(layer, "_undo_history"))
 
 
 def has_redo(layer: Any) -> bool:
     """Whether napari's own redo history of ``layer`` has a step (False if unknown)."""
-    return bool(getattr(layer, "_redo_history", None))
+    return bool(_get(layer, "_redo_history"))
 
 
 def close_notification_toasts(viewer: Any) -> None:
@@ -61,7 +79,7 @@ def close_notification_toasts(viewer: Any) -> None:
         from napari._qt.dialogs.qt_notification import NapariQtNotification
     except ImportError:
         return
-    window = getattr(viewer.window, "_qt_window", None)
+    window = _get(viewer.window, "_qt_window")
     if window is None:
         return
     for toast in window.findChildren(NapariQtNotification):

@@ -45,6 +45,26 @@ def test_the_helpers_work(make_napari_viewer):
     assert napari_private.has_redo(first)
 
 
+def test_the_helpers_do_not_warn_through_the_plugin_proxy(make_napari_viewer):
+    # Plugin docks get the viewer wrapped in napari's PublicOnlyProxy, which warned on each
+    # private access: four FutureWarnings in the console on every run and every stroke.
+    import warnings
+
+    from napari.utils._proxies import PublicOnlyProxy
+
+    viewer = make_napari_viewer()
+    proxy = PublicOnlyProxy(viewer)
+    first = viewer.add_labels(np.zeros((2, 4, 4), np.uint8), name="first")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with napari_private.no_activation(proxy):
+            proxy.add_labels(np.zeros((2, 4, 4), np.uint8), name="second")
+        napari_private.has_undo(proxy.layers["first"])
+        napari_private.has_redo(proxy.layers["first"])
+    assert [str(w.message) for w in caught if "Private attribute" in str(w.message)] == []
+    assert viewer.layers.selection.active is first  # the switch still worked through the proxy
+
+
 def test_no_other_module_uses_them():
     package = Path(napari_uqseg.__file__).parent
     offenders = [
