@@ -234,6 +234,33 @@ def measure(tree: Path, wait: float, samples: int) -> dict:
     return json.loads(lines[-1])
 
 
+def measure_cli(tree: Path, samples: int) -> dict:
+    """``uqseg predict`` on the same volume in a fresh process: whole-process wall and CPU time,
+    and the prediction alone as the command reports it (its ``path:`` line names the threads)."""
+    import resource
+
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out_dir = Path(tempfile.mkdtemp(prefix="uqseg-cli-"))
+    cmd = [
+        sys.executable, "-c", "import sys; from napari_uqseg.cli.main import main; sys.exit(main())",
+        "predict", str(_acdc_root() / ACDC),
+        "--out", str(out_dir), "--samples", str(samples),
+    ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tree, timeout=900)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode:
+        raise RuntimeError(f"uqseg predict failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    path = [ln.strip() for ln in (out.stdout + out.stderr).splitlines() if "path:" in ln]
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
+        "path": path[0] if path else None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -251,7 +278,7 @@ def main() -> None:
     if args.compare:
         trees = {f"before ({args.compare})": _export(args.compare), **trees}
     waits = [float(w) for w in args.waits.split(",")]
-    rows = []
+    rows, cli = [], []
     for repeat in range(args.repeats):
         for label, tree in trees.items():
             for wait in waits:
@@ -274,6 +301,10 @@ def main() -> None:
                         }
                     )
                 print(label, wait, [(r["run"], r["stages"]["total"]) for r in rows[-2:]])
+            load_before = os.getloadavg()[0]
+            cli.append({"tree": label, "repeat": repeat, "load_avg": round(load_before, 2),
+                        **measure_cli(tree, args.samples)})  # fmt: skip
+            print(label, "cli", cli[-1])
     meta = {
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
@@ -282,8 +313,8 @@ def main() -> None:
         "python": sys.version.split()[0],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
-    write_markdown(args.out.with_suffix(".md"), meta, rows)
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows, "cli": cli}, indent=1) + "\n")
+    write_markdown(args.out.with_suffix(".md"), meta, rows, cli)
     print(args.out.with_suffix(".md").read_text())
 
 
@@ -292,7 +323,7 @@ STAGES = ("before click", "imports", "load", "first batch", "sampling", "finishi
 TITLES = {"load": "load / wait for preload"}
 
 
-def write_markdown(path: Path, meta: dict, rows: list[dict]) -> None:
+def write_markdown(path: Path, meta: dict, rows: list[dict], cli: list[dict] = ()) -> None:
     lines = [
         "# First Run vs warm re-run in the napari plugin (issue 17, item 7)",
         "",
@@ -321,6 +352,20 @@ def write_markdown(path: Path, meta: dict, rows: list[dict]) -> None:
             + f" | **{s['total']:.2f}** | {r.get('cpu_s', '—')} | "
             f"{r.get('images_per_pass', '—')} | {r['load_avg']} | {' → '.join(shown)} |"
         )
+    if cli:
+        lines += [
+            "",
+            "The same volume through `uqseg predict` (fresh process, interleaved with the rows "
+            "above; wall and CPU from process start to exit, imports and model load included):",
+            "",
+            "| tree | repeat | wall | CPU | load avg | path |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {c['tree']} | {c['repeat']} | {c['wall_s']:.2f} | {c['cpu_s']:.2f} | "
+            f"{c['load_avg']} | {c['path'] or '—'} |"
+            for c in cli
+        ]
     path.write_text("\n".join(lines) + "\n")
 
 
