@@ -1,8 +1,10 @@
-"""Screenshot of a 3D left-atrium run in napari -> docs/images/la_referral.png.
+"""Screenshots of a 3D left-atrium run in napari -> docs/images/la_referral.png and la_3d.png.
 
 Opens an LA volume and its expert mask with the plugin's reader, runs a 3D checkpoint given as a
 file in the run dock (sliding-window MC dropout), opens the referral dock, starts a recording and
-paints one correction stroke in the axial plane through the atrium, then saves the window.
+paints one correction stroke in the axial plane through the atrium, then saves the window; then
+switches the canvas to 3D and saves the segmentation as a surface with the entropy (maximum
+intensity) and the signed-distance layer beside it (``--out-3d``).
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python benchmarks/screenshot_la.py \\
         --checkpoint CKPT [--data ../shared/data/la] [--case ID]
@@ -23,6 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "images" / "la_referral.png"
+OUT_3D = ROOT / "docs" / "images" / "la_3d.png"
 MAX_BYTES = 400 * 1024
 
 
@@ -65,6 +68,7 @@ def main() -> None:
     parser.add_argument("--case", help="LA case id (default: the first validation case)")
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out-3d", type=Path, default=OUT_3D)
     args = parser.parse_args()
     case = args.case or json.loads((ROOT / "training/splits/la.json").read_text())["val"][0]
 
@@ -128,8 +132,35 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     _save_small(viewer.screenshot(canvas_only=False), args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB)")
+    _render_3d(viewer, case, args.out_3d)
     referral.close_widget()
     viewer.close()
+
+
+def _render_3d(viewer, case: str, out: Path) -> None:
+    """The run's layers in napari's 3D view: LA segmentation and entropy, the SDM beside them."""
+    from napari_uqseg._qt.demo_window import settle
+
+    shown = {f"{case} segmentation": 0.9, f"{case} entropy": 0.7}
+    sdm = next((layer for layer in viewer.layers if layer.name.endswith("signed distance")), None)
+    for layer in viewer.layers:
+        layer.visible = layer.name in shown or layer is sdm
+        if layer.name in shown:
+            layer.opacity = shown[layer.name]
+    entropy = viewer.layers[f"{case} entropy"]
+    entropy.rendering = "mip"
+    entropy.blending = "additive"
+    if sdm is not None:  # beside the atrium, not over it: shifted by the volume's width
+        sdm.visible = True
+        sdm.rendering = "minip"  # negative inside: the atrium is the projection's minimum
+        sdm.translate = (0, 0, entropy.extent.world[1][-1] * 1.1)
+    viewer.dims.ndisplay = 3
+    viewer.reset_view()  # before the angles: it resets them
+    viewer.camera.angles = (0, 35, 60)
+    settle(viewer, rounds=30)
+    _save_small(viewer.screenshot(canvas_only=False), out)
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB); 3D layers:",
+          [layer.name for layer in viewer.layers if layer.visible])  # fmt: skip
 
 
 if __name__ == "__main__":
