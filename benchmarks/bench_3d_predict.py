@@ -85,7 +85,7 @@ def child(args: argparse.Namespace) -> None:
         from monai.inferers import sliding_window_inference
 
         from napari_uqseg.inference.device import autocast_dtype, precision_name
-        from napari_uqseg.inference.predict import load_model
+        from napari_uqseg.inference.loading import load_model
         from napari_uqseg.models.mc import mc_dropout
         from napari_uqseg.postprocess import largest_component
         from napari_uqseg.uncertainty.stats import maps_from_samples

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.abc
-import importlib.util
+import importlib.machinery
 import json
 import os
 import platform
@@ -61,14 +61,21 @@ class _Marks:
         self.t.setdefault(key, time.perf_counter())
 
 
+#: The modules timed, whichever imports them first. The import counts from the first one's start
+#: to the prediction module's end; ``load_model`` and ``_load_members`` are wrapped in the module
+#: that defines them (``loading``; ``predict`` in a tree from before loading had its own module),
+#: before anyone imports them from there, so every caller (``predict``, ``pair``, the preloader's
+#: call-time import) gets the timed version.
+LOADING, PREDICTION = "napari_uqseg.inference.loading", "napari_uqseg.inference.predict"
+
+
 def _instrument(marks: _Marks) -> None:
-    """Time the prediction module's import and the checkpoint loading, whoever triggers them."""
-    name = "napari_uqseg.inference.predict"
+    """Time the prediction modules' import and the checkpoint loading, whoever triggers them."""
 
     def wrap(module, attr: str, label: str) -> None:
         original = getattr(module, attr, None)
-        if original is None:
-            return
+        if original is None or getattr(original, "__module__", None) != module.__name__:
+            return  # absent, or imported from the module where it is wrapped
 
         def timed(*args, **kwargs):
             marks.set(f"{label} start")
@@ -79,18 +86,25 @@ def _instrument(marks: _Marks) -> None:
 
         setattr(module, attr, timed)
 
+    pending = {LOADING, PREDICTION}
+
     class Hook(importlib.abc.MetaPathFinder):
         def find_spec(self, fullname, path, target=None):
-            if fullname != name:
+            if fullname not in pending:
                 return None
-            sys.meta_path.remove(self)
-            spec = importlib.util.find_spec(fullname)
+            pending.discard(fullname)
+            if not pending:
+                sys.meta_path.remove(self)
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if spec is None:
+                return None
             run = spec.loader.exec_module
 
             def exec_module(module):
                 marks.set("import start")
                 run(module)
-                marks.set("import end")
+                if fullname == PREDICTION:
+                    marks.set("import end")
                 wrap(module, "_load_members", "load")
                 wrap(module, "load_model", "load")
 

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from benchmarks.bench_inference import load_image
+from napari_uqseg.inference.loading import load_model
 from napari_uqseg.inference.paths import run_sampling
-from napari_uqseg.inference.predict import load_model
 from napari_uqseg.models.bundled import default_model
 
 HERE = Path(__file__).resolve().parent

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from napari_uqseg.inference import region
-from napari_uqseg.inference.predict import load_model, predict_volume
+from napari_uqseg.inference.loading import load_model
+from napari_uqseg.inference.predict import predict_volume
 from napari_uqseg.io.nifti import read_volume
 from napari_uqseg.models.bundled import default_model
 from napari_uqseg.referral.curves.simulated import referral_at_fractions

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from napari_uqseg.inference.device import autocast_dtype, precision_name
+from napari_uqseg.inference.loading import load_model
 from napari_uqseg.inference.optimise import inference_copy
-from napari_uqseg.inference.predict import load_model
 from napari_uqseg.models.bundled import default_model
 
 HERE = Path(__file__).resolve().parent

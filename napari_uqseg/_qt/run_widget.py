@@ -1,10 +1,12 @@
 """Dock widget that runs MC-dropout segmentation on an image layer and adds the output layers.
 
-The work is :func:`segment_to_layers`: :func:`napari_uqseg.viewer.run.iter_segment` followed by the
-layer data of :mod:`napari_uqseg.viewer.layers`, one generator. This widget collects the settings
-and hands the generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop
-driver, switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``), so everything but
-the napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then adds
+The work is :func:`~napari_uqseg._qt.run_layers.segment_to_layers` (or, for a model taking ED +
+ES, :func:`~napari_uqseg._qt.run_layers.segment_phases_to_layers`):
+:func:`napari_uqseg.viewer.run.iter_segment` followed by the layer data of
+:mod:`napari_uqseg.viewer.layers`, one generator. This widget collects the settings and hands the
+generator to a :class:`~napari_uqseg._qt.run_job.RunJob` (thread worker or event-loop driver,
+switched by ``RunWidget.use_thread``, default from ``UQSEG_SYNC_RUN``), so everything but the
+napari calls runs off the GUI thread; a :class:`~napari_uqseg._qt.layers.LayerFeeder` then adds
 the layers one per event-loop turn. Automatic full garbage collections wait until the model has run
 (:mod:`napari_uqseg._qt.gc_hold`). ``benchmarks/bench_gui_stall.py`` measures the longest stall of
 the event loop from Run to the last layer.
@@ -18,9 +20,8 @@ import time
 import weakref
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
@@ -41,18 +42,13 @@ from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.frames import frame_index, frame_tag
 from napari_uqseg._qt.gc_hold import FullCollectionHold
 from napari_uqseg._qt.gl_context import guard_layer_removal
-from napari_uqseg._qt.layers import (
-    LayerFeeder,
-    is_source_image,
-    source_volume,
-    warm_layer_caches,
-)
+from napari_uqseg._qt.layers import LayerFeeder, is_source_image, source_volume
 from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg._qt.run_job import RunJob
+from napari_uqseg._qt.run_layers import PreparedRun, segment_phases_to_layers, segment_to_layers
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.models.bundled import bundled_models, describe
-from napari_uqseg.viewer.layers import LayerData, result_layers
 from napari_uqseg.viewer.preload import ModelPreloader
 from napari_uqseg.viewer.run import (
     BUILDING,
@@ -61,10 +57,9 @@ from napari_uqseg.viewer.run import (
     LOADING,
     RunOutcome,
     RunSettings,
-    iter_segment,
     progress_text,
 )
-from napari_uqseg.viewer.run_phases import iter_segment_phases, needed_phases
+from napari_uqseg.viewer.run_phases import needed_phases
 
 if TYPE_CHECKING:
     from napari_uqseg.inference.engine import Progress
@@ -75,75 +70,6 @@ BROWSE = "Browse checkpoint…"
 PRELOAD_DELAY_MS = 400
 #: Characters of the model's card line shown under the model list.
 MODEL_LINE = 90
-
-
-class PreparedRun(NamedTuple):
-    """A finished segmentation (phase → result for a two-phase model) and its layer data."""
-
-    result: PredictionResult | dict[str, PredictionResult]
-    layers: list[LayerData]
-
-
-def segment_to_layers(
-    image_zyx: np.ndarray,
-    spacing_zyx: tuple[float, float, float] | None,
-    settings: RunSettings,
-    image_name: str,
-    source: dict[str, Any],
-    cancel: threading.Event,
-    preloader: ModelPreloader | None = None,
-) -> Generator[Progress, None, PreparedRun]:
-    """:func:`~napari_uqseg.viewer.run.iter_segment`, then the output layers' data (colour maps,
-    contrast limits, uint8 masks), in the thread that drives the run; yields progress.
-
-    The GUI thread is left with the napari calls alone. One more "finishing" step before the
-    layer data, so the synchronous driver processes events between the two. First "loading
-    model" steps while ``preloader`` is still reading the checkpoint (the run then uses the model
-    it read).
-    """
-    from napari_uqseg.inference.engine import InferenceCancelled, Progress
-
-    total = settings.options.samples * image_zyx.shape[0]
-    loaded = None
-    if preloader is not None:
-        # Progress only while waiting: the first update makes napari build its progress bar
-        # (GUI work that slowed the first batch by a second when done at once).
-        while not preloader.wait(timeout=0.1):
-            if cancel.is_set():
-                raise InferenceCancelled("cancelled while the model was loading")
-            yield Progress(0, total, LOADING)
-        loaded = preloader.loaded(settings.model)
-    warm_layer_caches()
-    result = yield from iter_segment(image_zyx, spacing_zyx, settings, cancel=cancel, loaded=loaded)
-    yield Progress(total, total, "finishing")
-    layers = result_layers(result, image_name, source, settings.flag_fraction)
-    return PreparedRun(result, layers)
-
-
-def segment_phases_to_layers(
-    images: dict[str, np.ndarray],
-    spacings: dict[str, tuple[float, float, float] | None],
-    settings: RunSettings,
-    names: dict[str, str],
-    sources: dict[str, dict[str, Any]],
-    cancel: threading.Event,
-) -> Generator[Progress, None, PreparedRun]:
-    """:func:`segment_to_layers` for a model taking ED + ES: both images in one run, each phase's
-    output layers named ``"<image> <phase> <role>"`` on its own image's geometry."""
-    from napari_uqseg.inference.engine import Progress
-
-    warm_layer_caches()
-    results = yield from iter_segment_phases(images, spacings, settings, names=names, cancel=cancel)
-    total = settings.options.samples * next(iter(images.values())).shape[0]
-    yield Progress(total, total, "finishing")
-    layers = [
-        layer
-        for phase, result in results.items()
-        for layer in result_layers(
-            result, f"{names[phase]} {phase}", sources[phase], settings.flag_fraction
-        )
-    ]
-    return PreparedRun(results, layers)
 
 
 class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):

@@ -163,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
     the outputs; exit code 0."""
     from napari_uqseg.cli.predict_phases import phase_inputs, run_phases
     from napari_uqseg.errors import InputError
+    from napari_uqseg.inference.nifti_outputs import write_prediction
     from napari_uqseg.inference.paths import SamplingPath
-    from napari_uqseg.inference.predict import predict_volume, write_prediction
+    from napari_uqseg.inference.predict import predict_volume
     from napari_uqseg.io.outputs import check_output_dir
     from napari_uqseg.io.source import read_image
     from napari_uqseg.models.bundled import default_model

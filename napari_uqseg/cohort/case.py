@@ -30,8 +30,10 @@ from napari_uqseg.cohort.inputs import CohortCase, load_inputs
 from napari_uqseg.cohort.manifest import DONE, FAILED, case_dir, describe_folder
 from napari_uqseg.cohort.voxel import VOXEL_FILE, case_voxels, save_counts
 from napari_uqseg.errors import InputError
+from napari_uqseg.inference.loading import LoadedModel, load_model
+from napari_uqseg.inference.nifti_outputs import write_prediction
 from napari_uqseg.inference.options import InferenceOptions
-from napari_uqseg.inference.predict import LoadedModel, load_model, predict_volume, write_prediction
+from napari_uqseg.inference.predict import predict_volume
 from napari_uqseg.io.atomic import TMP_MARKER, fsync_dir
 from napari_uqseg.metrics import metric_units, structure_metrics
 from napari_uqseg.referral.curves.simulated import ReferralCurve

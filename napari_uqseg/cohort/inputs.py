@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from napari_uqseg.errors import InputError
-from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
+from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES
 from napari_uqseg.io.acdc import AcdcCase, find_cases, load_case
 from napari_uqseg.io.nifti import Volume, check_same_geometry, read_labels, read_volume
 

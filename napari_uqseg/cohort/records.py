@@ -18,7 +18,7 @@ from napari_uqseg.cohort.case import CASE_FILE, CURVE_FILE, load_curve
 from napari_uqseg.cohort.failure import HIGHER_IS_CONFIDENT
 from napari_uqseg.cohort.manifest import DONE, case_dir, read_manifest
 from napari_uqseg.cohort.voxel import VOXEL_FILE
-from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
+from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES
 from napari_uqseg.referral.curves.simulated import ReferralCurve
 
 #: Default limits of the per-structure QC flag, as the QC dock's (``viewer.qc.QC_METRICS``).

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from napari_uqseg.cohort.failure import confidence
 from napari_uqseg.cohort.records import StructureRow, structure_rows
-from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
+from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES
 
 REVIEW_SCORE = "d_pw"
 

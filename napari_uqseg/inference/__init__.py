@@ -21,6 +21,6 @@ _EXPORTS = {
     "image_level_scores": "qc",
     "PredictionResult": "predict",
     "predict_volume": "predict",
-    "write_prediction": "predict",
+    "write_prediction": "nifti_outputs",
 }
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -26,15 +26,9 @@ import numpy as np
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.engine import Progress, drive
+from napari_uqseg.inference.loading import LoadedModel, ModelSpec, load_model
 from napari_uqseg.inference.options import InferenceOptions
-from napari_uqseg.inference.predict import (
-    LoadedModel,
-    ModelSpec,
-    PredictionResult,
-    _grid_voxel_ml,
-    iter_predict_volume,
-    load_model,
-)
+from napari_uqseg.inference.predict import PredictionResult, _grid_voxel_ml, iter_predict_volume
 from napari_uqseg.io.nifti import Volume
 from napari_uqseg.labels import STRUCTURE_LABELS
 from napari_uqseg.metrics.cycle import VENTRICLES, CycleVolumes, cycle_summary

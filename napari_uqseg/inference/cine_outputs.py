@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_uqseg.inference.cine import CineResult
-from napari_uqseg.inference.predict import OUTPUT_SUFFIXES, _json_safe
+from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES, _json_safe
 from napari_uqseg.io.atomic import atomic_write_text
 from napari_uqseg.io.nifti import Volume, write_volume
 from napari_uqseg.io.tables import write_csv

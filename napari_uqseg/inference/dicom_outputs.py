@@ -12,7 +12,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from napari_uqseg.inference.predict import OUTPUT_SUFFIXES, PredictionResult, write_qc
+from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES, write_qc
+from napari_uqseg.inference.predict import PredictionResult
 from napari_uqseg.io.dicom import DicomSeries
 from napari_uqseg.io.dicom_seg import write_parametric_map, write_segmentation
 

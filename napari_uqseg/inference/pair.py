@@ -22,16 +22,15 @@ import numpy as np
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import select_device
 from napari_uqseg.inference.engine import Progress, drive
+from napari_uqseg.inference.loading import ModelSpec, _load_members
+from napari_uqseg.inference.nifti_outputs import write_prediction
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.inference.phases import phase_names, split_phase_maps
 from napari_uqseg.inference.predict import (
-    ModelSpec,
     PredictionResult,
     _iter_finish,
-    _load_members,
     _model_name,
     _prepare_input,
-    write_prediction,
 )
 from napari_uqseg.inference.protocol import expand_model, iter_protocol_maps
 from napari_uqseg.io.nifti import Volume

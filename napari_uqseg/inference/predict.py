@@ -6,7 +6,9 @@ This is the one "segment a loaded volume" pipeline: ``uqseg predict``, the napar
 The checkpoint says how its model wants the image (intensity normalisation, in-plane spacing); the
 grid transform from :mod:`napari_uqseg.preprocess` is inverted afterwards so every output has the
 input volume's shape and, when written, its affine. Image-level QC scores are computed on the grid
-the model ran on, where the MC samples live (see :mod:`napari_uqseg.uncertainty.qc`).
+the model ran on, where the MC samples live (see :mod:`napari_uqseg.uncertainty.qc`). Reading the
+model is :mod:`napari_uqseg.inference.loading`, writing the files
+:mod:`napari_uqseg.inference.nifti_outputs` (their public names are still importable from here).
 
 Post-processing keeps the largest 6-connected 3D component of each class by default, as Sander et
 al. (2019) do; ``largest_component=False`` (``uqseg predict --no-largest-component``) keeps the
@@ -15,11 +17,7 @@ plain argmax.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,15 +30,24 @@ from torch import nn
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, precision_name, select_device
 from napari_uqseg.inference.engine import Progress, drive
+from napari_uqseg.inference.loading import LoadedModel, ModelSpec, _load_members
+
+# Re-exported (``X as X``): loading and the writers lived here before they got modules of their
+# own, and ``from napari_uqseg.inference.predict import load_model, write_prediction`` keeps
+# working. The package itself imports them from those modules.
+from napari_uqseg.inference.loading import load_model as load_model
+from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES as OUTPUT_SUFFIXES
+from napari_uqseg.inference.nifti_outputs import SDM_SUFFIX as SDM_SUFFIX
+from napari_uqseg.inference.nifti_outputs import write_prediction as write_prediction
+from napari_uqseg.inference.nifti_outputs import write_qc as write_qc
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.inference.paths import SamplingPath
 from napari_uqseg.inference.phases import num_phases, phase_names
 from napari_uqseg.inference.protocol import expand_model, iter_protocol_maps
 from napari_uqseg.inference.spacing import spacing_record
 from napari_uqseg.inference.volumetric import iter_volumetric_inference, volume_window
-from napari_uqseg.io.atomic import atomic_write_text, fsync_dir
 from napari_uqseg.io.limits import human_bytes, max_input_bytes
-from napari_uqseg.io.nifti import Volume, write_volume
+from napari_uqseg.io.nifti import Volume
 from napari_uqseg.labels import LABEL_NAMES
 from napari_uqseg.postprocess import largest_component as keep_largest
 from napari_uqseg.preprocess import (
@@ -51,18 +58,6 @@ from napari_uqseg.preprocess import (
 )
 from napari_uqseg.uncertainty.qc import image_level_scores
 from napari_uqseg.uncertainty.stats import UncertaintyMaps
-
-#: Output file suffixes (a contract with users and the plugin): ``<name><suffix>``.
-OUTPUT_SUFFIXES = {
-    "seg": "_seg.nii.gz",
-    "entropy": "_entropy.nii.gz",
-    "variance": "_variance.nii.gz",
-    "mutual_info": "_mutual_info.nii.gz",
-    "qc": "_qc.json",
-}
-#: ``<name>_sdm.nii.gz``: written besides those when the model has one signed-distance channel
-#: (the 3D left-atrium V-Net).
-SDM_SUFFIX = "_sdm.nii.gz"
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,69 +109,6 @@ def _check_grid_size(name: str, transform: GridTransform, num_classes: int) -> N
             f"({human_bytes(need)} of maps), over the limit of {human_bytes(max_input_bytes())} "
             "(check the file's voxel size and the checkpoint's spacing; UQSEG_MAX_INPUT_BYTES)"
         )
-
-
-@dataclass(frozen=True, eq=False)
-class LoadedModel:
-    """A checkpoint loaded once and reused for many volumes (e.g. by a cohort worker).
-
-    Predicting with it gives exactly what predicting with its ``path`` gives (same normalisation,
-    grid and QC report), without reading the file again.
-    """
-
-    model: nn.Module
-    info: Any  # CheckpointInfo
-    path: Path
-
-
-def load_model(name_or_path: str | os.PathLike) -> LoadedModel:
-    """Resolve a bundled model name or checkpoint path and load it (InputError when it cannot)."""
-    from napari_uqseg.models import load_checkpoint, resolve_model
-
-    path = resolve_model(str(name_or_path))
-    if path.suffix.lower() == ".json":
-        raise InputError(f"{path.name} is an ensemble manifest, not one checkpoint")
-    model, info = load_checkpoint(path)
-    return LoadedModel(model, info, path)
-
-
-def _load(
-    model_or_path: nn.Module | LoadedModel | str | os.PathLike,
-) -> tuple[nn.Module, Any, Path | None]:
-    """(model, CheckpointInfo or None, checkpoint path or None) from a module, name or path."""
-    if isinstance(model_or_path, nn.Module):
-        return model_or_path, None, None
-    loaded = model_or_path if isinstance(model_or_path, LoadedModel) else load_model(model_or_path)
-    return loaded.model, loaded.info, loaded.path
-
-
-ModelSpec = nn.Module | LoadedModel | str | os.PathLike
-
-
-def _load_members(spec: ModelSpec | Sequence[ModelSpec]) -> tuple[list[nn.Module], Any, list]:
-    """Members, the first one's checkpoint info and every member's path, for one model or an
-    ensemble (a list); members must agree on what they expect of the image and what they
-    predict, or InputError names the first that does not."""
-    specs = [spec] if isinstance(spec, nn.Module | LoadedModel | str | os.PathLike) else list(spec)
-    if not specs:
-        raise InputError("an ensemble needs at least one member model")
-    loaded = [_load(s) for s in specs]
-    models, infos, paths = (list(t) for t in zip(*loaded, strict=True))
-
-    def expects(model: nn.Module, info: Any) -> tuple:
-        shape = (getattr(model, "in_channels", 1), getattr(model, "num_classes", None))
-        if info is None:
-            return shape
-        return (*shape, info.spacing, dict(info.normalisation), dict(info.label_names))
-
-    for model, info, path in zip(models[1:], infos[1:], paths[1:], strict=True):
-        if expects(model, info) != expects(models[0], infos[0]):
-            name = path.name if path is not None else type(model).__name__
-            raise InputError(
-                f"ensemble member {name} differs from the first member in its input channels, "
-                "classes, spacing, normalisation or label names"
-            )
-    return models, infos[0], paths
 
 
 def _maps_on_image_grid(maps: UncertaintyMaps, transform: GridTransform) -> UncertaintyMaps:
@@ -426,63 +358,3 @@ def predict_volume(
         cancel=cancel,
     )
     return drive(generator, progress)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_prediction(
-    result: PredictionResult,
-    reference_volume: Volume,
-    out_dir: str | os.PathLike,
-    *,
-    dice: Mapping[str, float] | None = None,
-) -> dict[str, Path]:
-    """Write the segmentation, e-map, u-map, mutual information and QC JSON into ``out_dir``.
-
-    File names are ``<name>_seg.nii.gz``, ``_entropy``, ``_variance``, ``_mutual_info`` and
-    ``<name>_qc.json`` with ``<name>`` the reference volume's; images take its geometry. The JSON
-    is ``result.qc``; its ``dice`` (per structure, against reference labels) is null unless the
-    caller knows the true labels and passes ``dice`` (``uqseg demo`` does, for its phantom).
-    The set is written atomically: an interrupted or failed write (a full disk) leaves the
-    previous files, or maps without a ``_qc.json``, never a report beside an incomplete set.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with_sdm = result.sdm is not None and result.sdm.shape[0] == 1
-    suffixes = {**OUTPUT_SUFFIXES, "sdm": SDM_SUFFIX} if with_sdm else OUTPUT_SUFFIXES
-    paths = {key: out / f"{reference_volume.name}{suffix}" for key, suffix in suffixes.items()}
-    # Everything is written into a hidden folder first (a full disk fails there, touching nothing)
-    # and then moved in with the QC report last, after the old one is gone: a report beside the
-    # maps always means the maps are complete and from the same run.
-    staging = Path(tempfile.mkdtemp(prefix=f".{reference_volume.name}.partial-", dir=out))
-    try:
-        staged = {key: staging / path.name for key, path in paths.items()}
-        write_volume(result.prediction, reference_volume, staged["seg"], dtype=np.uint8)
-        for key in ("entropy", "variance", "mutual_info"):
-            write_volume(getattr(result.maps, key), reference_volume, staged[key], dtype=np.float32)
-        if with_sdm:
-            write_volume(result.sdm[0], reference_volume, staged["sdm"], dtype=np.float32)
-        write_qc(result, staged["qc"], dice=dice)
-        paths["qc"].unlink(missing_ok=True)
-        for key in [*(k for k in paths if k != "qc"), "qc"]:
-            os.replace(staged[key], paths[key])
-        fsync_dir(out)  # the renames are durable only once the folder is synced
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return paths
-
-
-def write_qc(
-    result: PredictionResult, path: str | os.PathLike, *, dice: Mapping[str, float] | None = None
-) -> Path:
-    """Write ``result.qc`` (with ``dice`` when the true labels are known) as ``<name>_qc.json``."""
-    report = {**result.qc, "dice": None if dice is None else dict(dice)}
-    return atomic_write_text(path, json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")

@@ -19,7 +19,7 @@ from pathlib import Path
 from napari_uqseg.cohort.manifest import MANIFEST_NAME
 from napari_uqseg.cohort.review import ReviewCase, review_cases
 from napari_uqseg.errors import InputError
-from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
+from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES
 from napari_uqseg.io.nifti import read_labels, read_volume
 from napari_uqseg.labels import NUM_CLASSES
 from napari_uqseg.viewer.keys import ENTROPY, QC_KEY, ROLE_KEY, SEGMENTATION

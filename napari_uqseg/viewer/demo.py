@@ -5,7 +5,7 @@ What lands in the output folder, for the phantom named ``phantom_ED``:
 - ``phantom_ED.nii.gz`` (image), ``phantom_ED_gt.nii.gz`` (exact labels), ``phantom_ED_seg.nii.gz``
   (prediction), ``phantom_ED_entropy``/``_variance``/``_mutual_info.nii.gz`` (maps), all in the
   same geometry (10 × 1.5 × 1.5 mm); the prediction files are written by
-  :func:`~napari_uqseg.inference.predict.write_prediction`, as ``uqseg predict`` writes them;
+  :func:`~napari_uqseg.inference.nifti_outputs.write_prediction`, as ``uqseg predict`` writes them;
 - ``phantom_ED_qc.json``: settings, image-level QC scores and the Dice per structure before
   referral (the same layout as ``uqseg predict``'s, whose ``dice`` is null);
 - ``phantom_ED_referral.csv`` and ``.png``: the entropy referral curve against the exact labels
@@ -56,7 +56,7 @@ def run_demo(
 ) -> DemoResult:
     """Make the ED phantom, segment it with ``settings`` and write the results into ``out_dir``."""
     from napari_uqseg.inference.engine import drive
-    from napari_uqseg.inference.predict import write_prediction
+    from napari_uqseg.inference.nifti_outputs import write_prediction
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.models.bundled import resolve_model
 
 if TYPE_CHECKING:
-    from napari_uqseg.inference.predict import LoadedModel
+    from napari_uqseg.inference.loading import LoadedModel
 
 
 def _file_key(model: str) -> tuple[str, int, int]:
@@ -113,6 +113,6 @@ class ModelPreloader:
 
 
 def _load(model: str) -> LoadedModel:
-    from napari_uqseg.inference.predict import load_model
+    from napari_uqseg.inference.loading import load_model
 
     return load_model(os.fspath(model))

@@ -28,7 +28,8 @@ from napari_uqseg.uncertainty.flagging import DEFAULT_FLAG_PERCENT
 
 if TYPE_CHECKING:  # torch-heavy modules load only when a run starts
     from napari_uqseg.inference.engine import Progress
-    from napari_uqseg.inference.predict import LoadedModel, PredictionResult
+    from napari_uqseg.inference.loading import LoadedModel
+    from napari_uqseg.inference.predict import PredictionResult
 
 __all__ = [
     "DEFAULT_FLAG_FRACTION",

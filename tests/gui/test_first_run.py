@@ -54,12 +54,12 @@ def test_the_run_uses_the_preloaded_model_and_names_its_stages(
     qtbot.waitUntil(
         lambda: pre.loaded(tiny_checkpoint) is not None and not pre.busy(), timeout=60_000
     )
-    import napari_uqseg.inference.predict as predict
+    import napari_uqseg.inference.loading as loading
 
     def no_reading(*args, **kwargs):
         raise AssertionError("the run read the checkpoint again")
 
-    monkeypatch.setattr(predict, "load_model", no_reading)
+    monkeypatch.setattr(loading, "load_model", no_reading)  # where the run would look it up
     shown = _stages(widget)
     with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
         widget.run()

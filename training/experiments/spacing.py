@@ -30,7 +30,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from napari_uqseg.inference.predict import LoadedModel, load_model, predict_volume
+from napari_uqseg.inference.loading import LoadedModel, load_model
+from napari_uqseg.inference.predict import predict_volume
 from napari_uqseg.io.acdc import find_cases, load_case
 from napari_uqseg.io.nifti import Volume
 from napari_uqseg.labels import STRUCTURE_LABELS

@@ -159,7 +159,7 @@ def test_full_disk_leaves_no_partial_set(tmp_path, image, tiny_checkpoint):
 def test_failed_rewrite_keeps_the_previous_complete_set(
     tmp_path, image, tiny_checkpoint, monkeypatch
 ):
-    import napari_uqseg.inference.predict as predict
+    import napari_uqseg.inference.nifti_outputs as nifti_outputs
 
     out = tmp_path / "out"
     argv = ["predict", str(image), "--model", str(tiny_checkpoint), "--samples", "2",
@@ -167,7 +167,7 @@ def test_failed_rewrite_keeps_the_previous_complete_set(
     assert main(argv) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     calls = []
-    real = predict.write_volume
+    real = nifti_outputs.write_volume
 
     def full_after_two(*args, **kwargs):
         calls.append(1)
@@ -175,7 +175,7 @@ def test_failed_rewrite_keeps_the_previous_complete_set(
             raise OSError(28, "No space left on device")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(predict, "write_volume", full_after_two)
+    monkeypatch.setattr(nifti_outputs, "write_volume", full_after_two)
     assert main([*argv, "--seed", "5"]) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 

@@ -81,7 +81,7 @@ def test_demo_without_display_or_xvfb_writes_results_and_says_so(
 
 def test_demo_and_predict_write_the_same_outputs(tmp_path, tiny_checkpoint):
     """One pipeline: ``uqseg predict`` on the demo's image writes the demo's files and report."""
-    from napari_uqseg.inference.predict import OUTPUT_SUFFIXES
+    from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES
 
     demo, predicted = tmp_path / "demo", tmp_path / "predict"
     common = ["--model", tiny_checkpoint, "--samples", "2"]

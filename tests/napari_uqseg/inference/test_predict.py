@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from napari_uqseg.errors import InputError
-from napari_uqseg.inference.predict import OUTPUT_SUFFIXES, predict_volume, write_prediction
+from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES, write_prediction
+from napari_uqseg.inference.predict import predict_volume
 from napari_uqseg.io.nifti import read_volume
 from napari_uqseg.models import build_model, save_checkpoint
 
@@ -72,3 +73,15 @@ def test_write_prediction_names_and_geometry(tmp_path, volume):
         np.testing.assert_allclose(written.affine, source.affine)
     qc = json.loads(paths["qc"].read_text())
     assert qc["image"] == "heart"
+
+
+def test_loading_and_writers_are_still_importable_from_predict():
+    """Loading and the writers have modules of their own; the old import path keeps working."""
+    from napari_uqseg import inference
+    from napari_uqseg.inference import loading, nifti_outputs, predict
+
+    for name in ("load_model", "LoadedModel"):
+        assert getattr(predict, name) is getattr(loading, name)
+    for name in ("OUTPUT_SUFFIXES", "SDM_SUFFIX", "write_prediction", "write_qc"):
+        assert getattr(predict, name) is getattr(nifti_outputs, name)
+    assert inference.write_prediction is nifti_outputs.write_prediction
