@@ -255,9 +255,9 @@ def measure_cli(tree: Path, samples: int) -> dict:
 
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out_dir = Path(tempfile.mkdtemp(prefix="uqseg-cli-"))
+    entry = "import sys; from napari_uqseg.cli.main import main; sys.exit(main())"
     cmd = [
-        sys.executable, "-c", "import sys; from napari_uqseg.cli.main import main; sys.exit(main())",
-        "predict", str(_acdc_root() / ACDC),
+        sys.executable, "-c", entry, "predict", str(_acdc_root() / ACDC),
         "--out", str(out_dir), "--samples", str(samples),
     ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -197,9 +197,7 @@ def bench_autosave(pred, ref, unc, rng, folder: Path) -> dict:
     compaction = timed(lambda: save_session(session, folder / "s"), 3)
     out["compaction_snapshot_s"] = float(np.median(compaction))
     session.close()
-    load = timed(
-        lambda: load_session(folder / "s", pred, uncertainty=unc, reference=ref), 3
-    )
+    load = timed(lambda: load_session(folder / "s", pred, uncertainty=unc, reference=ref), 3)
     out["load_s"] = float(np.median(load))
     return out
 

@@ -174,8 +174,6 @@ def acdc_cine(
     """ED and ES of an ACDC patient as a two-frame (2, Z, Y, X) cine, cropped (None: whole)."""
     from napari_uqseg.io import read_volume
 
-    frames = [
-        read_volume(acdc_dir / patient / f"{patient}_frame0{k}.nii.gz").array for k in (1, 2)
-    ]
+    frames = [read_volume(acdc_dir / patient / f"{patient}_frame0{k}.nii.gz").array for k in (1, 2)]
     cine = np.stack(frames)
     return cine if crop is None else np.ascontiguousarray(cine[(slice(None), *crop)])

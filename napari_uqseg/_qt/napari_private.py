@@ -37,7 +37,9 @@ def _quiet() -> Iterator[None]:
     every stroke in the user's console. The warning's news is what this module and its test are
     for, so it is silenced here, and only here."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Private attribute access", category=FutureWarning)
+        warnings.filterwarnings(
+            "ignore", message="Private attribute access", category=FutureWarning
+        )
         yield
 
 

@@ -95,7 +95,8 @@ def autocast_dtype(device: torch.device | str, precision: str = "auto") -> torch
     if device.type == "cpu" and dtype is not None and not _cpu_runs(dtype):
         need = "AVX512-FP16 or AVX-NE-CONVERT" if dtype == torch.float16 else "AVX512-BF16 or AMX"
         raise InputError(
-            f"precision {precision!r}: this CPU's convolutions cannot run {key} (they need {need}); "
+            f"precision {precision!r}: this CPU's convolutions cannot run {key} "
+            f"(they need {need}); "
             "use --precision auto or fp32"
         )
     return dtype

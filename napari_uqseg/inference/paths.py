@@ -5,8 +5,8 @@
 (:mod:`~napari_uqseg.inference.region`), with a fixed T or until the maps converge
 (:mod:`~napari_uqseg.inference.adaptive`), each on the engine
 (:mod:`~napari_uqseg.inference.engine`), and says which path it took in a :class:`SamplingPath`.
-The region and adaptive paths apply to one single-input network without test-time augmentation; ensembles,
-TTA and two-phase models always sample the full slice T times.
+The region and adaptive paths apply to one single-input network without test-time augmentation;
+ensembles, TTA and two-phase models always sample the full slice T times.
 """
 
 from __future__ import annotations

@@ -198,12 +198,11 @@ def iter_predict_volume(
         out = yield from iter_volumetric_inference(
             models, network_input, opts, window=window, overlap=opts.window_overlap, cancel=cancel
         )
-        return (
-            yield from _iter_finish(
-                out.maps, transform, spacing_zyx, info, opts, name, models, paths, protocol,
-                sdm=out.sdm, windows=out.grid.record(), passes=len(out.grid.slices),
-            )  # fmt: skip
-        )
+        finish = _iter_finish(
+            out.maps, transform, spacing_zyx, info, opts, name, models, paths, protocol,
+            sdm=out.sdm, windows=out.grid.record(), passes=len(out.grid.slices),
+        )  # fmt: skip
+        return (yield from finish)
     grid_maps, path = yield from iter_protocol_maps(
         models, network_input, opts, protocol, cancel=cancel
     )

@@ -291,8 +291,9 @@ def _check_even_grid(stack: list[Image], normal: np.ndarray, folder: Path) -> No
     gaps = np.diff(along)
     smallest = float(gaps.min())
     multiples = gaps / smallest
-    missing = np.flatnonzero((np.round(multiples) >= 2) & (np.abs(multiples - np.round(multiples))
-                                                           < 0.05))
+    missing = np.flatnonzero(
+        (np.round(multiples) >= 2) & (np.abs(multiples - np.round(multiples)) < 0.05)
+    )
     if missing.size:
         k = int(missing[0])
         raise InputError(
@@ -352,9 +353,7 @@ def _decode(ds: Any) -> np.ndarray:
                 f"{ds.filename}: pixel data compressed as '{syntax.name}' and no installed "
                 "decoder handles it (install pylibjpeg with its plugins, or python-gdcm)"
             ) from exc
-        raise InputError(
-            f"{ds.filename}: pixel data could not be read ({one_line(exc)})"
-        ) from None
+        raise InputError(f"{ds.filename}: pixel data could not be read ({one_line(exc)})") from None
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:

@@ -139,8 +139,11 @@ def _images_of(ds: Any, index: int, where: str) -> list[Image]:
         return images
     if int(ds.get("NumberOfFrames", 1) or 1) != 1:
         raise InputError(f"{where}: multi-frame image without per-frame geometry")
-    missing = [t for t in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
-               if t not in ds]
+    missing = [
+        t
+        for t in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
+        if t not in ds
+    ]
     if missing:
         raise InputError(f"{where}: no {', '.join(missing)}; cannot place the slice")
     trigger = _number(ds.get("TriggerTime"), "TriggerTime", where)
@@ -152,11 +155,20 @@ def _images_of(ds: Any, index: int, where: str) -> list[Image]:
     position, orientation, spacing = _geometry(
         ds.ImagePositionPatient, ds.ImageOrientationPatient, ds.PixelSpacing, where
     )
-    return [Image(
-        index, -1, position, orientation, spacing, shape, trigger, order,
-        _number(ds.get("RescaleSlope"), "RescaleSlope", where) or 1.0,
-        _number(ds.get("RescaleIntercept"), "RescaleIntercept", where) or 0.0,
-    )]
+    return [
+        Image(
+            index,
+            -1,
+            position,
+            orientation,
+            spacing,
+            shape,
+            trigger,
+            order,
+            _number(ds.get("RescaleSlope"), "RescaleSlope", where) or 1.0,
+            _number(ds.get("RescaleIntercept"), "RescaleIntercept", where) or 0.0,
+        )
+    ]
 
 
 def _group(ds: Any, frame: int, name: str) -> Any | None:
@@ -180,24 +192,36 @@ def _enhanced_image(ds: Any, index: int, frame: int, shape: tuple[int, int]) -> 
     cardiac = _group(ds, frame, "CardiacSynchronizationSequence")
     content = _group(ds, frame, "FrameContentSequence")
     values = _group(ds, frame, "PixelValueTransformationSequence")
-    trigger = None if cardiac is None else _number(
-        cardiac.get("NominalCardiacTriggerDelayTime"), "NominalCardiacTriggerDelayTime", where
+    trigger = (
+        None
+        if cardiac is None
+        else _number(
+            cardiac.get("NominalCardiacTriggerDelayTime"), "NominalCardiacTriggerDelayTime", where
+        )
     )
     if trigger is None:  # legacy-converted enhanced MR keeps the classic tag here
         unassigned = _group(ds, frame, "UnassignedPerFrameConvertedAttributesSequence")
-        trigger = None if unassigned is None else _number(
-            unassigned.get("TriggerTime"), "TriggerTime", where
+        trigger = (
+            None
+            if unassigned is None
+            else _number(unassigned.get("TriggerTime"), "TriggerTime", where)
         )
-    temporal = None if content is None else _number(
-        content.get("TemporalPositionIndex"), "TemporalPositionIndex", where
+    temporal = (
+        None
+        if content is None
+        else _number(content.get("TemporalPositionIndex"), "TemporalPositionIndex", where)
     )
     order = (trigger if trigger is not None else 0.0, temporal or 0.0, float(frame))
     slope = 1.0 if values is None else _number(values.get("RescaleSlope"), "RescaleSlope", where)
-    intercept = 0.0 if values is None else _number(
-        values.get("RescaleIntercept"), "RescaleIntercept", where
+    intercept = (
+        0.0
+        if values is None
+        else _number(values.get("RescaleIntercept"), "RescaleIntercept", where)
     )
     geometry = _geometry(
-        position.get("ImagePositionPatient"), orientation.get("ImageOrientationPatient"),
-        measures.get("PixelSpacing"), where,
+        position.get("ImagePositionPatient"),
+        orientation.get("ImageOrientationPatient"),
+        measures.get("PixelSpacing"),
+        where,
     )
     return Image(index, frame, *geometry, shape, trigger, order, slope or 1.0, intercept or 0.0)

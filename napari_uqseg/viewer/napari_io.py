@@ -27,6 +27,7 @@ _SUFFIXES = (".nii.gz", ".nii", ".nii.bz2", ".nrrd")
 LABEL_INTENT = "label"
 _LABEL_STEMS = ("_gt", "_seg", "_labels", "_corrected", "laendo")
 
+
 def _stem(path: str | os.PathLike) -> str:
     name = Path(path).name
     for suffix in _SUFFIXES:

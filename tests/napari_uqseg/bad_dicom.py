@@ -58,19 +58,59 @@ TAGS = {
 }
 #: Raw values for text VRs (DS, IS, UI, CS): garbage, special numbers, wrong multiplicity.
 TEXT_VALUES = (
-    b"abc ", b"", b" ", b"nan\\nan\\nan ", b"inf ", b"-inf", b"1e400 ", b"nan ", b"-0", b"0 ",
-    b"1\\2", b"1\\2\\3\\4\\5\\6\\7 ", b"0\\0\\0\\0\\0\\0 ", b"1\\0\\0\\1\\0\\0 ",
+    b"abc ",
+    b"",
+    b" ",
+    b"nan\\nan\\nan ",
+    b"inf ",
+    b"-inf",
+    b"1e400 ",
+    b"nan ",
+    b"-0",
+    b"0 ",
+    b"1\\2",
+    b"1\\2\\3\\4\\5\\6\\7 ",
+    b"0\\0\\0\\0\\0\\0 ",
+    b"1\\0\\0\\1\\0\\0 ",
     b"1\\0\\0\\0\\1\\0 ",
-    b"-1\\-1", b"1e-30\\1e-30", b"1e30\\1e30\\1e30 ", b"99999999999999999999", b"-2147483649 ",
-    b"1000000000", b"\xff\xfe\x00\x01", b"1.2.3\x00", b"3 ", b"65535 ", b"2\\2",
+    b"-1\\-1",
+    b"1e-30\\1e-30",
+    b"1e30\\1e30\\1e30 ",
+    b"99999999999999999999",
+    b"-2147483649 ",
+    b"1000000000",
+    b"\xff\xfe\x00\x01",
+    b"1.2.3\x00",
+    b"3 ",
+    b"65535 ",
+    b"2\\2",
 )
 #: Raw values for US (2-byte little-endian; odd lengths and multiplicity on purpose).
 US_VALUES = (
-    b"\x00\x00", b"\x01\x00", b"\x03\x00", b"\x08\x00", b"\x0c\x00", b"\x20\x00", b"\x40\x00",
-    b"\x02\x00", b"\xff\xff", b"\x00\x80", b"\x01", b"\x01\x00\x02\x00", b"",
+    b"\x00\x00",
+    b"\x01\x00",
+    b"\x03\x00",
+    b"\x08\x00",
+    b"\x0c\x00",
+    b"\x20\x00",
+    b"\x40\x00",
+    b"\x02\x00",
+    b"\xff\xff",
+    b"\x00\x80",
+    b"\x01",
+    b"\x01\x00\x02\x00",
+    b"",
 )
-RETYPES = (("LO", b"abc "), ("FD", np.float64(3.7).tobytes()), ("SQ", b""), ("UN", b"\x01\x02"),
-           ("US", b"\x07\x00"), ("DS", b"12.5"), ("UL", b"\xff\xff\xff\xff"), ("OB", b"\x00\x00"))
+RETYPES = (
+    ("LO", b"abc "),
+    ("FD", np.float64(3.7).tobytes()),
+    ("SQ", b""),
+    ("UN", b"\x01\x02"),
+    ("US", b"\x07\x00"),
+    ("DS", b"12.5"),
+    ("UL", b"\xff\xff\xff\xff"),
+    ("OB", b"\x00\x00"),
+)
 TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2",  # implicit VR little endian (the body is explicit)
     "1.2.840.10008.1.2.2",  # explicit VR big endian
@@ -286,7 +326,7 @@ def patch_transfer_syntax(path: Path, uid: str) -> None:
     """Rewrite the file meta with another transfer syntax; the body stays as written."""
     raw = path.read_bytes()
     group_length = int.from_bytes(raw[140:144], "little")
-    body = raw[144 + group_length:]
+    body = raw[144 + group_length :]
     meta = pydicom.dcmread(path, stop_before_pixels=True).file_meta
     meta.TransferSyntaxUID = uid
     buffer = pydicom.filebase.DicomBytesIO()
@@ -387,8 +427,11 @@ def dicom_contract_problem(series: DicomSeries, scratch: Path | None = None) -> 
         return f"index {series.index.shape} for array {array.shape}"
     if scratch is not None:
         try:
-            write_volume(array if array.ndim == 3 else array[0], volume.frame(0)
-                         if array.ndim == 4 else volume, scratch / "back.nii.gz")
+            write_volume(
+                array if array.ndim == 3 else array[0],
+                volume.frame(0) if array.ndim == 4 else volume,
+                scratch / "back.nii.gz",
+            )
         except Exception as exc:
             return f"write back raised {type(exc).__name__}: {exc}"
     return None
@@ -429,4 +472,3 @@ def fuzz_dicom(root: Path, seed: int, n: int, *, write_back_every: int = 0):
         if outcome in (UNCAUGHT, BROKEN):
             escapes.append((folder.name, done, outcome, detail))
     return counts, escapes
-

@@ -37,13 +37,57 @@ MANIFEST = {
     "emap": "last_member",
 }
 SPECIAL = (
-    "", " ", "-1", "0", "1e400", "nan", "inf", "9" * 5000, "1" * 300, "../../x", "/etc/passwd",
-    "a\x00b", "ÄÖÜ", "x" * 10_000, "1.5", "3", "99", "ED", "patient001_frame99", "\t", ",", ":",
+    "",
+    " ",
+    "-1",
+    "0",
+    "1e400",
+    "nan",
+    "inf",
+    "9" * 5000,
+    "1" * 300,
+    "../../x",
+    "/etc/passwd",
+    "a\x00b",
+    "ÄÖÜ",
+    "x" * 10_000,
+    "1.5",
+    "3",
+    "99",
+    "ED",
+    "patient001_frame99",
+    "\t",
+    ",",
+    ":",
 )
 JSON_VALUES = (
-    None, True, 0, -1, 2**70, 1.5, float("nan"), "", "x" * 5000, [], [1, 2], [[["m0.pt"]]],
-    {"a": 1}, ["m0.pt", None], ["m0.pt"] * 50_000, ["../m0.pt"], ["/abs/m0.pt"], ["m0.pt\x00"],
-    ["x" * 300], [""], ["."], ["m0\n.pt"], "mc", "last_member", 2, "1", "last_member\n",
+    None,
+    True,
+    0,
+    -1,
+    2**70,
+    1.5,
+    float("nan"),
+    "",
+    "x" * 5000,
+    [],
+    [1, 2],
+    [[["m0.pt"]]],
+    {"a": 1},
+    ["m0.pt", None],
+    ["m0.pt"] * 50_000,
+    ["../m0.pt"],
+    ["/abs/m0.pt"],
+    ["m0.pt\x00"],
+    ["x" * 300],
+    [""],
+    ["."],
+    ["m0\n.pt"],
+    "mc",
+    "last_member",
+    2,
+    "1",
+    "last_member\n",
 )
 _SIZE_LIMIT_BYTES = 16 * 1024**2
 
@@ -87,7 +131,7 @@ def _mutate_text(raw: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
         return raw[:at] + rng.bytes(int(rng.integers(1, 40))) + raw[at:], "bytes inserted"
     if kind == 2 and raw:
         a = int(rng.integers(len(raw)))
-        return raw[:a] + raw[a + int(rng.integers(1, 30)):], "bytes deleted"
+        return raw[:a] + raw[a + int(rng.integers(1, 30)) :], "bytes deleted"
     lines = raw.split(b"\n")
     if kind == 3:
         i = int(rng.integers(len(lines)))
@@ -104,8 +148,14 @@ def _mutate_text(raw: bytes, rng: np.random.Generator) -> tuple[bytes, str]:
         fields[int(rng.integers(len(fields)))] = value
         lines[i] = sep.join(fields)
         return b"\n".join(lines), f"field {value[:20]!r}"
-    return [rng.bytes(int(rng.integers(0, 300))), b"", b"\xef\xbb\xbf" + raw, raw * 2000,
-            raw.replace(b"\n", b"\r\n"), raw.replace(b"\n", b"\r")][int(rng.integers(6))], "whole"
+    return [
+        rng.bytes(int(rng.integers(0, 300))),
+        b"",
+        b"\xef\xbb\xbf" + raw,
+        raw * 2000,
+        raw.replace(b"\n", b"\r\n"),
+        raw.replace(b"\n", b"\r"),
+    ][int(rng.integers(6))], "whole"
 
 
 def mutate_text(raw: bytes, rng: np.random.Generator) -> tuple[bytes, list[str]]:

@@ -68,6 +68,8 @@ __all__ = [
 ]
 
 DEFAULT_UNDO_LIMIT = 100
+
+
 class ReferralSession(HistorySync):
     """Corrections of a predicted (Z, Y, X) label volume: live Dice and curve, undo, autosave.
 

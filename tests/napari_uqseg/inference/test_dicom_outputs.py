@@ -35,7 +35,10 @@ def _round_trip(tmp_path, acdc_dir, model, crop):
     result = predict_volume(series.volume, model, samples=3, seed=0, device="cpu")
     # same prediction as on the NIfTI's values (as stored in DICOM): the grid was kept
     on_nifti = predict_volume(
-        type(nifti)(stored_values(image), nifti.affine, nifti.header), model, samples=3, seed=0,
+        type(nifti)(stored_values(image), nifti.affine, nifti.header),
+        model,
+        samples=3,
+        seed=0,
         device="cpu",
     )
     np.testing.assert_array_equal(result.prediction, on_nifti.prediction)

@@ -62,7 +62,8 @@ def test_fast_dropout_is_switched_by_mc_dropout_like_nn_dropout():
 
 @pytest.mark.skipif(
     not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-    reason="oneDNN refuses bf16 convolutions on CPUs without AVX512-BF16/AMX (seen on an AVX2 CI machine)",
+    reason="oneDNN refuses bf16 convolutions on CPUs without AVX512-BF16/AMX "
+    "(seen on an AVX2 CI machine)",
 )
 def test_fused_conv_relu_matches_under_bf16_autocast():
     net = small_net()

@@ -70,9 +70,10 @@ def test_axial_series_gets_the_textbook_affine(tmp_path):
     folder = write_datasets(single_frame_datasets(array, spec), tmp_path / "ax")
     volume = read_dicom(folder)
     assert volume.array.shape == (3, 6, 5)  # one frame: (Z, Y, X)
-    np.testing.assert_allclose(volume.affine, np.array(
-        [[-0.7, 0, 0, -10.0], [0, -0.8, 0, -20.0], [0, 0, 5.0, 30.0], [0, 0, 0, 1]]
-    ))
+    np.testing.assert_allclose(
+        volume.affine,
+        np.array([[-0.7, 0, 0, -10.0], [0, -0.8, 0, -20.0], [0, 0, 5.0, 30.0], [0, 0, 0, 1]]),
+    )
 
 
 def test_enhanced_multiframe_mr_reads_like_the_classic_series(tmp_path, cine):

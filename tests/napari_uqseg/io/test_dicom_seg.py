@@ -62,8 +62,11 @@ def test_segments_carry_the_acdc_names_and_sct_codes(tmp_path, series, labels):
     path = write_segmentation(labels, series, tmp_path / "seg.dcm")
     seg = hd.seg.segread(path)
     found = {
-        s.SegmentNumber: (s.SegmentLabel, s.SegmentedPropertyTypeCodeSequence[0].CodeValue,
-                          s.SegmentAlgorithmType)
+        s.SegmentNumber: (
+            s.SegmentLabel,
+            s.SegmentedPropertyTypeCodeSequence[0].CodeValue,
+            s.SegmentAlgorithmType,
+        )
         for s in seg.SegmentSequence
     }
     assert found == {
