@@ -40,7 +40,7 @@ from napari_uqseg.inference.sources import (
     source_seed,
     tta_augmentations,
 )
-from napari_uqseg.inference.streams import image_keys, image_streams
+from napari_uqseg.inference.streams import StreamGrid, image_keys, image_streams
 from napari_uqseg.models.mc import eval_mode, mc_dropout
 from napari_uqseg.uncertainty.stats import StreamingStats, UncertaintyMaps
 
@@ -132,12 +132,15 @@ def _iterate(
     augmentations: Sequence[Augmentation] = (IDENTITY,),
     sample_offset: int = 0,
     slice_ids: Sequence[int] | None = None,
+    window: tuple[tuple[int, int], Sequence[tuple[int, int]]] | None = None,
 ) -> Generator[Progress, None, UncertaintyMaps]:
     """Draw ``options.samples`` samples from every (member, augmentation) source into one
     :class:`StreamingStats` (member-major); see :mod:`napari_uqseg.inference.sources`.
     ``sample_offset``: the samples drawn are numbers ``offset .. offset + samples - 1`` of each
     source's mask streams (so samples can be drawn in rounds); ``slice_ids``: the slice number of
-    each slice of ``image`` in the mask streams (default: its index)."""
+    each slice of ``image`` in the mask streams (default: its index); ``window``: the slices of
+    ``image`` are windows of whole slices, given as (the padded whole slice's (Y, X), each slice's
+    window corner (y0, x0)), so their masks are the whole slices' there (``streams.StreamGrid``)."""
     if not members:
         raise InputError("an ensemble needs at least one member network")
     first = members[0]
@@ -185,6 +188,7 @@ def _iterate(
             stochastic=stochastic,
             sample_offset=sample_offset,
             slice_ids=slice_ids,
+            window=window,
         )
         if member_sum is not None and a == len(augmentations) - 1:
             member_labels.append(member_sum.argmax(dim=0).to(torch.uint8).numpy())
@@ -221,6 +225,7 @@ def _run_source(
     stochastic: bool,
     sample_offset: int = 0,
     slice_ids: Sequence[int] | None = None,
+    window: tuple[tuple[int, int], Sequence[tuple[int, int]]] | None = None,
 ) -> Generator[Progress, None, None]:
     """``options.samples`` samples of one network through one augmentation, handed to ``sink``
     as probabilities [T, C, Z, Y, X] on the input's grid (the augmentation undone)."""
@@ -276,8 +281,12 @@ def _run_source(
                     first = sample_offset + t0
                     ids = range(z0, z1) if slice_ids is None else slice_ids[z0:z1]
                     keys = image_keys(seed, range(first, first + ts), ids)
+                    grid = None
+                    if window is not None:
+                        corners = tuple(window[1][z] for z in range(z0, z1)) * ts  # sample-major
+                        grid = StreamGrid(window[0], (height + pad_y, width + pad_x), corners)
                     try:
-                        with rng, image_streams(keys):
+                        with rng, image_streams(keys, grid):
                             logits = passes(head, _repeat(features, ts))
                     except (RuntimeError, torch.OutOfMemoryError) as err:
                         if not is_out_of_memory(err):

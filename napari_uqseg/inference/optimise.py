@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from napari_uqseg.inference.streams import random_words
+from napari_uqseg.inference.streams import mask_lanes
 
 _LANES = 65536  # values of a 16-bit lane
 
@@ -48,22 +48,11 @@ class FastDropout(nn.Dropout):
             return F.dropout(x, self.p, True, self.inplace)
         channels_last = x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last)
         dense = x if channels_last or x.is_contiguous() else x.contiguous()
-        # Full 64-bit range: four independent uniform 16-bit lanes per word; one row of words per
-        # image, from that image's own stream when the engine set keys (see streams.py).
         if dense.ndim < 2:
             dense = dense.unsqueeze(0)
-        batch = dense.shape[0]
-        row = (dense.numel() // batch + 3) // 4
-        words = random_words(batch, row, self.stream, x.device)
-        # The mask of an image is laid out channels-last for every 4D input, whatever the layout
-        # oneDNN gave this activation (a 1x1 convolution over one image returns NCHW, over several
-        # NHWC): otherwise one image's mask would depend on its batch, hence on the thread count.
-        if dense.ndim == 4:
-            channels, width = dense.shape[1], dense.shape[3]
-            strides = (4 * row, 1, width * channels, channels)
-        else:
-            strides = (4 * row, *dense.stride()[1:])
-        lanes = torch.as_strided(words.view(torch.int16), dense.shape, strides)
+        # Four independent uniform 16-bit lanes per 64-bit random word, image b's from its own
+        # stream (streams.py), laid out channels-last for 4D inputs whatever their layout.
+        lanes = mask_lanes(dense.shape, self.stream, x.device)
         # keep = 1 if lane >= threshold else 0, so P(drop) = cut / 65536. Clamping to two values
         # and multiplying is ~3x faster than a bool mask with masked_fill on bf16 (measured).
         threshold = cut - _LANES // 2

@@ -14,10 +14,12 @@ What is approximated, exactly: outside the kept box every map takes the determin
 values — ``mean_probs`` its softmax, ``entropy`` and ``mean_sample_entropy`` its entropy, the
 variances, ``mean_std`` and ``mutual_info`` zero — and every sample's label there is the
 deterministic label (so per-sample volumes and pairwise Dice count it). Inside the box the maps are
-MC statistics of samples computed with the window's context instead of the whole slice's, and with
-masks drawn for the window's shape (so they are other, equally valid samples than a full-slice
-run's). The agreement with full-slice MC, measured against the difference between two full-slice
-runs with different seeds, is in ``benchmarks/results/inference.md``.
+MC statistics of samples computed with the window's context instead of the whole slice's, with the
+very dropout masks a full-slice run of the same seed draws at those pixels (windows start on the
+network's grid, and masks are keyed by position on the whole slice: ``streams.StreamGrid``). So
+with the same seed the region path differs from full-slice MC only by the context the window cuts
+off, not by MC noise; that difference, per volume and against two full-slice seeds as a yardstick,
+is in ``benchmarks/results/inference.md``.
 
 Full-slice MC is used instead when no structure is predicted, when the windows would cover most of
 the slices anyway, and for ensembles or test-time augmentation (several sources); ``region="full"``
@@ -41,7 +43,7 @@ from napari_uqseg.uncertainty.stats import UncertaintyMaps
 #: Pixels kept around the predicted structures (where samples may still flip a label).
 KEEP_MARGIN = 16
 #: Further pixels of input context around the kept box, run through the network, then discarded.
-CONTEXT = 16
+CONTEXT = 32
 #: Pixels whose deterministic background probability is below 1 - FOREGROUND_FLOOR count as
 #: possible structure (samples may flip them) even where the deterministic label is background.
 FOREGROUND_FLOOR = 0.01
@@ -96,11 +98,17 @@ def possible_structures(deterministic: UncertaintyMaps) -> np.ndarray:
 
 
 def _grow(lo: int, hi: int, context: int, multiple: int, size: int) -> tuple[int, int]:
-    """``[lo, hi)`` grown by ``context`` each side, then to a multiple of ``multiple`` (centred,
-    shifted to stay inside ``[0, size)``); the whole axis when that does not fit."""
-    want = min(size, math.ceil((hi - lo + 2 * context) / multiple) * multiple)
-    start = max(0, min((lo + hi - want) // 2, size - want))
-    return start, start + want
+    """``[lo, hi)`` grown by ``context`` each side, then to a multiple of ``multiple`` that starts
+    on a multiple (so the window's pixels sit on the network's grid at every level and get the
+    whole slice's dropout masks), inside the axis padded to a multiple; clipped to ``[0, size)``
+    (the engine pads the rest, as it pads a whole slice)."""
+    padded = math.ceil(size / multiple) * multiple
+    want = min(padded, math.ceil((hi - lo + 2 * context) / multiple) * multiple)
+    start = max(0, min((lo + hi - want) // 2, padded - want))
+    start -= start % multiple
+    if start + want < min(hi + context, size):  # aligning moved it left: one multiple more
+        want = min(padded - start, want + multiple)
+    return start, min(size, start + want)
 
 
 def window_box(keep: Box, shape_yx: tuple[int, int], context: int, multiple: int) -> Box:
@@ -256,6 +264,8 @@ def iter_region(
         return (yield from _iterate([model], image, options, **common))
     array = np.asarray(image)
     depth = array.shape[-3]
+    multiple = max(1, int(getattr(model, "size_multiple", 1)))
+    full = tuple(math.ceil(n / multiple) * multiple for n in plan.shape_yx)
     parts, done = [], 0
     for zs in plan.groups().values():
         windows = [plan.windows[z] for z in zs]
@@ -263,7 +273,10 @@ def iter_region(
             [array[..., z, w.y0 : w.y1, w.x0 : w.x1] for z, w in zip(zs, windows, strict=True)],
             axis=-3,
         )
-        generator = _iterate([model], crops, options, slice_ids=zs, **common)
+        corners = [(w.y0, w.x0) for w in windows]
+        generator = _iterate(
+            [model], crops, options, slice_ids=zs, window=(full, corners), **common
+        )
         while True:
             try:
                 update = next(generator)

@@ -78,7 +78,9 @@ def test_plan_falls_back_to_full_slices_when_nothing_or_everything_is_predicted(
     some[1, 60:70, 60:70] = 3
     plan = plan_region(some, 16, keep_margin=4, context=8)
     assert plan.keeps[0] == plan.keeps[2] == plan.keeps[1] == Box(56, 74, 56, 74)
-    assert 0 < plan.fraction < 0.2 and len(plan.groups()) == 1
+    assert 0 < plan.fraction <= 0.25 and len(plan.groups()) == 1
+    # windows start on the network's grid (multiples of 16 here) so masks can be the full slice's
+    assert all(w.y0 % 16 == 0 and w.x0 % 16 == 0 for w in plan.windows)
 
 
 def test_region_maps_are_deterministic_outside_and_sampled_inside():
@@ -99,10 +101,13 @@ def test_region_maps_are_deterministic_outside_and_sampled_inside():
     np.testing.assert_allclose(maps.mean_probs[:, ~inside], det.mean_probs[:, ~inside], atol=1e-6)
     assert maps.variance[~inside].max() == 0 and maps.mutual_info[~inside].max() == 0
     assert maps.variance[inside].max() > 1e-3  # dropout varied the samples in the box
-    # The box holds every voxel the samples can change: labels and the e-map agree with
-    # full-slice MC (other masks, same model) up to MC noise.
+    # Same seed, same masks: BlobNet sees 3x3 pixels, which the window's context covers, so in
+    # the kept boxes the region path IS full-slice MC, not a sample of it.
+    for name in ("mean_probs", "entropy", "variance", "mutual_info"):
+        np.testing.assert_allclose(
+            getattr(maps, name)[..., inside], getattr(full, name)[..., inside], atol=1e-5
+        )
     assert (maps.prediction == full.prediction).mean() > 0.995
-    assert np.abs(maps.entropy - full.entropy).mean() < 0.01
     # Per-sample bits and volumes are whole-slice: deterministic labels outside the box.
     masks = maps.sample_masks(3)
     np.testing.assert_array_equal(maps.sample_volumes[:, 2], masks.sum(axis=(1, 2, 3)))

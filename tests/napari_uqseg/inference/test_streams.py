@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from napari_uqseg.inference.engine import run_mc_inference
 from napari_uqseg.inference.optimise import FastDropout
-from napari_uqseg.inference.streams import image_keys, image_streams, mix, splitmix_rows
+from napari_uqseg.inference.streams import (
+    StreamGrid,
+    image_keys,
+    image_streams,
+    mask_lanes,
+    mix,
+    splitmix_rows,
+)
 from tests.napari_uqseg.inference.test_engine import TinyMCNet, volume
 
 NAMES = ("mean_probs", "variance", "entropy", "mutual_info", "mean_sample_entropy")
@@ -85,6 +93,31 @@ def test_dilated_cnn_maps_do_not_depend_on_the_batch_size():
     for other in runs[1:]:
         assert_same_maps(runs[0], other)
     assert runs[0].variance.max() > 1e-3
+
+
+@pytest.mark.parametrize("channels", [8, 6])  # word-aligned rows, and element by element
+def test_a_window_gets_the_whole_slice_masks_at_its_pixels(channels):
+    cpu = torch.device("cpu")
+    with image_streams([5, 9]):
+        full = mask_lanes(torch.Size((2, channels, 16, 24)), 3, cpu)
+        half = mask_lanes(torch.Size((2, channels, 8, 12)), 3, cpu)  # a level down, whole slice
+    grid = StreamGrid(full=(16, 24), size=(8, 12), origins=((4, 8), (8, 0)))
+    with image_streams([5, 9], grid):
+        window = mask_lanes(torch.Size((2, channels, 8, 12)), 3, cpu)
+        down = mask_lanes(torch.Size((2, channels, 4, 6)), 3, cpu)  # the window's half size
+    assert torch.equal(window[0], full[0, :, 4:12, 8:20])
+    assert torch.equal(window[1], full[1, :, 8:16, 0:12])
+    assert torch.equal(down[0], half[0, :, 2:6, 4:10])
+    assert torch.equal(down[1], half[1, :, 4:8, 0:6])
+    assert window.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_whole_slice_lanes_are_the_stream_in_channels_last_order():
+    cpu = torch.device("cpu")
+    with image_streams([77]):
+        lanes = mask_lanes(torch.Size((1, 4, 3, 5)), 2, cpu)
+    words = splitmix_rows([mix(77, 2)], 15, cpu).view(torch.int16).view(3, 5, 4)
+    assert torch.equal(lanes[0], words.permute(2, 0, 1))
 
 
 def test_keys_are_sample_major_and_distinct():
