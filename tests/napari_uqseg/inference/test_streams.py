@@ -141,3 +141,14 @@ def test_splitmix_rows_match_the_reference_stream_and_are_uniform():
     assert rows[1, 4095].item() == reference(2**62 + 7, 4096)
     lanes = rows.view(torch.int16).double()
     assert abs(lanes.mean().item()) < 300 and abs(lanes.std().item() - 65536 / 12**0.5) < 300
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_draws_the_cpu_masks():
+    grid = StreamGrid(full=(32, 32), size=(16, 16), origins=((16, 0),))
+    for grid_or_none in (None, grid):
+        lanes = []
+        for device in ("cpu", "cuda"):
+            with image_streams([3], grid_or_none):
+                lanes.append(mask_lanes(torch.Size((1, 8, 16, 16)), 1, torch.device(device)))
+        assert torch.equal(lanes[0], lanes[1].cpu())
