@@ -8,6 +8,7 @@ import torch
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import (
     autocast_dtype,
+    cpu_bf16_pays_off,
     is_out_of_memory,
     precision_name,
     select_device,
@@ -69,16 +70,37 @@ def test_cpu_half_precision_check_agrees_with_onednn():
     else:
         with pytest.raises(InputError, match="fp16"):
             autocast_dtype("cpu", "fp16")
-    assert (autocast_dtype("cpu", "auto") is torch.bfloat16) == bool(
-        torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
+    # auto picks bf16 only where oneDNN has native bf16 and it measured faster
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    auto = autocast_dtype("cpu", "auto")
+    assert auto is (torch.bfloat16 if cpu_bf16_pays_off() else None)
+    assert native or auto is None
 
 
-def test_auto_uses_bf16_only_on_cpus_with_native_support(monkeypatch):
+def test_auto_uses_bf16_only_where_native_and_measured_faster(monkeypatch):
+    cpu_bf16_pays_off.cache_clear()
     monkeypatch.setattr("napari_uqseg.inference.device._cpu_has_native_bf16", lambda: False)
     assert autocast_dtype("cpu", "auto") is None
+    cpu_bf16_pays_off.cache_clear()
     monkeypatch.setattr("napari_uqseg.inference.device._cpu_has_native_bf16", lambda: True)
-    assert autocast_dtype("cpu", "auto") is torch.bfloat16
+    slow_bf16 = {torch.bfloat16: 0.004, torch.float32: 0.0025}  # the Intel Xeon of the docstring
+
+    def fake_timer(times):
+        clock = [0.0]
+
+        def conv2d(x, w, padding):
+            clock[0] += times[x.dtype]  # each call takes its dtype's time on a fake clock
+            return x
+
+        return conv2d, lambda: clock[0]
+
+    for times, want in ((slow_bf16, None), ({torch.bfloat16: 0.001, torch.float32: 0.003}, True)):
+        conv2d, perf_counter = fake_timer(times)
+        monkeypatch.setattr("torch.nn.functional.conv2d", conv2d)
+        monkeypatch.setattr("napari_uqseg.inference.device.time.perf_counter", perf_counter)
+        cpu_bf16_pays_off.cache_clear()
+        assert autocast_dtype("cpu", "auto") is (torch.bfloat16 if want else None)
+    cpu_bf16_pays_off.cache_clear()
 
 
 def test_out_of_memory_detection():
