@@ -113,6 +113,9 @@ class ModelPreloader:
 
 
 def _load(model: str) -> LoadedModel:
+    from napari_uqseg.inference.device import cpu_bf16_pays_off
     from napari_uqseg.inference.loading import load_model
 
-    return load_model(os.fspath(model))
+    loaded = load_model(os.fspath(model))
+    cpu_bf16_pays_off()  # the CPU's precision probe (0.1 s, once per process), before Run
+    return loaded
