@@ -81,6 +81,12 @@ class InferenceCancelled(RuntimeError):
 
 def _prepare_image(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.Tensor:
     """(Z, Y, X) or (C_in, Z, Y, X) -> float32 [Z, C_in, Y, X] (slices become the batch axis)."""
+    return checked_image(image, in_channels).transpose(0, 1)
+
+
+def checked_image(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.Tensor:
+    """(Z, Y, X) or (C_in, Z, Y, X) -> float32 [C_in, Z, Y, X] on the CPU, or InputError naming
+    what is wrong (shape, channels, non-finite values). Shared by the 2D and 3D engines."""
     x = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image)
     x = x.detach().to(device="cpu", dtype=torch.float32)
     if x.ndim == 3:
@@ -93,7 +99,7 @@ def _prepare_image(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.
         )
     if not torch.isfinite(x).all():
         raise InputError("image contains NaN or infinite values")
-    return x.transpose(0, 1)
+    return x
 
 
 def _repeat(features: object, times: int) -> object:

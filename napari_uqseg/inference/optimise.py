@@ -137,6 +137,19 @@ def _fold_batchnorm(sequential: nn.Sequential) -> None:
             sequential._modules[second] = nn.Identity()
 
 
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` in eval mode without gradients (``model`` itself if it cannot be
+    deep-copied): where the 2D and 3D inference copies start."""
+    try:
+        clone = copy.deepcopy(model)
+    except (TypeError, RuntimeError, copy.Error):
+        return model
+    clone.eval()
+    for param in clone.parameters():
+        param.requires_grad_(False)
+    return clone
+
+
 def inference_copy(
     model: nn.Module, *, fold_batchnorm: bool = True, fast_dropout: bool = True
 ) -> nn.Module:
@@ -145,13 +158,9 @@ def inference_copy(
     The copy starts in eval mode; switch dropout on with ``mc_dropout`` as for the original. Models
     that cannot be deep-copied are returned unchanged.
     """
-    try:
-        clone = copy.deepcopy(model)
-    except (TypeError, RuntimeError, copy.Error):
+    clone = frozen_copy(model)
+    if clone is model:
         return model
-    clone.eval()
-    for param in clone.parameters():
-        param.requires_grad_(False)
     streams = itertools.count()
     for module in list(clone.modules()):
         if fold_batchnorm and isinstance(module, nn.Sequential):
