@@ -8,11 +8,10 @@ colours and geometry follow :mod:`napari_uqseg.viewer.layers`.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from napari_uqseg.viewer.keys import CINE_KEY, MODEL_KEY, QC_KEY, ROLE_KEY, SEGMENTATION
-from napari_uqseg.viewer.layers import LayerData, _base, _upper_limit, labels_layer, layer_name
+from napari_uqseg.viewer.layers import LayerData, labels_layer, layer_name, uncertainty_layers
 
 if TYPE_CHECKING:
     from napari_uqseg.inference.cine import CineResult
@@ -26,20 +25,4 @@ def cine_layers(result: CineResult, image_name: str, source: dict[str, Any]) -> 
     meta[CINE_KEY] = {"volumes": result.volumes, "cycle": result.cycle}
     meta[QC_KEY] = result.qc["frames"][result.cycle["ED"]]["structures"]
     meta[MODEL_KEY] = str(result.qc.get("model"))
-    layers: list[LayerData] = [segmentation]
-    images = (
-        ("entropy", result.entropy, "inferno", (0.0, math.log(4)), True),
-        ("variance", result.variance, "magma", None, False),
-        ("mutual_info", result.mutual_info, "viridis", None, False),
-    )
-    for role, values, colormap, limits, visible in images:
-        kwargs = _base(source, layer_name(image_name, role), role)
-        kwargs.update(
-            colormap=colormap,
-            blending="additive",
-            contrast_limits=limits or (0.0, _upper_limit(values)),
-            visible=visible,
-            opacity=0.8,
-        )
-        layers.append((values, kwargs, "image"))
-    return layers
+    return [segmentation, *uncertainty_layers(result, 4, image_name, source)]

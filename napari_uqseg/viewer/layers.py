@@ -107,6 +107,30 @@ def _upper_limit(values: np.ndarray) -> float:
     return top if top > 0 else max(float(values.max(initial=0.0)), 1e-6)
 
 
+def uncertainty_layers(
+    maps: Any, num_classes: int, image_name: str, source: dict[str, Any]
+) -> list[LayerData]:
+    """The entropy (shown, on 0..log C), variance and mutual-information image layers of ``maps``
+    (anything with those three arrays)."""
+    images = (
+        ("entropy", maps.entropy, "inferno", (0.0, math.log(num_classes)), True),
+        ("variance", maps.variance, "magma", None, False),
+        ("mutual_info", maps.mutual_info, "viridis", None, False),
+    )
+    layers: list[LayerData] = []
+    for role, values, colormap, limits, visible in images:
+        kwargs = _base(source, layer_name(image_name, role), role)
+        kwargs.update(
+            colormap=colormap,
+            blending="additive",
+            contrast_limits=limits or (0.0, _upper_limit(values)),
+            visible=visible,
+            opacity=0.8,
+        )
+        layers.append((values, kwargs, "image"))
+    return layers
+
+
 def result_layers(
     result: PredictionResult,
     image_name: str,
@@ -138,21 +162,7 @@ def result_layers(
     seg_meta[FLAG_THRESHOLD_KEY] = threshold
     seg_meta[LABEL_NAMES_KEY] = names
     layers: list[LayerData] = [segmentation]
-    images = (
-        ("entropy", maps.entropy, "inferno", (0.0, math.log(maps.num_classes)), True),
-        ("variance", maps.variance, "magma", None, False),
-        ("mutual_info", maps.mutual_info, "viridis", None, False),
-    )
-    for role, values, colormap, limits, visible in images:
-        kwargs = _base(source, layer_name(image_name, role), role)
-        kwargs.update(
-            colormap=colormap,
-            blending="additive",
-            contrast_limits=limits or (0.0, _upper_limit(values)),
-            visible=visible,
-            opacity=0.8,
-        )
-        layers.append((values, kwargs, "image"))
+    layers += uncertainty_layers(maps, maps.num_classes, image_name, source)
     flagged = _base(source, layer_name(image_name, "flagged"), "flagged")
     flagged.update(
         colormap={None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0), 1: FLAG_COLOR},
