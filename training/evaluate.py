@@ -6,7 +6,8 @@ snapshot), ``--tta`` adds test-time augmentations, and ensembles add ``d_pw_memb
 For every volume of a split: 3D Dice and HD95 (voxels: this ACDC copy has no spacing) per structure
 from the MC mean and from the deterministic pass, calibration (ECE over the whole volume and over
 the foreground ROI, Brier), the Dice gain after referring the 1 % most uncertain voxels (Sander's
-refer mode), and the image-level QC scores of Hoebel et al. The summary gives means per phase and
+refer mode; with the chosen map and with the u-map, the variance), the image-level QC scores of
+Hoebel et al., and the seconds the passes took. The summary gives means per phase and
 the Spearman correlation of each QC score with Dice across volumes. All computation is done by the
 plugin's own modules; this file only loops and tabulates.
 """
@@ -17,6 +18,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,10 @@ def case_row(
     curve = referral_at_fractions(getattr(maps, uncertainty), prediction, reference, [0.0, 0.01])
     for k, name in enumerate(curve.structures):
         row[f"refer1_gain_{name}"] = float(curve.dice[1, k] - curve.dice[0, k])
+    if uncertainty != "variance":  # Sander's u-map beside the chosen map (the e-map by default)
+        umap = referral_at_fractions(maps.variance, prediction, reference, [0.0, 0.01])
+        for k, name in enumerate(umap.structures):
+            row[f"refer1_gain_umap_{name}"] = float(umap.dice[1, k] - umap.dice[0, k])
     for name, scores in image_level_scores(maps, prediction).items():
         if name in STRUCTURES:
             for score in (*QC_SCORES, *(s for s in ENSEMBLE_SCORES if s in scores)):
@@ -106,11 +112,15 @@ def evaluate_case(
     lcc: bool = False,
     tta: str = "none",
 ) -> dict[str, Any]:
-    """One CSV row of metrics for ``case``: :func:`infer_case`, then :func:`case_row`."""
+    """One CSV row of metrics for ``case``: :func:`infer_case`, then :func:`case_row`, plus the
+    seconds the MC and deterministic passes took (``seconds``)."""
+    start = time.perf_counter()
     volume, maps, single = infer_case(
         model, normalisation, case, samples=samples, seed=seed, tta=tta
     )
-    return case_row(case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc)
+    seconds = time.perf_counter() - start
+    row = case_row(case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc)
+    return {**row, "seconds": seconds}
 
 
 def _nanmean(values: list[float]) -> float:

@@ -27,7 +27,9 @@ def test_evaluate_writes_cases_and_summary(tiny_acdc: Path, tmp_path: Path, caps
         for name in ("RV", "Myo", "LV"):
             assert 0.0 <= float(row[f"dice_{name}"]) <= 1.0
             assert -1.0 <= float(row[f"refer1_gain_{name}"]) <= 1.0
+            assert -1.0 <= float(row[f"refer1_gain_umap_{name}"]) <= 1.0  # Sander's u-map too
         assert 0.0 <= float(row["ece"]) <= 1.0 and 0.0 <= float(row["brier"]) <= 2.0
+        assert float(row["seconds"]) > 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     mean_lv = np.mean([float(r["dice_LV"]) for r in rows])
     assert summary["all"]["dice_LV"] == np.float64(mean_lv).item()

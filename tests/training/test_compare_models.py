@@ -1,0 +1,63 @@
+"""The model comparison table (issue 12, item 5) from hand-made per-volume rows."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_uqseg.cohort.failure import aurc, e_aurc
+from training.experiments.compare_models import main, model_row
+
+
+def _rows(dice_rv, d_pw_rv, seconds=True):
+    rows = []
+    for i, (dice, dpw) in enumerate(zip(dice_rv, d_pw_rv, strict=True)):
+        row = {"id": f"p{i}", "phase": "ED" if i % 2 == 0 else "ES"}
+        for s in ("RV", "Myo", "LV"):
+            row[f"dice_{s}"] = str(dice if s == "RV" else 0.9)
+            row[f"hd95_{s}"] = "1.5"
+            row[f"refer1_gain_{s}"] = "0.05"
+            row[f"d_pw_{s}"] = str(dpw if s == "RV" else 0.95)
+        row.update(ece_roi="0.02", brier="0.01")
+        if seconds:
+            row["seconds"] = "3.0"
+        rows.append(row)
+    return rows
+
+
+def test_row_means_phases_and_failure_detection():
+    dice, dpw = [0.9, 0.5, 0.8, 0.7], [0.95, 0.6, 0.9, 0.8]
+    row = model_row("m", _rows(dice, dpw))
+    assert row["Dice RV"] == pytest.approx(np.mean(dice))
+    assert row["Dice RV ED"] == pytest.approx(np.mean([0.9, 0.8]))
+    assert row["Dice RV ES"] == pytest.approx(np.mean([0.5, 0.7]))
+    risk, conf = 1 - np.array(dice), np.array(dpw)  # D_pw: higher is surer
+    assert row["AURC d_pw RV"] == pytest.approx(aurc(conf, risk))
+    assert row["E-AURC d_pw RV"] == pytest.approx(e_aurc(conf, risk))
+    assert row["E-AURC d_pw RV"] == pytest.approx(0.0, abs=1e-12)  # a perfect ranking
+    assert row["rho d_pw RV"] == pytest.approx(1.0)
+    assert np.isnan(row["1% gain u-map RV"])  # evaluated before the u-map column existed
+    assert row["s / volume"] == 3.0
+
+
+def test_command_writes_one_column_per_model(tmp_path: Path):
+    for name, dice in (("a", [0.9, 0.8]), ("b", [0.7, 0.6])):
+        folder = tmp_path / name
+        folder.mkdir()
+        rows = _rows(dice, [0.9, 0.8], seconds=name == "a")
+        with open(folder / "cases.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    assert main([f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}", "--out", str(tmp_path / "t")]) == 0
+    text = (tmp_path / "t.md").read_text()
+    assert "| measure | a | b |" in text and "| Dice RV | 0.8500 | 0.6500 |" in text
+    assert "| s / volume | 3.00 | n/a |" in text
+    assert (tmp_path / "t.png").stat().st_size > 10_000
+    with open(tmp_path / "t.csv") as handle:
+        assert [r["model"] for r in csv.DictReader(handle)] == ["a", "b"]
+    with pytest.raises(SystemExit, match="NAME=DIR"):
+        main(["nonsense", "--out", str(tmp_path / "x")])
