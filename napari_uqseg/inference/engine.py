@@ -10,9 +10,10 @@ statistics finish a slice (and drop its float64 sums) before the next one starts
 Reproducibility: every (sample, slice) image draws its dropout masks from its own stream, keyed by
 (seed, sample index, slice index) (:mod:`napari_uqseg.inference.streams`), so the same seed, device
 and precision give the same maps whatever the batch size or thread count (up to floating-point
-summation order). Plain ``nn.Dropout`` layers (``optimise=False``) instead draw from a private
-generator swapped into the device's default generator only while the head runs, in batch order. The
-caller's global RNG is neither used nor advanced.
+summation order), and the masks themselves are the same on every device. Plain ``nn.Dropout``
+layers (``optimise=False``) instead draw from a private generator swapped into the device's default
+generator only while the head runs, in batch order. The caller's global RNG is neither used nor
+advanced.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from napari_uqseg.inference.device import autocast_dtype, is_out_of_memory, sele
 from napari_uqseg.inference.optimise import inference_copy
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.inference.phases import num_phases, phase_softmax
+from napari_uqseg.inference.progress import InferenceCancelled, PassCounter, Progress, drive
 from napari_uqseg.inference.rng import PrivateRng
 from napari_uqseg.inference.sources import (
     IDENTITY,
@@ -43,6 +45,16 @@ from napari_uqseg.inference.sources import (
 from napari_uqseg.inference.streams import StreamGrid, image_keys, image_streams
 from napari_uqseg.models.mc import eval_mode, mc_dropout
 from napari_uqseg.uncertainty.stats import StreamingStats, UncertaintyMaps
+
+# Progress, InferenceCancelled and drive live in .progress; callers may import them from here too.
+__all__ = [
+    "InferenceCancelled",
+    "Progress",
+    "deterministic_inference",
+    "drive",
+    "iter_mc_inference",
+    "run_mc_inference",
+]
 
 #: 2D images (samples × slices) per forward pass when ``batch_slices`` is not given.
 #: On CPU with one torch thread, 2 images keep peak memory at ~1/4 of the naive way's and are as
@@ -58,25 +70,6 @@ def default_batch(device: torch.device) -> int:
     if device.type == "cpu" and torch.get_num_threads() > 1:
         return CPU_MULTITHREAD_BATCH
     return DEFAULT_BATCH.get(device.type, 8)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """``done`` of ``total`` passes finished; ``stage`` is "sampling" or "deterministic";
-    ``unit`` what a pass covers: a "slice" (2D models) or a "window" (3D sliding windows)."""
-
-    done: int
-    total: int
-    stage: str
-    unit: str = "slice"
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 1.0
-
-
-class InferenceCancelled(RuntimeError):
-    """Raised by the generator when its ``cancel`` event was set between two batches."""
 
 
 def _prepare_image(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -157,7 +150,7 @@ def _iterate(
     sources = [(m, a) for m in range(len(members)) for a in range(len(augmentations))]
     per_source = options.samples
     total_samples = per_source * len(sources)
-    progress = _Counter(total_samples * depth, "sampling" if stochastic else "deterministic")
+    progress = PassCounter(total_samples * depth, "sampling" if stochastic else "deterministic")
     stats: StreamingStats | None = None
     member_sum: torch.Tensor | None = None  # [C, Z, Y, X] sum of a member's samples (ensembles)
     member_labels: list[np.ndarray] = []
@@ -207,17 +200,6 @@ def _iterate(
     return maps
 
 
-class _Counter:
-    """Slice passes done of a whole run, across its sample sources."""
-
-    def __init__(self, total: int, stage: str) -> None:
-        self.done, self.total, self.stage = 0, total, stage
-
-    def add(self, n: int) -> Progress:
-        self.done += n
-        return Progress(self.done, self.total, self.stage)
-
-
 def _run_source(
     model: nn.Module,
     x: torch.Tensor,
@@ -226,7 +208,7 @@ def _run_source(
     *,
     first_sample: int,
     sink: Callable[[torch.Tensor, int, int], None],
-    progress: _Counter,
+    progress: PassCounter,
     cancel: threading.Event | None,
     stochastic: bool,
     sample_offset: int = 0,
@@ -366,20 +348,6 @@ def iter_mc_inference(
         optimise=optimise,
         augmentations=tta_augmentations(opts.tta),
     )
-
-
-def drive(
-    generator: Generator[Progress, None, UncertaintyMaps],
-    progress: Callable[[Progress], None] | None = None,
-) -> UncertaintyMaps:
-    """Run an inference generator to completion, passing each :class:`Progress` to ``progress``."""
-    while True:
-        try:
-            update = next(generator)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(update)
 
 
 def run_mc_inference(

@@ -10,8 +10,9 @@ batch size, the thread count or the order in which samples are drawn; sample ``t
 T = 20 is sample ``t`` of a run with T = 10.
 
 Masks are also keyed by *position*: word ``i`` of an image's stream in a layer is
-SplitMix64(seed + (i + 1)·γ), a counter-based generator, where ``i`` counts the 16-bit lanes of the
-layer's activation on the **whole slice** (channels-last order, four lanes per word). A pass over a
+SplitMix64(seed + (i + 1)·γ), a counter-based generator, where ``i`` counts the words (four 16-bit
+lanes each, one lane per element) of the layer's activation on the **whole slice**, in channels-last
+order. A pass over a
 window of the slice (the heart-region path, :mod:`~napari_uqseg.inference.region`) passes the
 window's origin and the whole slice's size (:class:`StreamGrid`), and each of its pixels gets the
 mask the same pixel gets in a whole-slice run: with the same seed the two runs differ only by the
@@ -79,11 +80,6 @@ def image_streams(keys: Sequence[int], grid: StreamGrid | None = None) -> Iterat
     finally:
         _GRID.reset(grid_token)
         _KEYS.reset(token)
-
-
-def current_keys() -> tuple[int, ...] | None:
-    """The keys set by the innermost :func:`image_streams`, or None outside one."""
-    return _KEYS.get()
 
 
 def _signed(value: int) -> int:

@@ -34,9 +34,10 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, select_device
-from napari_uqseg.inference.engine import InferenceCancelled, Progress, checked_image, drive
+from napari_uqseg.inference.engine import checked_image
 from napari_uqseg.inference.optimise import frozen_copy
 from napari_uqseg.inference.options import InferenceOptions
+from napari_uqseg.inference.progress import InferenceCancelled, PassCounter, Progress, drive
 from napari_uqseg.inference.rng import PrivateRng
 from napari_uqseg.inference.sources import Augmentation, source_seed, tta_augmentations
 from napari_uqseg.inference.windows import (
@@ -129,15 +130,6 @@ def _group_size(samples: int, classes: int, padded: Sequence[int], budget: int) 
     return max(1, min(samples, budget // max(1, classes * voxels * 4)))
 
 
-class _Counter:
-    def __init__(self, total: int, stage: str) -> None:
-        self.done, self.total, self.stage = 0, total, stage
-
-    def add(self, n: int) -> Progress:
-        self.done += n
-        return Progress(self.done, self.total, self.stage, "window")
-
-
 def iter_volumetric_inference(
     model: nn.Module | Sequence[nn.Module],
     image_zyx: np.ndarray | torch.Tensor,
@@ -185,7 +177,8 @@ def iter_volumetric_inference(
     if classes < 2:
         raise InputError(f"{type(first).__name__} does not declare num_classes >= 2")
     stats = StreamingStats(classes, shape, total, track_samples=track_samples)
-    progress = _Counter(total * len(grid.slices), "sampling" if stochastic else "deterministic")
+    stage = "sampling" if stochastic else "deterministic"
+    progress = PassCounter(total * len(grid.slices), stage, "window")
     want_sdm = sdm and all(hasattr(m, "head_all") for m in members)
     sdm_sum: torch.Tensor | None = None
     member_labels: list[np.ndarray] = []
@@ -233,7 +226,7 @@ def _run_source(
     *,
     stats: StreamingStats,
     first_sample: int,
-    progress: _Counter,
+    progress: PassCounter,
     cancel: threading.Event | None,
     stochastic: bool,
     want_sdm: bool,
