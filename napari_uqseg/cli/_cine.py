@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from napari_uqseg.cli._options import shared_options
+
 
 def run_cine(args: argparse.Namespace, cine: Any, series: Any, model: Any, *, bar: Any) -> int:
     """Segment every frame of ``cine``, print the cycle summary, write the 4D outputs; exit 0."""
@@ -29,12 +31,7 @@ def run_cine(args: argparse.Namespace, cine: Any, series: Any, model: Any, *, ba
         result = predict_cine(
             cine,
             model,
-            samples=args.samples,
-            seed=args.seed,
-            device=args.device,
-            precision=args.precision,
-            largest_component=args.largest_component,
-            tta=args.tta,
+            **shared_options(args),
             phases=phases,
             phase_sources=sources,
             progress=None if args.no_progress else progress.update,

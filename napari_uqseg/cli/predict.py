@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from napari_uqseg.cli._options import shared_options
 from napari_uqseg.inference.options import TTA_SETS
 
 EPILOG = """examples:
@@ -193,16 +194,10 @@ def run(args: argparse.Namespace) -> int:
         result = predict_volume(
             volume,
             model,
-            samples=args.samples,
-            seed=args.seed,
-            device=args.device,
-            precision=args.precision,
-            largest_component=args.largest_component,
-            tta=args.tta,
+            **shared_options(args),
             window=None if args.window is None else tuple(args.window),
             window_overlap=args.window_overlap,
             region=args.region,
-            threads=args.threads,
             adaptive_tolerance=args.adaptive,
             progress=None if args.no_progress else bar.update,
         )

@@ -15,6 +15,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from napari_uqseg.cli._options import shared_options
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.options import TTA_SETS
 from napari_uqseg.io.nifti import Volume
@@ -66,14 +67,7 @@ def run_phases(
     model = models[0] if len(models) == 1 else models
     volumes = {phase: image for phase, (image, _) in inputs.items()}
     together = bool(model_phases(model))
-    options = {
-        "samples": args.samples,
-        "seed": args.seed,
-        "device": args.device,
-        "precision": args.precision,
-        "largest_component": args.largest_component,
-        "tta": args.tta,
-    }
+    options = shared_options(args)
     depth = next(iter(volumes.values())).array.shape[0]
     per_run = len(models) * len(TTA_SETS[args.tta]) * args.samples * depth
     if together:

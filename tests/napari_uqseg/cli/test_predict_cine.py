@@ -68,3 +68,16 @@ def test_a_dicom_cine_takes_ed_from_the_trigger_times(tmp_path, acdc_dir, checkp
     assert nib.load(tmp_path / "o" / "sa_cine_seg.nii.gz").ndim == 4
     assert _predict(folder, checkpoint, tmp_path / "d", "--format", "dicom") == 2
     assert "--format dicom writes one frame" in capsys.readouterr().err
+
+
+def test_the_cine_path_honours_threads(tmp_path, checkpoint, monkeypatch):
+    # --threads used to reach the single-volume path only; a cine ran with "auto" whatever was asked.
+    import napari_uqseg.inference.paths as paths
+
+    asked = []
+    choose = paths.choose_threads
+    monkeypatch.setattr(paths, "choose_threads", lambda spec: asked.append(spec) or choose(spec))
+    images, _ = phantom_cine(("ED", "ES"), shape=(1, 24, 24))
+    path = write_cine(images, tmp_path / "in" / "patient901_4d.nii.gz", info={"ED": 1, "ES": 2})
+    assert _predict(path, checkpoint, tmp_path / "out", "--threads", "1") == 0
+    assert asked and set(asked) == {1}

@@ -1,0 +1,20 @@
+"""The ``uqseg predict`` flags that every predict path honours (one volume, a cine cycle, an ED+ES
+pair), as keyword arguments of :class:`~napari_uqseg.inference.options.InferenceOptions`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def shared_options(args: argparse.Namespace) -> dict[str, Any]:
+    """samples, seed, device, precision, largest component, TTA and threads from ``args``."""
+    return {
+        "samples": args.samples,
+        "seed": args.seed,
+        "device": args.device,
+        "precision": args.precision,
+        "largest_component": args.largest_component,
+        "tta": args.tta,
+        "threads": args.threads,
+    }
