@@ -34,10 +34,11 @@ import os
 import platform
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from gui_common import acdc_root, export_package
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,11 +46,7 @@ ACDC = "patient002/patient002_frame01.nii.gz"
 
 
 def _acdc_root() -> Path:
-    env = os.environ.get("UQSEG_ACDC_DIR")
-    for candidate in (env, ROOT.parent / "shared/data/acdc"):
-        if candidate and (Path(candidate) / ACDC).is_file():
-            return Path(candidate)
-    raise SystemExit("ACDC data not found: set UQSEG_ACDC_DIR")
+    return acdc_root(ACDC)
 
 
 # ---- the child: one fresh napari process ------------------------------------------------------
@@ -227,16 +224,6 @@ def stages(marks: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def _export(rev: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix=f"uqseg-{rev}-"))
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "napari_uqseg"], check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
-
-
 def measure(tree: Path, wait: float, samples: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     env.setdefault("UQSEG_ACDC_DIR", str(_acdc_root()))
@@ -290,7 +277,7 @@ def main() -> None:
         return
     trees = {"after (this tree)": ROOT}
     if args.compare:
-        trees = {f"before ({args.compare})": _export(args.compare), **trees}
+        trees = {f"before ({args.compare})": export_package(args.compare), **trees}
     waits = [float(w) for w in args.waits.split(",")]
     rows, cli = [], []
     for repeat in range(args.repeats):

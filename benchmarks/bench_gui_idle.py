@@ -26,18 +26,18 @@ Run: ``python benchmarks/bench_gui_idle.py --compare main`` (needs ``xvfb-run``)
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
 import resource
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from gui_common import acdc_root, export_package
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,11 +47,7 @@ DOCKS = ("Run MC-dropout segmentation", "Referral and correction", "Quality cont
 
 
 def _acdc_root() -> Path:
-    env = os.environ.get("UQSEG_ACDC_DIR")
-    for candidate in (env, ROOT.parent / "shared/data/acdc"):
-        if candidate and (Path(candidate) / f"{ACDC}.nii.gz").is_file():
-            return Path(candidate)
-    raise SystemExit("ACDC data not found: set UQSEG_ACDC_DIR")
+    return acdc_root(f"{ACDC}.nii.gz")
 
 
 # ---- the child: one napari process on its own display ------------------------------------------
@@ -156,16 +152,6 @@ def child(args: argparse.Namespace) -> None:
 
 
 # ---- the parent ------------------------------------------------------------------------------
-def _export(rev: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix=f"uqseg-{rev}-"))
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "napari_uqseg"], check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
-
-
 def measure(tree: Path, size: str, seconds: float, samples: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "UQSEG_ACDC_DIR": str(_acdc_root())}
     cmd = [
@@ -195,7 +181,7 @@ def main() -> None:
         return
     trees = {"after (this tree)": ROOT}
     if args.compare:
-        trees = {f"before ({args.compare})": _export(args.compare), **trees}
+        trees = {f"before ({args.compare})": export_package(args.compare), **trees}
     rows = []
     for size in args.sizes.split(","):
         for label, tree in trees.items():

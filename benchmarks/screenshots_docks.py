@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gui_common import acdc_root
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "images"
 CASE = "patient002/patient002_frame01"
@@ -34,11 +36,7 @@ MAX_BYTES = 400_000
 
 
 def _acdc_root() -> Path:
-    env = os.environ.get("UQSEG_ACDC_DIR")
-    for candidate in (env, ROOT.parent / "shared/data/acdc"):
-        if candidate and (Path(candidate) / f"{CASE}.nii.gz").is_file():
-            return Path(candidate)
-    raise SystemExit("ACDC data not found: set UQSEG_ACDC_DIR")
+    return acdc_root(f"{CASE}.nii.gz")
 
 
 def _save(viewer, path: Path) -> None:

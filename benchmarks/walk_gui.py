@@ -25,17 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from gui_common import acdc_root
+
 ROOT = Path(__file__).resolve().parents[1]
 CASE = "patient002/patient002_frame01"
 DOCKS = ("Run MC-dropout segmentation", "Referral and correction", "Quality control")
 
 
 def _acdc_root() -> Path:
-    env = os.environ.get("UQSEG_ACDC_DIR")
-    for candidate in (env, ROOT.parent / "shared/data/acdc"):
-        if candidate and (Path(candidate) / f"{CASE}.nii.gz").is_file():
-            return Path(candidate)
-    raise SystemExit("ACDC data not found: set UQSEG_ACDC_DIR")
+    return acdc_root(f"{CASE}.nii.gz")
 
 
 def walk(args: argparse.Namespace) -> None:

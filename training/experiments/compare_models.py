@@ -32,7 +32,7 @@ import numpy as np
 
 from napari_uqseg.cohort.failure import aurc, confidence, e_aurc, spearman
 from napari_uqseg.labels import STRUCTURES
-from training.experiments.table import _cell, write_csv
+from training.experiments.table import format_cell, write_csv
 
 SCORES = ("cv", "d_pw", "u_labelled")
 
@@ -165,7 +165,7 @@ def markdown(rows: Sequence[dict[str, Any]], title: str, notes: str) -> str:
         if key == "model":
             continue
         digits = 2 if key.startswith(("HD95", "s /")) else 4
-        cells = [_cell(r.get(key, float("nan")), digits) for r in rows]
+        cells = [format_cell(r.get(key, float("nan")), digits) for r in rows]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _cell(value: Any, digits: int) -> str:
+def format_cell(value: Any, digits: int) -> str:
     if isinstance(value, float):
         return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
     return str(value)
@@ -47,6 +47,6 @@ def write_table(
     lines.append("| " + " | ".join(columns) + " |")
     lines.append("| " + " | ".join("---" for _ in columns) + " |")
     for row in rows:
-        lines.append("| " + " | ".join(_cell(row[c], digits) for c in columns) + " |")
+        lines.append("| " + " | ".join(format_cell(row[c], digits) for c in columns) + " |")
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path
