@@ -25,6 +25,7 @@ _FIELDS = {
     "iterations_per_epoch": (None, "iterations_per_epoch"),
     "val_every": (None, "val_every"),
     "threads": (None, "num_threads"),
+    "channels_last": (None, "channels_last"),
     "seed": (None, "seed"),
 }
 
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations-per-epoch", type=int)
     p.add_argument("--val-every", type=int, help="validate every N epochs")
     p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="channels_last_3d layout for weights and crops (default on: faster with oneDNN)",
+    )
     p.add_argument("--seed", type=int)
     return p
 

@@ -68,6 +68,7 @@ class LAConfig:
     consistency_rampup_epochs: float = 0.0
     seed: int = 0
     bf16: bool = True
+    channels_last: bool = True
     num_threads: int = 1
     val_every: int = 5
     val_overlap: float = 0.25

