@@ -249,6 +249,9 @@ class _LazyBar:
             total = self.total if progress.unit == "slice" else progress.total
             unit = f"{progress.unit} pass"
             self.bar = tqdm(total=total, unit=unit, desc=self.desc, file=sys.stderr)
+        if progress.total > self.bar.total:  # an ensemble manifest names more members than files
+            self.bar.total = progress.total
+            self.bar.refresh()
         self.bar.update(progress.done - self.bar.n)
 
     def __enter__(self) -> _LazyBar:

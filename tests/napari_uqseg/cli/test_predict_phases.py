@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import nibabel as nib
 import numpy as np
@@ -105,3 +106,23 @@ def test_errors_are_one_line(tmp_path, dcnn, patient, capsys):
         assert main([*argv, "--model", str(dcnn), "--out", str(tmp_path / "o")]) == 2, argv
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_progress_bar_counts_every_member_of_a_manifest(tmp_path, patient, capsys):
+    """A manifest is one --model but several networks: the bar's total is their passes, so it
+    ends at done == total (it overflowed to 3x its total with a 3-snapshot manifest)."""
+    members = [
+        save_checkpoint(
+            tmp_path / f"snap_{i}.pt",
+            build_model("dilated_cnn", features=4, hidden=8),
+            extra={"phases": ["ED", "ES"]},
+        )
+        for i in range(3)
+    ]
+    manifest = write_manifest(tmp_path / "three.json", members, emap="last_member")
+    argv = ["predict", str(patient), "--model", str(manifest), "--samples", "2"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    counts = re.findall(r"(\d+)/(\d+) \[", capsys.readouterr().err)
+    assert counts, "no progress bar on stderr"
+    assert all(int(done) <= int(total) for done, total in counts), counts
+    assert counts[-1] == ("18", "18")  # 3 members x 2 samples x 3 slices
