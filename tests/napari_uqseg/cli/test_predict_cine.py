@@ -71,7 +71,7 @@ def test_a_dicom_cine_takes_ed_from_the_trigger_times(tmp_path, acdc_dir, checkp
 
 
 def test_the_cine_path_honours_threads(tmp_path, checkpoint, monkeypatch):
-    # --threads used to reach the single-volume path only; a cine ran with "auto" whatever was asked.
+    # --threads used to reach the single-volume path only; a cine ran "auto" whatever was asked.
     import napari_uqseg.inference.paths as paths
 
     asked = []
