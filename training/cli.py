@@ -160,14 +160,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         source, extra_val = None, None
         if config.data.phantom_fraction > 0:
             source, extra_val = phantom_source(config), {"phantom": demo_phantoms(config)}
-        state = train(
-            config,
-            args.run_dir,
-            resume=args.resume,
-            progress=not args.no_progress,
-            extra_source=source,
-            extra_val=extra_val,
-        )
+        from napari_uqseg.inference.heap import retained_heap
+
+        with retained_heap():  # each step reuses the last one's freed activations (heap.py)
+            state = train(
+                config,
+                args.run_dir,
+                resume=args.resume,
+                progress=not args.no_progress,
+                extra_source=source,
+                extra_val=extra_val,
+            )
     except InputError as exc:
         print(f"uqseg-train: error: {exc}", file=sys.stderr)
         return 2

@@ -30,7 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from napari_uqseg.errors import InputError
+from napari_uqseg.inference.batching import cpu_images_per_pass, floats_per_pixel
 from napari_uqseg.inference.device import autocast_dtype, is_out_of_memory, select_device
+from napari_uqseg.inference.heap import retained_heap
 from napari_uqseg.inference.optimise import inference_copy
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.inference.phases import num_phases, phase_softmax
@@ -119,7 +121,13 @@ def _model_device(model: nn.Module) -> torch.device:
     return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
-def _iterate(
+def _iterate(*args: Any, **kwargs: Any) -> Generator[Progress, None, UncertaintyMaps]:
+    """:func:`_iterate_sources` with freed activations kept for the next pass (``heap``)."""
+    with retained_heap():
+        return (yield from _iterate_sources(*args, **kwargs))
+
+
+def _iterate_sources(
     members: Sequence[nn.Module],
     image: np.ndarray | torch.Tensor,
     options: InferenceOptions,
@@ -247,6 +255,10 @@ def _run_source(
 
     try:
         model.to(dev)
+        if batch_slices is None and dev.type == "cpu":
+            with eval_mode(model):
+                per_pixel = floats_per_pixel(model, stem, head, x.shape[1], multiple)
+            budget = cpu_images_per_pass(budget, per_pixel, height + pad_y, width + pad_x)
         with mode:
             # Few slices, many samples per pass: the float64 statistics and the stem features
             # then cover only a few slices at a time, whatever the batch size.

@@ -35,6 +35,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import autocast_dtype, select_device
 from napari_uqseg.inference.engine import checked_image
+from napari_uqseg.inference.heap import retained_heap
 from napari_uqseg.inference.optimise import frozen_copy
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.inference.progress import InferenceCancelled, PassCounter, Progress, drive
@@ -184,32 +185,33 @@ def iter_volumetric_inference(
     member_labels: list[np.ndarray] = []
     member_sum: torch.Tensor | None = None
     network = first
-    for index, (m, a) in enumerate(sources):
-        if a == 0:  # one prepared copy per member, shared by its augmentations
-            network = inference_copy_3d(members[m]) if optimise else members[m]
-        outputs = yield from _run_source(
-            network,
-            x,
-            grid,
-            replace(opts, seed=source_seed(opts.seed, index)),
-            augmentations[a],
-            stats=stats,
-            first_sample=index * per_source,
-            progress=progress,
-            cancel=cancel,
-            stochastic=stochastic,
-            want_sdm=want_sdm,
-            blend_budget=blend_budget,
-            member_sum=len(members) > 1,
-        )
-        probs_sum, sdm_part = outputs
-        if sdm_part is not None:
-            sdm_sum = sdm_part if sdm_sum is None else sdm_sum.add_(sdm_part)
-        if len(members) > 1:
-            member_sum = probs_sum if member_sum is None else member_sum.add_(probs_sum)
-            if a == len(augmentations) - 1:
-                member_labels.append(member_sum.argmax(dim=0).to(torch.uint8).numpy())
-                member_sum = None
+    with retained_heap():  # activations freed by a window are reused by the next
+        for index, (m, a) in enumerate(sources):
+            if a == 0:  # one prepared copy per member, shared by its augmentations
+                network = inference_copy_3d(members[m]) if optimise else members[m]
+            outputs = yield from _run_source(
+                network,
+                x,
+                grid,
+                replace(opts, seed=source_seed(opts.seed, index)),
+                augmentations[a],
+                stats=stats,
+                first_sample=index * per_source,
+                progress=progress,
+                cancel=cancel,
+                stochastic=stochastic,
+                want_sdm=want_sdm,
+                blend_budget=blend_budget,
+                member_sum=len(members) > 1,
+            )
+            probs_sum, sdm_part = outputs
+            if sdm_part is not None:
+                sdm_sum = sdm_part if sdm_sum is None else sdm_sum.add_(sdm_part)
+            if len(members) > 1:
+                member_sum = probs_sum if member_sum is None else member_sum.add_(probs_sum)
+                if a == len(augmentations) - 1:
+                    member_labels.append(member_sum.argmax(dim=0).to(torch.uint8).numpy())
+                    member_sum = None
     maps = stats.finalize()
     if member_labels:
         maps = replace(maps, member_predictions=np.stack(member_labels))

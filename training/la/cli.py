@@ -80,11 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = resolve_config(args)
+        from napari_uqseg.inference.heap import retained_heap
         from training.la.loop import train_la  # late: torch and MONAI only when training
 
-        state = train_la(
-            config, args.run_dir, resume=args.resume, log=lambda m: print(m, flush=True)
-        )
+        with retained_heap():  # each step reuses the last one's freed activations (heap.py)
+            state = train_la(
+                config, args.run_dir, resume=args.resume, log=lambda m: print(m, flush=True)
+            )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
