@@ -62,16 +62,21 @@ def test_ed_es_files_write_outputs_per_phase(tmp_path, dcnn, patient, capsys):
         assert qc["dice"] is None
 
 
-def test_patient_folder_reads_info_cfg_and_scores_against_labels(tmp_path, dcnn, patient, capsys):
+def _snapshot_manifest(folder, name: str, count: int):
+    """A manifest of ``count`` tiny two-phase DCNN snapshots, as export_snapshots writes it."""
     members = [
         save_checkpoint(
-            tmp_path / f"snap_{i}.pt",
+            folder / f"{name}_snap_{i}.pt",
             build_model("dilated_cnn", features=4, hidden=8),
             extra={"phases": ["ED", "ES"]},
         )
-        for i in range(2)
+        for i in range(count)
     ]
-    manifest = write_manifest(tmp_path / "dcnn_snapshots.json", members, emap="last_member")
+    return write_manifest(folder / f"{name}.json", members, emap="last_member")
+
+
+def test_patient_folder_reads_info_cfg_and_scores_against_labels(tmp_path, dcnn, patient, capsys):
+    manifest = _snapshot_manifest(tmp_path, "dcnn_snapshots", 2)
     out = tmp_path / "out"
     argv = ["predict", str(patient), "--model", str(manifest), "--samples", "2", "--out", str(out)]
     assert main([*argv, "--no-progress"]) == 0
@@ -111,15 +116,7 @@ def test_errors_are_one_line(tmp_path, dcnn, patient, capsys):
 def test_progress_bar_counts_every_member_of_a_manifest(tmp_path, patient, capsys):
     """A manifest is one --model but several networks: the bar's total is their passes, so it
     ends at done == total (it overflowed to 3x its total with a 3-snapshot manifest)."""
-    members = [
-        save_checkpoint(
-            tmp_path / f"snap_{i}.pt",
-            build_model("dilated_cnn", features=4, hidden=8),
-            extra={"phases": ["ED", "ES"]},
-        )
-        for i in range(3)
-    ]
-    manifest = write_manifest(tmp_path / "three.json", members, emap="last_member")
+    manifest = _snapshot_manifest(tmp_path, "three", 3)
     argv = ["predict", str(patient), "--model", str(manifest), "--samples", "2"]
     assert main([*argv, "--out", str(tmp_path / "out")]) == 0
     counts = re.findall(r"(\d+)/(\d+) \[", capsys.readouterr().err)
