@@ -16,18 +16,15 @@ Needs ``xdotool`` (``apt-get install -y xdotool``) and ``xvfb-run``:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from gui_common import acdc_root
+from xwalk import Walker, relaunch_under_xvfb
 
-ROOT = Path(__file__).resolve().parents[1]
 CASE = "patient002/patient002_frame01"
 DOCKS = ("Run MC-dropout segmentation", "Referral and correction", "Quality control")
 
@@ -38,49 +35,18 @@ def _acdc_root() -> Path:
 
 def walk(args: argparse.Namespace) -> None:
     import napari
-    from qtpy.QtCore import QEventLoop, QPoint, QTimer
+    from qtpy.QtCore import QEventLoop, QPoint
     from qtpy.QtWidgets import QApplication, QScrollArea
 
     from napari_uqseg.referral.session import autosave
 
     os.environ[autosave.HOME_ENV] = tempfile.mkdtemp(prefix="uqseg-walk-home-")
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    log: list[dict] = []
-
-    def spin(seconds: float) -> None:
-        loop = QEventLoop()
-        QTimer.singleShot(int(seconds * 1000), loop.quit)
-        loop.exec()
-
-    def xdo(*words: str, wait: bool = True) -> subprocess.Popen:
-        """Run xdotool while Qt keeps processing events (it must see the input to react)."""
-        proc = subprocess.Popen(["xdotool", *words])
-        while wait and proc.poll() is None:
-            QApplication.processEvents()
-            time.sleep(0.01)
-        return proc
-
-    def centre(widget, dx: int = 0, dy: int = 0) -> tuple[str, str]:
-        point = widget.mapToGlobal(widget.rect().center() + QPoint(dx, dy))
-        return str(point.x()), str(point.y())
-
-    def click(widget, dx: int = 0, dy: int = 0) -> None:
-        x, y = centre(widget, dx, dy)
-        xdo("mousemove", "--sync", x, y)
-        spin(0.2)
-        xdo("click", "1")
-        spin(0.5)
-
-    def shot(name: str, **facts) -> None:
-        spin(1.0)
-        path = out / f"step_{len(log):02d}_{name}.png"
-        viewer.screenshot(str(path), canvas_only=False)
-        log.append({"step": name, "png": path.name, **facts})
-        print(json.dumps(log[-1]), flush=True)
 
     width, height = (int(v) for v in args.size.split("x"))
     viewer = napari.Viewer(title="napari-uqseg walk")
+    walker = Walker(viewer, out)
+    spin, xdo, click, shot = walker.spin, walker.xdo, walker.click, walker.shot
     window = viewer.window._qt_window
     window.resize(width, height)
     window.move(0, 0)
@@ -208,7 +174,7 @@ def walk(args: argparse.Namespace) -> None:
         click(port, rect.center().x() - port.width() // 2, rect.center().y() - port.height() // 2)
     first = qc.slice_list.item(0).text() if qc.slice_list.count() else None
     shot("qc_slice", slice_shown=int(viewer.dims.current_step[0]), first=first)
-    (out / "walk.json").write_text(json.dumps(log, indent=1) + "\n")
+    walker.save_log()
     referral.controller.stop_recording()
     viewer.close()
 
@@ -257,21 +223,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "uqseg-walk")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not shutil.which("xdotool"):
-        raise SystemExit("needs xdotool: apt-get install -y xdotool")
     if args.child:
         walk(args)
         return
-    cmd = [
-        "xvfb-run", "-a", "-s", f"-screen 0 {args.size}x24", sys.executable, __file__, "--child",
-        "--size", args.size, "--samples", str(args.samples), "--out", str(args.out),
-    ]  # fmt: skip
-    # This tree's package, not whichever copy the environment has installed.
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
-    subprocess.run(cmd, check=True, env=env)
+    child = ["--size", args.size, "--samples", str(args.samples), "--out", str(args.out)]
+    relaunch_under_xvfb(__file__, args.size, child)
 
 
 if __name__ == "__main__":

@@ -361,7 +361,7 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         else:
             result = outcome.result
             first = next(iter(result.values())) if isinstance(result, dict) else result
-            self._set_running(False, f"Done: {first.qc['samples']} samples{self._where}.")
+            self._set_running(False, f"Done: {_samples_text(first.qc)}{self._where}.")
         self.finished.emit(outcome)
 
     def _set_running(self, running: bool, message: str) -> None:
@@ -381,3 +381,15 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         self.progress_bar.setRange(0, max(update.total, 1))
         self.progress_bar.setValue(update.done)
         self.progress_label.setText(progress_text(update, time.monotonic() - self._progress_start))
+
+
+def _samples_text(qc: dict[str, Any]) -> str:
+    """ "10 samples", or for an ensemble or test-time augmentation "30 samples (3 members x 10)"."""
+    total, per = qc.get("total_samples", qc["samples"]), qc["samples"]
+    if total == per:
+        return f"{per} samples"
+    members = len(qc.get("members") or ()) or 1
+    views = total // (per * members)
+    parts = [f"{members} members"] if members > 1 else []
+    parts += [f"{views} views"] if views > 1 else []
+    return f"{total} samples ({' x '.join([*parts, str(per)])})"

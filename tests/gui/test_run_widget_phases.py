@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -99,3 +101,40 @@ def test_mismatched_phases_are_a_notification(viewer, checkpoints, errors, qtbot
         widget.run()
     assert "grids differ" in blocker.args[0].error and any("grids differ" in e for e in errors)
     assert "ed ED segmentation" not in viewer.layers
+
+
+def test_a_snapshot_manifest_runs_and_the_status_counts_every_member(
+    viewer, checkpoints, errors, qtbot, tmp_path
+):
+    """A DCNN snapshot ensemble chosen as a manifest: the ES picker appears, and the status says
+    how many samples it drew (it said "Done: 2 samples." for 3 members x 2)."""
+    from napari_uqseg.models.manifest import write_manifest
+
+    members = []
+    for i in range(3):  # members lie beside their manifest
+        members.append(tmp_path / f"snapshot_{i}.pt")
+        shutil.copy(checkpoints["dcnn"], members[-1])
+    manifest = write_manifest(tmp_path / "snapshots.json", members, emap="last_member")
+    widget = RunWidget(viewer)
+    qtbot.addWidget(widget)
+    widget.use_thread = False
+    widget.add_checkpoint(str(manifest))
+    assert _shown(widget)
+    widget.samples_spin.setValue(2)
+    with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
+        widget.run()
+    assert blocker.args[0].error is None and not errors
+    assert widget.status.text().startswith("Done: 6 samples (3 members x 2)"), widget.status.text()
+    assert blocker.args[0].result["ES"].qc["total_samples"] == 6
+
+
+def test_samples_text_names_members_and_views():
+    from napari_uqseg._qt.run_widget import _samples_text
+
+    assert _samples_text({"samples": 10, "total_samples": 10, "members": ["a"]}) == "10 samples"
+    assert _samples_text({"samples": 10}) == "10 samples"
+    two_by_three = {"samples": 10, "total_samples": 60, "members": ["a", "b"]}
+    assert _samples_text(two_by_three) == "60 samples (2 members x 3 views x 10)"
+    assert _samples_text({"samples": 5, "total_samples": 15, "members": ["a"]}) == (
+        "15 samples (3 views x 5)"
+    )
