@@ -156,7 +156,7 @@ def _render_3d(viewer, case: str, out: Path) -> None:
         sdm.translate = (0, 0, entropy.extent.world[1][-1] * 1.1)
     viewer.dims.ndisplay = 3
     viewer.reset_view()  # before the angles: it resets them
-    viewer.camera.angles = (0, 35, 60)
+    viewer.scene.camera.angles = (0, 35, 60)
     settle(viewer, rounds=30)
     _save_small(viewer.screenshot(canvas_only=False), out)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KB); 3D layers:",

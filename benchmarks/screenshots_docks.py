@@ -101,7 +101,7 @@ def child(size: str, out: Path, samples: int) -> None:
     c.correction.brush_size = 6
     for dx in range(-6, 7, 2):
         c.correction.paint((z_mid, int(y), int(x) + dx), 3)
-    camera = viewer.camera
+    camera = viewer.scene.camera
     camera.center = tuple(image.data_to_world((z_mid, y, x))[1:])
     camera.zoom *= 2.0
     viewer.layers.selection.active = c.correction

@@ -208,7 +208,7 @@ def _heart_point(viewer, image, seg, z: int) -> tuple[int, int] | None:
     y, x = points.mean(axis=0)
     world = image.data_to_world((z, y, x))
     # napari maps world to canvas through the camera: centre and zoom (2D view).
-    camera = viewer.camera
+    camera = viewer.scene.camera
     size = viewer.window._qt_viewer.canvas.native.size()
     centre_y, centre_x = camera.center[-2:]
     cx = size.width() / 2 + (world[-1] - centre_x) * camera.zoom
