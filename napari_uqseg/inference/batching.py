@@ -1,7 +1,8 @@
-"""How many 2D images a CPU pass may hold: capped by the bytes of its widest activation.
+"""How many 2D images (samples × slices) one forward pass of the engine holds.
 
-With several threads the engine batches up to ``CPU_MULTITHREAD_BATCH`` images a pass (small
-passes lose to OpenMP synchronisation). For the U-Net that is about 7 MB of activation per image;
+Per device a default (``DEFAULT_BATCH``; with several CPU threads ``CPU_MULTITHREAD_BATCH``, as
+small passes lose to OpenMP synchronisation), on a CPU capped by the bytes of the pass's widest
+activation. For the U-Net that is about 7 MB of activation per image;
 for Sander's DCNN, whose 128-channel layer runs at full resolution, 30 MB, so 20 images a pass
 allocate 600 MB tensors that glibc maps and unmaps on every pass: with two threads the DCNN on an
 ED+ES pair took 31.4 s at 20 images a pass, 11.6 s at 4 (and 12.4 s at 2; one thread: 18-22 s),
@@ -17,6 +18,24 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from napari_uqseg.models.mc import eval_mode
+
+#: 2D images (samples × slices) per forward pass when ``batch_slices`` is not given.
+#: On CPU with one torch thread, 2 images keep peak memory at ~1/4 of the naive way's and are as
+#: fast as 10; with several threads small passes are dominated by OpenMP synchronisation (a 10-slice
+#: ACDC volume took 50 s at 2 images and 2 threads on a loaded 2-core machine, 9.6 s at 20), so
+#: multi-threaded CPU runs use CPU_MULTITHREAD_BATCH (benchmarks/results/inference.md).
+DEFAULT_BATCH = {"cpu": 2, "cuda": 64, "mps": 16}
+CPU_MULTITHREAD_BATCH = 20
+
+
+def default_batch(device: torch.device) -> int:
+    """Images per pass for ``device`` when the caller gives none (see ``DEFAULT_BATCH``)."""
+    if device.type == "cpu" and torch.get_num_threads() > 1:
+        return CPU_MULTITHREAD_BATCH
+    return DEFAULT_BATCH.get(device.type, 8)
+
 
 #: Largest activation a CPU pass may allocate (float32 bytes). Between 121 MB (no page-fault
 #: storm) and 243 MB (one) for the DCNN with two threads on the 2-core development machine.
@@ -55,3 +74,22 @@ def cpu_images_per_pass(budget: int, per_pixel: float, height: int, width: int) 
     ``CPU_ACTIVATION_BUDGET``; at least 1."""
     per_image = max(1.0, per_pixel) * height * width * 4
     return max(1, min(budget, int(CPU_ACTIVATION_BUDGET // per_image)))
+
+
+def images_per_pass(
+    model: nn.Module,
+    stem: Callable,
+    head: Callable,
+    device: torch.device,
+    in_channels: int,
+    multiple: int,
+    padded_yx: tuple[int, int],
+) -> int:
+    """The engine's pass size when the caller gives none: ``default_batch``, on a CPU capped by
+    the activation budget (the probe pass costs 2-5 ms)."""
+    budget = default_batch(device)
+    if device.type != "cpu":
+        return budget
+    with eval_mode(model):
+        per_pixel = floats_per_pixel(model, stem, head, in_channels, multiple)
+    return cpu_images_per_pass(budget, per_pixel, *padded_yx)

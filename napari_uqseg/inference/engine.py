@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from napari_uqseg.errors import InputError
-from napari_uqseg.inference.batching import cpu_images_per_pass, floats_per_pixel
+from napari_uqseg.inference.batching import images_per_pass
 from napari_uqseg.inference.device import autocast_dtype, is_out_of_memory, select_device
 from napari_uqseg.inference.heap import retained_heap
 from napari_uqseg.inference.optimise import inference_copy
@@ -57,21 +57,6 @@ __all__ = [
     "iter_mc_inference",
     "run_mc_inference",
 ]
-
-#: 2D images (samples × slices) per forward pass when ``batch_slices`` is not given.
-#: On CPU with one torch thread, 2 images keep peak memory at ~1/4 of the naive way's and are as
-#: fast as 10; with several threads small passes are dominated by OpenMP synchronisation (a 10-slice
-#: ACDC volume took 50 s at 2 images and 2 threads on a loaded 2-core machine, 9.6 s at 20), so
-#: multi-threaded CPU runs use CPU_MULTITHREAD_BATCH (benchmarks/results/inference.md).
-DEFAULT_BATCH = {"cpu": 2, "cuda": 64, "mps": 16}
-CPU_MULTITHREAD_BATCH = 20
-
-
-def default_batch(device: torch.device) -> int:
-    """Images per pass for ``device`` when the caller gives none (see ``DEFAULT_BATCH``)."""
-    if device.type == "cpu" and torch.get_num_threads() > 1:
-        return CPU_MULTITHREAD_BATCH
-    return DEFAULT_BATCH.get(device.type, 8)
 
 
 def _prepare_image(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -240,7 +225,6 @@ def _run_source(
     phases = num_phases(model)
     stem: Callable = getattr(model, "stem", lambda t: t)
     head: Callable = getattr(model, "head", model)
-    budget = batch_slices or default_batch(dev)
     home = _model_device(model)
     mode = mc_dropout(model, rate=dropout_rate) if stochastic else eval_mode(model)
     rng = PrivateRng(dev, seed)
@@ -255,10 +239,9 @@ def _run_source(
 
     try:
         model.to(dev)
-        if batch_slices is None and dev.type == "cpu":
-            with eval_mode(model):
-                per_pixel = floats_per_pixel(model, stem, head, x.shape[1], multiple)
-            budget = cpu_images_per_pass(budget, per_pixel, height + pad_y, width + pad_x)
+        budget = batch_slices or images_per_pass(
+            model, stem, head, dev, x.shape[1], multiple, (height + pad_y, width + pad_x)
+        )
         with mode:
             # Few slices, many samples per pass: the float64 statistics and the stem features
             # then cover only a few slices at a time, whatever the batch size.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from napari_uqseg.inference import batching
@@ -55,11 +54,3 @@ def test_an_explicit_batch_is_not_capped(monkeypatch):
     image = np.zeros((2, 4, 16, 16), np.float32)
     run_mc_inference(model, image, samples=2, batch_slices=8, optimise=False)
     assert max(sizes) == 8
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-def test_default_pass_sizes_by_thread_count(threads, monkeypatch):
-    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
-    from napari_uqseg.inference.engine import default_batch
-
-    assert default_batch(torch.device("cpu")) == (2 if threads == 1 else 20)

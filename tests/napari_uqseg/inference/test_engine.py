@@ -275,7 +275,11 @@ def test_optimised_copy_leaves_the_callers_model_alone():
 
 
 def test_default_batch_follows_torch_threads():
-    from napari_uqseg.inference.engine import CPU_MULTITHREAD_BATCH, DEFAULT_BATCH, default_batch
+    from napari_uqseg.inference.batching import (
+        CPU_MULTITHREAD_BATCH,
+        DEFAULT_BATCH,
+        default_batch,
+    )
 
     before = torch.get_num_threads()
     try:
