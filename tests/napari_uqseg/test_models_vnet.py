@@ -74,3 +74,26 @@ def test_2d_checkpoints_and_files_without_the_field_read_as_2d(tmp_path):
     torch.save(payload, tmp_path / "bad.pt")
     with pytest.raises(InputError, match="spatial_dims 4"):
         read_checkpoint_info(tmp_path / "bad.pt")
+
+
+
+def test_seed_sgd_fits_a_fixed_batch_below_the_class_prior():
+    """BN makes the body's convolutions scale-free, so their init scale sets SGD's effective
+    rate. With He init the V-Net stalled at the class prior's cross-entropy, on real LA crops and
+    here (0.246 against a prior of 0.24 after 25 steps); with PyTorch's default it gets to 0.13."""
+    gen = torch.Generator().manual_seed(0)
+    z, y, x = torch.meshgrid(*[torch.arange(32.0)] * 3, indexing="ij")
+    ball = ((z - 12) ** 2 + (y - 18) ** 2 + (x - 15) ** 2 < 8**2).long()
+    image = (ball + torch.randn(2, 32, 32, 32, generator=gen))[:, None]
+    labels = ball.expand(2, -1, -1, -1)
+    p = ball.float().mean()
+    prior = -(p * p.log() + (1 - p) * (1 - p).log()).item()
+    torch.manual_seed(0)
+    model = build_model("vnet_mtctl", base_channels=8, dropout=0.0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    for _ in range(25):
+        loss = torch.nn.functional.cross_entropy(model(image), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.75 * prior
