@@ -76,7 +76,6 @@ def test_2d_checkpoints_and_files_without_the_field_read_as_2d(tmp_path):
         read_checkpoint_info(tmp_path / "bad.pt")
 
 
-
 def test_seed_sgd_fits_a_fixed_batch_below_the_class_prior():
     """BN makes the body's convolutions scale-free, so their init scale sets SGD's effective
     rate. With He init the V-Net stalled at the class prior's cross-entropy, on real LA crops and
