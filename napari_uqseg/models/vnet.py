@@ -30,12 +30,12 @@ STAGES = (1, 2, 3, 3, 3)
 class ResidualBlock(nn.Module):
     """``n`` conv–BN–ReLU layers with an identity shortcut: ``relu(x + convs(x))`` (V-Net)."""
 
-    def __init__(self, channels: int, n: int) -> None:
+    def __init__(self, channels: int, n: int, norm: str = "batch") -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for i in range(n):
             layers += [nn.Conv3d(channels, channels, 3, padding=1, bias=False)]
-            layers += [nn.BatchNorm3d(channels)]
+            layers += [_norm(norm, channels)]
             if i < n - 1:
                 layers.append(nn.ReLU(inplace=True))
         self.convs = nn.Sequential(*layers)
@@ -45,10 +45,23 @@ class ResidualBlock(nn.Module):
         return self.relu(x + self.convs(x))
 
 
-def _resample(conv: type[nn.Module], in_channels: int, out_channels: int) -> nn.Sequential:
+#: ``norm`` choices: UA-MT's BatchNorm, or affine InstanceNorm, the same in training and eval.
+NORMS = ("batch", "instance")
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    """BatchNorm (UA-MT's V-Net) or affine InstanceNorm (nnU-Net's choice for small 3D batches)."""
+    if kind == "batch":
+        return nn.BatchNorm3d(channels)
+    return nn.InstanceNorm3d(channels, affine=True)
+
+
+def _resample(
+    conv: type[nn.Module], in_channels: int, out_channels: int, norm: str
+) -> nn.Sequential:
     return nn.Sequential(
         conv(in_channels, out_channels, 2, stride=2, bias=False),
-        nn.BatchNorm3d(out_channels),
+        _norm(norm, out_channels),
         nn.ReLU(inplace=True),
     )
 
@@ -71,8 +84,12 @@ class VNetMTCTL(SegmentationModel):
         num_classes: int = 2,
         base_channels: int = 16,
         dropout: float = 0.5,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        self.norm = norm
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.num_classes = check_positive_int("num_classes", num_classes, minimum=2)
         self.base_channels = check_positive_int("base_channels", base_channels)
@@ -80,18 +97,17 @@ class VNetMTCTL(SegmentationModel):
         widths = [base_channels * 2**level for level in range(len(STAGES))]
         self.inlet = nn.Sequential(
             nn.Conv3d(in_channels, widths[0], 3, padding=1, bias=False),
-            nn.BatchNorm3d(widths[0]),
+            _norm(norm, widths[0]),
             nn.ReLU(inplace=True),
         )
         self.encoder = nn.ModuleList(
-            ResidualBlock(w, n) for w, n in zip(widths, STAGES, strict=True)
+            ResidualBlock(w, n, norm) for w, n in zip(widths, STAGES, strict=True)
         )
-        self.down = nn.ModuleList(_resample(nn.Conv3d, a, b) for a, b in itertools.pairwise(widths))
-        self.up = nn.ModuleList(
-            _resample(nn.ConvTranspose3d, b, a) for a, b in itertools.pairwise(widths)
-        )[::-1]
+        pairs = list(itertools.pairwise(widths))
+        self.down = nn.ModuleList(_resample(nn.Conv3d, a, b, norm) for a, b in pairs)
+        self.up = nn.ModuleList(_resample(nn.ConvTranspose3d, b, a, norm) for a, b in pairs)[::-1]
         self.decoder = nn.ModuleList(
-            ResidualBlock(w, n) for w, n in zip(widths[-2::-1], STAGES[-2::-1], strict=True)
+            ResidualBlock(w, n, norm) for w, n in zip(widths[-2::-1], STAGES[-2::-1], strict=True)
         )
         self.drop_bottleneck = nn.Dropout3d(dropout)
         self.drop_out = nn.Dropout3d(dropout)
@@ -102,7 +118,8 @@ class VNetMTCTL(SegmentationModel):
         # shrinks as 1/|w|². He init (fan-out) starts them 2.4x larger than the default at 8
         # channels, which cut SGD's effective rate ~6x: with it, SGD (lr 0.01, the seeds' recipe)
         # did not fit one fixed 64x96x96 batch in 40 steps (CE 0.48, the class prior's level),
-        # with the default it reached CE 0.27 (tests/test_vnet.py keeps that contrast).
+        # with the default it reached CE 0.27 (tests/napari_uqseg/test_models_vnet.py keeps
+        # that contrast).
 
     @property
     def config(self) -> dict[str, Any]:
@@ -111,6 +128,7 @@ class VNetMTCTL(SegmentationModel):
             "num_classes": self.num_classes,
             "base_channels": self.base_channels,
             "dropout": self.dropout_rate,
+            "norm": self.norm,
         }
 
     def check_input(self, x: torch.Tensor) -> None:

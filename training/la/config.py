@@ -45,6 +45,7 @@ class LAModelConfig:
     architecture: str = "vnet_mtctl"
     base_channels: int = 8
     dropout: float = 0.5
+    norm: str = "batch"
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def make_la_model(config: LAConfig) -> nn.Module:
     m = config.model
     model = build_model(
         m.architecture, in_channels=1, num_classes=2, base_channels=m.base_channels,
-        dropout=m.dropout,
+        dropout=m.dropout, norm=m.norm,
     )  # fmt: skip
     return _layout(model, config)
 
