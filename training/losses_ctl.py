@@ -20,8 +20,13 @@ def signed_distance_map(labels: np.ndarray | torch.Tensor, num_classes: int) -> 
     """Normalised SDM ``[B, C-1, H, W]`` float32 of integer ``labels [B, H, W]`` (MT-CTL's π(y)).
 
     Inside a structure the value is ``-d_in / max d_in`` (distance to the background), outside
-    ``d_out / max d_out`` (distance to the structure), and exactly 0 on the boundary pixels. A class
-    absent from a slice gets an all-zero map, which the seeds' implementations also use.
+    ``d_out / max d_out`` (distance to the structure), and exactly 0 on the boundary pixels.
+
+    A class absent from a slice gets +1 everywhere (every pixel is outside it), one filling the
+    slice -1. DTC's and MT-CTL's code leave such maps at 0, harmless on the left atrium (none of
+    600 training crops missed it) but not on ACDC, where basal and apical slices lack the RV or the
+    LV: a map of 0 says "on the boundary everywhere", so the SDM head learnt ~0 there and the
+    cross-task term asked the segmentation for sigmoid(-k * ~0), anything in (0, 1), over the slice.
     """
     array = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     out = np.zeros((array.shape[0], num_classes - 1, *array.shape[1:]), np.float32)
@@ -29,6 +34,7 @@ def signed_distance_map(labels: np.ndarray | torch.Tensor, num_classes: int) -> 
         for c in range(1, num_classes):
             mask = array[b] == c
             if not mask.any() or mask.all():
+                out[b, c - 1] = -1.0 if mask.all() else 1.0
                 continue
             outside = ndimage.distance_transform_edt(~mask)
             inside = ndimage.distance_transform_edt(mask)

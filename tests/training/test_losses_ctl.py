@@ -29,13 +29,24 @@ def _square_labels() -> torch.Tensor:
 def test_sdm_signs_boundary_and_normalisation() -> None:
     sdm = signed_distance_map(_square_labels(), num_classes=4)
     assert sdm.shape == (1, 3, 9, 9)
-    assert torch.all(sdm[0, :2] == 0)  # absent classes
+    assert torch.all(sdm[0, :2] == 1)  # absent classes: every pixel is outside
     lv = sdm[0, 2]
     assert lv[4, 4].item() == pytest.approx(-1.0)  # the centre is the deepest inside point
     assert lv[2, 4].item() == 0.0  # boundary pixel
     assert lv[0, 0].item() == pytest.approx(1.0)  # the farthest outside point
     assert lv[3, 4].item() == pytest.approx(-2 / 3)  # edt distances 2 of max 3 inside
     assert torch.all(lv[_square_labels()[0] == 0] > 0)
+
+
+def test_absent_and_filling_classes_agree_with_a_confident_segmentation() -> None:
+    """An absent structure's map says "outside" everywhere, so the cross-task term is ~0 for a
+    segmentation that confidently leaves it out (with a map of 0 it would be 0.25 a pixel)."""
+    absent = signed_distance_map(torch.zeros(1, 6, 6, dtype=torch.long), num_classes=2)
+    filling = signed_distance_map(torch.ones(1, 6, 6, dtype=torch.long), num_classes=2)
+    assert torch.all(absent == 1) and torch.all(filling == -1)
+    background = torch.tensor([10.0, -10.0])[None, :, None, None].expand(1, 2, 6, 6)
+    assert cross_task_loss(background, absent).item() < 1e-6
+    assert cross_task_loss(background.flip(1), filling).item() < 1e-6
 
 
 def test_sdm_mse() -> None:
