@@ -24,9 +24,10 @@ def signed_distance_map(labels: np.ndarray | torch.Tensor, num_classes: int) -> 
 
     A class absent from a slice gets +1 everywhere (every pixel is outside it), one filling the
     slice -1. DTC's and MT-CTL's code leave such maps at 0, harmless on the left atrium (none of
-    600 training crops missed it) but not on ACDC, where basal and apical slices lack the RV or the
-    LV: a map of 0 says "on the boundary everywhere", so the SDM head learnt ~0 there and the
-    cross-task term asked the segmentation for sigmoid(-k * ~0), anything in (0, 1), over the slice.
+    600 training crops missed it) but not on ACDC, where basal and apical slices lack the RV (18 %
+    of the 1,522 labelled slices; Myo 4 %, LV 5 %): a map of 0 says "on the boundary everywhere",
+    so the SDM head learnt ~0 there and the cross-task term asked the segmentation for
+    sigmoid(-k * ~0), anything in (0, 1), over the slice.
     """
     array = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     out = np.zeros((array.shape[0], num_classes - 1, *array.shape[1:]), np.float32)
