@@ -28,6 +28,13 @@ class LADataConfig:
     volumes, the seeds' 10 % and 20 % of 80). Each batch holds ``labelled_per_batch`` labelled and
     ``unlabelled_per_batch`` unlabelled random ``patch`` crops (Z, Y, X), as UA-MT's two-stream
     sampler; ``unlabelled_per_batch = 0`` is the supervised-only baseline.
+
+    ``crop_overhang`` h: a crop's start along each axis is drawn uniformly from
+    ``[-h·patch, size - patch + h·patch]`` and clipped into the volume, so crops flush with a border
+    are common. With h = 0 (uniform starts, UA-MT's ``RandomCrop``) a 64 × 96 × 96 crop of a
+    88 × 150 × 200 volume covers a border voxel 24x (Z), 59x (Y) and 85x (X) less often than a
+    central one, and the V-Net labelled the aorta and the veins there (whole-volume Dice 0.45-0.63
+    on its own training volumes, 0.82-0.93 on its training crops). At h = 0.5 the ratio is 2-3.
     """
 
     root: str = ""
@@ -36,6 +43,7 @@ class LADataConfig:
     patch: tuple[int, int, int] = (64, 96, 96)
     labelled_per_batch: int = 2
     unlabelled_per_batch: int = 2
+    crop_overhang: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,7 @@ def check_la_config(config: LAConfig) -> LAConfig:
             f"patch {data.patch} must be three positive multiples of {multiple}",
         ),
         (data.labelled_per_batch < 1, "labelled_per_batch must be >= 1"),
+        (not 0.0 <= data.crop_overhang <= 1.0, f"crop_overhang {data.crop_overhang} not in [0, 1]"),
         (data.unlabelled_per_batch < 0, "unlabelled_per_batch must be >= 0"),
         (
             data.labelled_per_batch + data.unlabelled_per_batch < 2,

@@ -199,6 +199,7 @@ def train_la(
         config.data.labelled_per_batch,
         config.data.unlabelled_per_batch,
         config.seed,
+        overhang=config.data.crop_overhang,
     )
     torch.manual_seed(config.seed)
     model = make_la_model(config)

@@ -18,12 +18,26 @@ from training.la.data import LAVolume
 from training.sampler import Batch
 
 
+def crop_starts(
+    shape: Sequence[int], patch: Sequence[int], rng: np.random.Generator, overhang: float = 0.0
+) -> list[int]:
+    """Per-axis starts: uniform over ``[-h·p, s - p + h·p]``, clipped to ``[0, max(s - p, 0)]``
+    (``h = overhang``; 0 is a uniform crop inside the volume)."""
+    starts = []
+    for s, p in zip(shape, patch, strict=True):
+        reach = round(overhang * p)
+        start = int(rng.integers(-reach, max(s - p, 0) + reach + 1))
+        starts.append(min(max(start, 0), max(s - p, 0)))
+    return starts
+
+
 def random_crop(
-    volume: LAVolume, patch: Sequence[int], rng: np.random.Generator
+    volume: LAVolume, patch: Sequence[int], rng: np.random.Generator, overhang: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A uniformly placed ``patch`` crop ``(image float32, labels uint8)``, (Z, Y, X)."""
+    """A randomly placed ``patch`` crop ``(image float32, labels uint8)``, (Z, Y, X); see
+    :func:`crop_starts`."""
     shape = volume.raw.shape
-    starts = [int(rng.integers(0, max(s - p, 0) + 1)) for s, p in zip(shape, patch, strict=True)]
+    starts = crop_starts(shape, patch, rng, overhang)
     region = tuple(slice(a, a + p) for a, p in zip(starts, patch, strict=True))
     image, labels = volume.image(region), volume.labels[region]
     pad = [(0, p - s) for s, p in zip(image.shape, patch, strict=True)]
@@ -61,6 +75,7 @@ class TwoStreamSampler:
         n_labelled: int,
         n_unlabelled: int,
         seed: int,
+        overhang: float = 0.0,
     ) -> None:
         if n_labelled > len(labelled) or n_unlabelled > len(unlabelled):
             raise ValueError(
@@ -70,6 +85,7 @@ class TwoStreamSampler:
         self.labelled, self.unlabelled = list(labelled), list(unlabelled)
         self.patch = tuple(patch)
         self.n_labelled, self.n_unlabelled, self.seed = n_labelled, n_unlabelled, seed
+        self.overhang = overhang
 
     def batch(self, iteration: int) -> Batch:
         rng = np.random.default_rng([self.seed, iteration])
@@ -79,7 +95,7 @@ class TwoStreamSampler:
             picks += [self.unlabelled[i] for i in chosen]
         images, labels = [], []
         for i, volume in enumerate(picks):
-            image, label = rot_flip(*random_crop(volume, self.patch, rng), rng)
+            image, label = rot_flip(*random_crop(volume, self.patch, rng, self.overhang), rng)
             images.append(image)
             labels.append(label if i < self.n_labelled else np.zeros_like(label))
         flags = torch.arange(len(picks)) < self.n_labelled
