@@ -14,7 +14,7 @@ from napari_uqseg.errors import InputError
 from napari_uqseg.models.registry import build_model
 from training.la.config import LAConfig, check_la_config
 from training.la.data import load_volume, make_split, read_split, resolve_la_dir
-from training.la.sampler import TwoStreamSampler, random_crop, rot_flip
+from training.la.sampler import TwoStreamSampler, crop_starts, random_crop, rot_flip
 from training.la.validate import evaluate_la, sliding_probabilities
 
 SPLIT = Path(__file__).parents[3] / "training" / "splits" / "la.json"
@@ -58,6 +58,30 @@ def test_crops_pad_rotate_and_flip_image_and_labels_together(tiny_la):
     assert rotated.sum() == 1 and np.array_equal(rotated, rotated_labels.astype(np.float32))
     non_square, _ = rot_flip(np.zeros((2, 4, 6)), np.zeros((2, 4, 6)), np.random.default_rng(1))
     assert non_square.shape == (2, 4, 6)
+
+
+@pytest.mark.parametrize(("overhang", "low", "high"), [(0.0, 0.0, 0.02), (0.5, 0.25, 0.6)])
+def test_crop_overhang_sets_how_often_the_border_is_covered(overhang, low, high):
+    """Uniform starts (h = 0) cover the first voxel of a 200-voxel axis ~1/100 as often as its
+    centre with a 96-voxel crop; h = 0.5 brings that to ~1/2. Crops always stay inside."""
+    rng = np.random.default_rng(0)
+    coverage = np.zeros(200)
+    for _ in range(4000):
+        (start,) = crop_starts([200], [96], rng, overhang)
+        assert 0 <= start <= 104
+        coverage[start : start + 96] += 1
+    assert low <= coverage[0] / coverage[100] <= high
+    assert low <= coverage[-1] / coverage[100] <= high
+
+
+def test_uniform_crops_draw_the_same_starts_as_before():
+    """h = 0 consumes the generator exactly as UA-MT-style uniform crops did, so batches of runs
+    configured with ``crop_overhang`` 0 are unchanged."""
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(50):
+        assert crop_starts([88, 150, 200], [64, 96, 96], a) == [
+            int(b.integers(0, s - p + 1)) for s, p in ((88, 64), (150, 96), (200, 96))
+        ]
 
 
 def test_two_stream_batches_are_seeded_and_hide_unlabelled_labels(tiny_la):
