@@ -2,7 +2,9 @@
 
 The backbone of UA-MT, SASSNet, DTC and MT-CTL (Milletari et al. 2016 as re-implemented by Yu et
 al. for the left atrium): five resolution levels with residual blocks of 1, 2, 3, 3, 3 convolutions
-(3×3×3, batch norm, ReLU), downsampling by strided 2×2×2 convolutions, upsampling by transposed
+(3×3×3, batch norm, ReLU; ``norm="instance"`` swaps in affine instance norm, which the left-atrium
+runs use: with two crops a batch BatchNorm's running averages drifted from what it trained on),
+downsampling by strided 2×2×2 convolutions, upsampling by transposed
 ones, and additive skips. Dropout3d sits where those implementations put it — on the bottleneck and
 on the last decoder block — so the encoder up to the bottleneck is deterministic: :meth:`stem` runs
 it once and :meth:`head` (everything from the first dropout on) can be repeated for MC sampling.
@@ -114,7 +116,7 @@ class VNetMTCTL(SegmentationModel):
         self.seg_head = nn.Conv3d(widths[0], num_classes, 1)
         self.sdm_head = nn.Conv3d(widths[0], num_classes - 1, 1)
         # PyTorch's default init everywhere, as UA-MT's and DTC's V-Net: every body convolution
-        # feeds a BatchNorm, so its output ignores the weights' scale and SGD's step on them
+        # feeds a normalisation, so its output ignores the weights' scale and SGD's step on them
         # shrinks as 1/|w|². He init (fan-out) starts them 2.4x larger than the default at 8
         # channels, which cut SGD's effective rate ~6x: with it, SGD (lr 0.01, the seeds' recipe)
         # did not fit one fixed 64x96x96 batch in 40 steps (CE 0.48, the class prior's level),
