@@ -4,10 +4,10 @@ The backbone of UA-MT, SASSNet, DTC and MT-CTL (Milletari et al. 2016 as re-impl
 al. for the left atrium): five resolution levels with residual blocks of 1, 2, 3, 3, 3 convolutions
 (3×3×3, batch norm, ReLU; ``norm="instance"`` swaps in affine instance norm, which the left-atrium
 runs use: with two crops a batch BatchNorm's running averages drifted from what it trained on),
-downsampling by strided 2×2×2 convolutions, upsampling by transposed
-ones, and additive skips. Dropout3d sits where those implementations put it — on the bottleneck and
-on the last decoder block — so the encoder up to the bottleneck is deterministic: :meth:`stem` runs
-it once and :meth:`head` (everything from the first dropout on) can be repeated for MC sampling.
+downsampling by strided 2×2×2 convolutions, upsampling by transposed ones, and additive skips.
+Dropout3d sits where those implementations put it — on the bottleneck and on the last decoder
+block — so the encoder up to the bottleneck is deterministic: :meth:`stem` runs it once and
+:meth:`head` (everything from the first dropout on) can be repeated for MC sampling.
 
 As in DTC (whose code MT-CTL extends), both heads are 1×1×1 convolutions on the same decoder
 output: segmentation logits and ``tanh`` SDMs, one per foreground class.
@@ -30,7 +30,7 @@ STAGES = (1, 2, 3, 3, 3)
 
 
 class ResidualBlock(nn.Module):
-    """``n`` conv–BN–ReLU layers with an identity shortcut: ``relu(x + convs(x))`` (V-Net)."""
+    """``n`` conv–norm–ReLU layers with an identity shortcut: ``relu(x + convs(x))`` (V-Net)."""
 
     def __init__(self, channels: int, n: int, norm: str = "batch") -> None:
         super().__init__()
@@ -90,7 +90,7 @@ class VNetMTCTL(SegmentationModel):
     ) -> None:
         super().__init__()
         if norm not in NORMS:
-            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+            raise InputError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
         self.norm = norm
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.num_classes = check_positive_int("num_classes", num_classes, minimum=2)

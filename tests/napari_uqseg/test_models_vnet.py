@@ -121,5 +121,5 @@ def test_norm_travels_with_the_checkpoint_and_old_files_read_as_batch(tmp_path):
     assert info.arguments["norm"] == "instance"
     assert torch.equal(loaded.eval()(x), model(x))
     assert build_model("vnet_mtctl", base_channels=2).norm == "batch"
-    with pytest.raises(ValueError, match="norm must be one of"):
+    with pytest.raises(InputError, match="norm must be one of"):
         build_model("vnet_mtctl", norm="group")
