@@ -1,7 +1,11 @@
-"""``python -m training.evaluate CHECKPOINT [CHECKPOINT ...] --data DIR``: segmentation and
-uncertainty report. Several checkpoints are evaluated as one ensemble (each member draws the MC
-samples; the deterministic e-map pass is the last member's, as Sander et al. used the last
-snapshot), ``--tta`` adds test-time augmentations, and ensembles add ``d_pw_members``.
+"""``python -m training.evaluate MODEL [MODEL ...] --data DIR``: segmentation and uncertainty
+report. MODEL is a checkpoint, an ensemble manifest or a bundled name. Several checkpoints (or a
+manifest) are evaluated as one ensemble (each member draws the MC samples; the deterministic pass
+is the last member's, as Sander et al. used the last snapshot), ``--tta`` adds test-time
+augmentations, and ensembles add ``d_pw_members``. ``--emap last_member`` (a manifest's own
+protocol says so for Sander's snapshot ensembles) takes the e-map from that deterministic pass
+instead of the MC mean. A two-phase model (ED+ES channels) runs once per patient, both frames at
+once as the product runs it, and gives one row per frame; its ``seconds`` are half the patient's.
 
 For every volume of a split: 3D Dice and HD95 (voxels: this ACDC copy has no spacing) per structure
 from the MC mean and from the deterministic pass, calibration (ECE over the whole volume and over
@@ -15,11 +19,15 @@ plugin's own modules; this file only loops and tabulates.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +36,20 @@ from scipy.stats import spearmanr
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.engine import deterministic_inference, run_mc_inference
+from napari_uqseg.inference.phases import phase_names, split_phase_maps
+from napari_uqseg.inference.protocol import EMAP_NOTES, expand_model
 from napari_uqseg.io.acdc import AcdcCase, find_cases
 from napari_uqseg.labels import STRUCTURES
 from napari_uqseg.metrics.calibration import calibration_report
 from napari_uqseg.metrics.table import structure_metrics
+from napari_uqseg.models.bundled import resolve_model
 from napari_uqseg.models.checkpoint import load_checkpoint
 from napari_uqseg.postprocess import largest_component
 from napari_uqseg.referral.curves.simulated import referral_at_fractions
 from napari_uqseg.uncertainty.qc import image_level_scores
 from napari_uqseg.uncertainty.stats import UncertaintyMaps
 from training.data import VolumeData, load_volume, resolve_data_dir
+from training.phases import pair_phases
 
 UNCERTAINTIES = ("entropy", "variance", "mean_std", "mutual_info")
 QC_SCORES = ("cv", "d_pw", "u_labelled")
@@ -62,6 +74,43 @@ def infer_case(
     return volume, maps, deterministic_inference(last, volume.image)
 
 
+def infer_patient(
+    model: Any,
+    normalisation: dict[str, Any],
+    cases: Sequence[AcdcCase],
+    phases: Sequence[str],
+    *,
+    samples: int = 10,
+    seed: int = 0,
+    tta: str = "none",
+) -> list[tuple[AcdcCase, VolumeData, UncertaintyMaps, UncertaintyMaps]]:
+    """A two-phase model on one patient: ``cases`` holds its frames (one per phase), normalised
+    each on its own and stacked as the input channels in the order ``phases``, as
+    :func:`napari_uqseg.inference.pair.iter_predict_phases` does; returns ``(case, volume, MC maps,
+    deterministic maps)`` per phase."""
+    lower, upper = normalisation.get("lower", 5.0), normalisation.get("upper", 95.0)
+    by_phase = {c.phase: c for c in cases}
+    missing = [p for p in phases if p not in by_phase]
+    if missing:
+        raise InputError(f"{cases[0].patient}: no {', '.join(missing)} frame for a two-phase model")
+    chosen = [by_phase[p] for p in phases]
+    volumes = [load_volume(c, lower, upper) for c in chosen]
+    pair_phases(volumes, chosen)  # the same grid for both frames, or InputError naming the patient
+    stacked = np.stack([v.image for v in volumes])  # (P, Z, Y, X): channel p is phase p
+    maps = run_mc_inference(model, stacked, samples=samples, seed=seed, tta=tta)
+    last = model[-1] if isinstance(model, list) else model
+    single = deterministic_inference(last, stacked)
+    return list(
+        zip(
+            chosen,
+            volumes,
+            split_phase_maps(maps, len(phases)),
+            split_phase_maps(single, len(phases)),
+            strict=True,
+        )
+    )
+
+
 def case_row(
     case: AcdcCase,
     reference: np.ndarray,
@@ -70,8 +119,14 @@ def case_row(
     *,
     uncertainty: str = "entropy",
     lcc: bool = False,
+    emap: str = "mc",
 ) -> dict[str, Any]:
-    """One CSV row of metrics from a case's MC and deterministic maps (see the module docstring)."""
+    """One CSV row of metrics from a case's MC and deterministic maps (see the module docstring);
+    ``emap="last_member"`` takes the entropy map from ``single``, as the product's protocol does."""
+    if emap not in EMAP_NOTES:
+        raise InputError(f"unknown e-map source {emap!r}; choose one of {', '.join(EMAP_NOTES)}")
+    if emap == "last_member":
+        maps = replace(maps, entropy=single.entropy)
     prediction, det_prediction = maps.prediction, single.prediction
     if lcc:
         prediction, det_prediction = (
@@ -111,6 +166,7 @@ def evaluate_case(
     uncertainty: str = "entropy",
     lcc: bool = False,
     tta: str = "none",
+    emap: str = "mc",
 ) -> dict[str, Any]:
     """One CSV row of metrics for ``case``: :func:`infer_case`, then :func:`case_row`, plus the
     seconds the MC and deterministic passes took (``seconds``)."""
@@ -119,8 +175,59 @@ def evaluate_case(
         model, normalisation, case, samples=samples, seed=seed, tta=tta
     )
     seconds = time.perf_counter() - start
-    row = case_row(case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc)
+    row = case_row(case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc, emap=emap)
     return {**row, "seconds": seconds}
+
+
+def evaluate_patient(
+    model: Any,
+    normalisation: dict[str, Any],
+    cases: Sequence[AcdcCase],
+    phases: Sequence[str],
+    *,
+    samples: int = 10,
+    seed: int = 0,
+    uncertainty: str = "entropy",
+    lcc: bool = False,
+    tta: str = "none",
+    emap: str = "mc",
+) -> list[dict[str, Any]]:
+    """One row per frame of a patient through a two-phase model (:func:`infer_patient`); each
+    row's ``seconds`` is half the patient's (one run makes both frames' maps)."""
+    start = time.perf_counter()
+    results = infer_patient(
+        model, normalisation, cases, phases, samples=samples, seed=seed, tta=tta
+    )
+    seconds = (time.perf_counter() - start) / len(results)
+    return [
+        {
+            **case_row(
+                case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc, emap=emap
+            ),
+            "seconds": seconds,
+        }
+        for case, volume, maps, single in results
+    ]
+
+
+def evaluate_cases(
+    model: Any,
+    normalisation: dict[str, Any],
+    cases: Sequence[AcdcCase],
+    phases: Sequence[str] = (),
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Rows for every case: one run per frame for a one-phase model (``phases`` empty), one run
+    per patient for a multi-phase model, in the order the patients first appear."""
+    if not phases:
+        return [evaluate_case(model, normalisation, case, **kwargs) for case in cases]
+    patients: dict[str, list[AcdcCase]] = {}
+    for case in cases:
+        patients.setdefault(case.patient, []).append(case)
+    rows = []
+    for frames in patients.values():
+        rows += evaluate_patient(model, normalisation, frames, phases, **kwargs)
+    return rows
 
 
 def _nanmean(values: list[float]) -> float:
@@ -154,7 +261,12 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
-    parser.add_argument("checkpoint", type=Path, nargs="+", help="one model, or an ensemble")
+    parser.add_argument(
+        "checkpoint",
+        nargs="+",
+        help="a checkpoint, an ensemble manifest or a bundled name; several checkpoints are one "
+        "ensemble",
+    )
     parser.add_argument("--data", help="ACDC folder (default: $UQSEG_ACDC_DIR or ../shared/...)")
     parser.add_argument(
         "--split",
@@ -169,26 +281,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tta", default="none", help="test-time augmentation: none, flips, rot90, d4"
     )
+    parser.add_argument(
+        "--emap",
+        choices=tuple(EMAP_NOTES),
+        help="where the e-map comes from: the MC mean ('mc') or the last member with dropout off "
+        "('last_member'); default: the manifest's protocol, else 'mc'",
+    )
     parser.add_argument("--out", type=Path, help="folder for cases.csv and summary.json")
     args = parser.parse_args(argv)
     try:
         cases = find_cases(resolve_data_dir(args.data), split=args.split)
-        loaded = [load_checkpoint(path) for path in args.checkpoint]
+        paths, protocol = args.checkpoint, None
+        if len(paths) == 1:
+            expanded, protocol = expand_model(paths[0])
+            paths = expanded if isinstance(expanded, list) else [resolve_model(expanded)]
+        loaded = [load_checkpoint(path) for path in paths]
         model = loaded[0][0] if len(loaded) == 1 else [m for m, _ in loaded]
         info = loaded[0][1]
-        rows = [
-            evaluate_case(
-                model,
-                info.normalisation,
-                case,
-                samples=args.samples,
-                seed=args.seed,
-                uncertainty=args.uncertainty,
-                lcc=args.lcc,
-                tta=args.tta,
-            )
-            for case in cases
-        ]
+        emap = args.emap or (protocol.emap if protocol is not None else "mc")
+        rows = evaluate_cases(
+            model,
+            info.normalisation,
+            cases,
+            phase_names(loaded[0][0], info.extra),
+            samples=args.samples,
+            seed=args.seed,
+            uncertainty=args.uncertainty,
+            lcc=args.lcc,
+            tta=args.tta,
+            emap=emap,
+        )
     except InputError as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 2
@@ -211,7 +333,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             writer.writeheader()
             writer.writerows(rows)
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (args.out / "log.txt").write_text(
+            run_log(argv if argv is not None else sys.argv[1:], paths, emap), encoding="utf-8"
+        )
     return 0
+
+
+def run_log(argv: Sequence[str], paths: Sequence[str | Path], emap: str) -> str:
+    """What ran: the command (``--out`` shown as DIR, ``--data`` as DATA, model files relative to
+    the repository), each evaluated file's name and sha256, the
+    e-map source and the machine (CPU model, cores, torch threads and version). No paths: the log
+    is kept in the repository."""
+    import platform
+
+    import torch
+
+    repo = Path(__file__).resolve().parents[1]
+    args = []
+    for i, arg in enumerate(argv):
+        if i and argv[i - 1] in ("--out", "--data"):
+            arg = "DIR" if argv[i - 1] == "--out" else "DATA"
+        elif Path(arg).exists():  # a model file: relative to the repository, else its name
+            try:
+                arg = Path(arg).resolve().relative_to(repo).as_posix()
+            except ValueError:
+                arg = Path(arg).name
+        args.append(arg)
+    lines = ["Command: python -m training.evaluate " + " ".join(args)]
+    for path in paths:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        lines.append(f"{Path(path).name}: sha256 {digest}")
+    lines.append(f"e-map: {EMAP_NOTES[emap]}")
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    lines.append(
+        f"machine: {cpu}, {os.cpu_count()} CPU(s), {torch.get_num_threads()} torch thread(s), "
+        f"torch {torch.__version__}"
+    )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from qtpy.QtWidgets import QApplication
 
 from napari_uqseg._qt.layers import add_layer_data
 from napari_uqseg._qt.napari_private import close_notification_toasts
-from napari_uqseg.viewer.demo import DemoResult, demo_layers
+from napari_uqseg.viewer.demo import DemoResult, demo_layers, phase_layer_name
 
 PLUGIN = "napari-uqseg"
 #: Dock widgets by display name (napari.yaml) and whether each joins the previous one as a tab:
@@ -62,11 +62,17 @@ def open_demo(
     if viewer is None:
         viewer = napari.Viewer(title="napari-uqseg demo")
         viewer.window.resize(*WINDOW_SIZE)
-    add_layer_data(viewer, demo_layers(demo))
+    added = add_layer_data(viewer, demo_layers(demo))
+    viewer.layers.selection.active = next(
+        (layer for layer in added if layer.name.endswith(" segmentation")), added[-1]
+    )
     docked = dock_widgets(viewer)
     if RUN in docked:
         _, run_widget = docked[RUN]
         run_widget.select_model(demo.settings.model)
+        if "ES" in demo.phases:  # a model taking ED + ES: each phantom in its own picker
+            run_widget.image_combo.setCurrentText(phase_layer_name("ED"))
+            run_widget.es_combo.setCurrentText(phase_layer_name("ES"))
     viewer.dims.set_current_step(0, demo.volume.array.shape[0] // 2)
     _frame_heart(viewer, demo.result.prediction, demo.volume.spacing)
     return viewer, docked

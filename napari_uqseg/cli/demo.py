@@ -83,7 +83,15 @@ def run(args: argparse.Namespace) -> int:
     demo = run_demo(args.out, settings)
     for kind, path in demo.files.items():
         print(f"{kind:>14}: {path}")
-    print("Dice (no referral): " + "  ".join(f"{k} {v:.3f}" for k, v in demo.dice.items()))
+    if not demo.phases:
+        print("Dice (no referral): " + "  ".join(f"{k} {v:.3f}" for k, v in demo.dice.items()))
+    else:  # a model taking ED + ES: both phantoms, each phase's files and Dice
+        for phase, other in demo.phases.items():
+            for kind, path in other.files.items():
+                print(f"{kind + ' ' + phase:>15}: {path}")
+        for phase, dice in [("ED", demo.dice), *((p, o.dice) for p, o in demo.phases.items())]:
+            scores = "  ".join(f"{k} {v:.3f}" for k, v in dice.items())
+            print(f"Dice {phase} (no referral): {scores}")
     if headless:
         print("uqseg demo: no display and no xvfb-run: results written, viewer skipped")
     if not show or headless:

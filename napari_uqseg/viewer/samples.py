@@ -32,12 +32,17 @@ def phantom_volume(phantom: Phantom) -> Volume:
     return Volume(phantom.image, np.array(phantom.affine), header)
 
 
-def source_layers(volume: Volume, truth: np.ndarray) -> tuple[list[LayerData], dict]:
+def source_layers(
+    volume: Volume,
+    truth: np.ndarray,
+    name: str = PHANTOM_NAME,
+    truth_name: str = GROUND_TRUTH_NAME,
+) -> tuple[list[LayerData], dict]:
     """The phantom image and its exact labels as layers, and the image's layer kwargs (scale and
     geometry) that its outputs take."""
-    kwargs = volume_layer_kwargs(volume, PHANTOM_NAME)
+    kwargs = volume_layer_kwargs(volume, name)
     image = (volume.array, {**kwargs, "colormap": "gray"}, "image")
-    return [image, labels_layer(truth, kwargs, GROUND_TRUTH_NAME)], kwargs
+    return [image, labels_layer(truth, kwargs, truth_name)], kwargs
 
 
 def _phantom_layers(seed: int = 0) -> tuple[list[LayerData], Volume, dict]:

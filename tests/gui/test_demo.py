@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -112,3 +113,43 @@ def test_demo_viewer_docks_every_widget_and_closes_cleanly(
     assert viewer.dims.current_step[0] == demo.volume.array.shape[0] // 2
     viewer.close()
     assert len(viewer.layers) == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_two_phase(tmp_path_factory) -> str:
+    """An untrained tiny dilated CNN declaring ED + ES input channels (Sander et al.'s layout)."""
+    torch.manual_seed(0)
+    model = build_model("dilated_cnn", features=4, hidden=8, dropout=0.3)
+    path = tmp_path_factory.mktemp("dcnn") / "dcnn.pt"
+    return str(save_checkpoint(path, model, extra={"phases": ["ED", "ES"]}))
+
+
+def test_demo_runs_a_two_phase_model_on_both_phantoms(make_napari_viewer, tmp_path, tiny_two_phase):
+    """A model taking ED + ES segments the ED and ES phantoms of one anatomy in one run; each
+    phase gets its files, and the viewer opens with ED in front and each phantom in its picker."""
+    from napari_uqseg._qt.demo_window import open_demo
+    from napari_uqseg.inference.options import InferenceOptions
+    from napari_uqseg.phantom import make_cine_pair
+    from napari_uqseg.viewer.demo import run_demo
+    from napari_uqseg.viewer.run import RunSettings
+
+    demo = run_demo(tmp_path / "d", RunSettings(tiny_two_phase, InferenceOptions(samples=2)))
+    assert list(demo.phases) == ["ES"]
+    pair = make_cine_pair(seed=0)
+    np.testing.assert_array_equal(demo.truth, pair["ED"].labels)
+    np.testing.assert_array_equal(demo.phases["ES"].truth, pair["ES"].labels)
+    for phase, files in [("ED", demo.files), ("ES", demo.phases["ES"].files)]:
+        assert files["seg"].name == f"phantom_{phase}_seg.nii.gz" and files["seg"].is_file()
+        assert files["referral_csv"].name == f"phantom_{phase}_referral.csv"
+    qc = json.loads(demo.phases["ES"].files["qc"].read_text())
+    assert qc["phase"] == "ES" and qc["cardiac_function"] is not None
+
+    viewer = make_napari_viewer()
+    _, docked = open_demo(demo, viewer)
+    run_widget = docked["Run MC-dropout segmentation"][1]
+    assert run_widget.es_combo.isVisibleTo(run_widget)
+    assert run_widget.image_combo.currentText() == "phantom ED"
+    assert run_widget.es_combo.currentText() == "phantom ES"
+    assert viewer.layers.selection.active.name == "phantom ED segmentation"
+    assert not viewer.layers["phantom ES segmentation"].visible
+    viewer.close()

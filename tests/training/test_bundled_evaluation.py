@@ -83,3 +83,40 @@ def test_evaluation_script_reproduces_stored_rows(acdc_dir: Path) -> None:
             assert row[f"dice_det_{s}"] == pytest.approx(float(want[f"dice_det_{s}"]), abs=0.003)
         assert row["ece"] == pytest.approx(float(want["ece"]), abs=5e-4)
         assert row["brier"] == pytest.approx(float(want["brier"]), abs=5e-4)
+
+
+def _cards_with_generated_sections() -> list[Path]:
+    from training.model_card import HEADING
+
+    return sorted(p for p in CARD.parent.glob("*.md") if HEADING in p.read_text())
+
+
+def _shipped_files(name: str) -> list[Path]:
+    """The files a bundled name runs: a manifest's members, or the checkpoint itself."""
+    from napari_uqseg.models.bundled import resolve_model
+    from napari_uqseg.models.manifest import is_manifest, read_manifest
+
+    path = resolve_model(name)
+    return list(read_manifest(path).members) if is_manifest(path) else [path]
+
+
+@pytest.mark.parametrize("card", _cards_with_generated_sections(), ids=lambda p: p.stem)
+def test_generated_card_section_quotes_its_evaluation_of_the_shipped_files(card: Path) -> None:
+    """Every card written by ``training.model_card`` quotes, unchanged, the summary of the
+    evaluation it names; the summary is the mean of its rows; the log names the shipped files."""
+    from training.model_card import evaluation_table
+
+    text = card.read_text()
+    folder = re.search(r"under `(training/evaluations/[^`]+)`", text)
+    assert folder, f"{card.name} does not name its evaluation folder"
+    evaluation = REPO / folder[1]
+    summary = json.loads((evaluation / "summary.json").read_text())
+    assert evaluation_table(summary) in text
+    with open(evaluation / "cases.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    for key in ("dice_RV", "dice_Myo", "dice_LV", "ece_roi", "refer1_gain_umap_LV"):
+        assert np.mean([float(r[key]) for r in rows]) == pytest.approx(summary["all"][key])
+    log = (evaluation / "log.txt").read_text()
+    digests = set(re.findall(r"sha256 ([0-9a-f]{64})", log))
+    for path in _shipped_files(card.stem):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in digests, path.name

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from napari_uqseg.models.checkpoint import save_checkpoint
@@ -79,3 +80,85 @@ def test_evaluate_an_ensemble_with_tta(tiny_acdc: Path, tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert "d_pw_members_LV" in summary["spearman_vs_dice"]
     assert main([paths[0], "--data", str(tiny_acdc), "--tta", "mirror"]) == 2
+
+
+def _tiny_dcnn_manifest(tmp_path: Path) -> Path:
+    """A two-member snapshot manifest of an untrained tiny dilated CNN (ED + ES channels)."""
+    from torch import nn
+
+    from napari_uqseg.models.manifest import write_manifest
+
+    members = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = build_model("dilated_cnn", features=4, hidden=8, dropout=0.3).eval()
+        with torch.no_grad():  # untrained BatchNorm statistics would make every class alike
+            for module in model.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.running_var.fill_(0.5)
+        members.append(
+            save_checkpoint(tmp_path / f"s{seed}.pt", model, extra={"phases": ["ED", "ES"]})
+        )
+    return write_manifest(tmp_path / "dcnn.json", members, emap="last_member")
+
+
+def test_evaluate_a_two_phase_snapshot_ensemble_as_the_product_runs_it(
+    tiny_acdc: Path, tmp_path: Path
+) -> None:
+    """One run per patient, a row per frame, each frame's maps those of ``uqseg predict --ed
+    --es`` with the same manifest (the product's protocol: e-map from the last member)."""
+    from napari_uqseg.inference.engine import drive
+    from napari_uqseg.inference.pair import iter_predict_phases
+    from napari_uqseg.io.acdc import load_case
+    from napari_uqseg.referral.curves.simulated import referral_at_fractions
+    from training.evaluate import case_row, infer_patient
+
+    manifest = _tiny_dcnn_manifest(tmp_path)
+    out = tmp_path / "eval"
+    args = [str(manifest), "--data", str(tiny_acdc), "--samples", "2", "--out", str(out)]
+    assert main(args) == 0
+    with open(out / "cases.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["id"], r["phase"]) for r in rows] == [
+        ("patient003_frame01", "ED"),
+        ("patient003_frame02", "ES"),
+    ]
+    assert rows[0]["seconds"] == rows[1]["seconds"]  # one run made both frames
+    log = (out / "log.txt").read_text()
+    assert "--out DIR" in log and str(tmp_path) not in log  # no machine paths in a kept log
+    assert "s0.pt: sha256 " in log and "s1.pt: sha256 " in log and "last member" in log
+    assert all("d_pw_members_LV" in r for r in rows)
+
+    from napari_uqseg.io.acdc import find_cases
+    from napari_uqseg.models.checkpoint import load_checkpoint
+    from napari_uqseg.models.manifest import read_manifest
+
+    cases = find_cases(tiny_acdc, split="val")
+    members = [load_checkpoint(p)[0] for p in read_manifest(manifest).members]
+    results = infer_patient(members, {}, cases, ("ED", "ES"), samples=2, seed=0)
+    images = {c.phase: load_case(c)[0].array for c in cases}  # raw: the product normalises
+    product = drive(
+        iter_predict_phases(images, None, str(manifest), samples=2, seed=0, precision="fp32")
+    )
+    for case, volume, maps, single in results:
+        np.testing.assert_array_equal(maps.prediction, product[case.phase].maps.prediction)
+        np.testing.assert_allclose(maps.variance, product[case.phase].maps.variance, atol=1e-6)
+        # The e-map of the row is the last member's deterministic entropy, as in the product.
+        np.testing.assert_allclose(single.entropy, product[case.phase].maps.entropy, atol=1e-6)
+        row = case_row(case, volume.labels, maps, single, emap="last_member")
+        curve = referral_at_fractions(single.entropy, maps.prediction, volume.labels, [0, 0.01])
+        for k, name in enumerate(curve.structures):
+            assert row[f"refer1_gain_{name}"] == curve.dice[1, k] - curve.dice[0, k]
+        stored = next(r for r in rows if r["id"] == case.id)
+        assert float(stored["dice_LV"]) == pytest.approx(row["dice_LV"])
+
+
+def test_evaluate_two_phase_model_needs_both_frames(tiny_acdc: Path, tmp_path: Path) -> None:
+    from napari_uqseg.errors import InputError
+    from napari_uqseg.io.acdc import find_cases
+    from training.evaluate import infer_patient
+
+    model = build_model("dilated_cnn", features=4, hidden=8)
+    ed_only = [c for c in find_cases(tiny_acdc, split="val") if c.phase == "ED"]
+    with pytest.raises(InputError, match="patient003: no ES frame"):
+        infer_patient(model, {}, ed_only, ("ED", "ES"), samples=1)
