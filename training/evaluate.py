@@ -12,7 +12,10 @@ from the MC mean and from the deterministic pass, calibration (ECE over the whol
 the foreground ROI, Brier), the Dice gain after referring the 1 % most uncertain voxels (Sander's
 refer mode; with the chosen map and with the u-map, the variance), the image-level QC scores of
 Hoebel et al., and the seconds the passes took. The summary gives means per phase and
-the Spearman correlation of each QC score with Dice across volumes. All computation is done by the
+the Spearman correlation of each QC score with Dice across volumes. ``--out`` also gets
+``curves.csv`` (Dice after referring each of :data:`CURVE_FRACTIONS` by the e-map and the u-map)
+and ``reliability.csv`` (top-label reliability bins, volume and ROI), which the comparison's
+figures draw, and ``log.txt`` (command, files' sha256, machine). All computation is done by the
 plugin's own modules; this file only loops and tabulates.
 """
 
@@ -27,7 +30,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,9 @@ UNCERTAINTIES = ("entropy", "variance", "mean_std", "mutual_info")
 QC_SCORES = ("cv", "d_pw", "u_labelled")
 #: Scores only an ensemble has (columns appear when the evaluated model is one).
 ENSEMBLE_SCORES = ("d_pw_members",)
+#: Referral fractions of ``curves.csv`` (the share of the volume's voxels referred, most
+#: uncertain first), for the comparison's referral-curve figure.
+CURVE_FRACTIONS = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 def infer_case(
@@ -156,6 +162,56 @@ def case_row(
     return row
 
 
+def case_details(
+    case: AcdcCase,
+    reference: np.ndarray,
+    maps: UncertaintyMaps,
+    single: UncertaintyMaps,
+    *,
+    lcc: bool = False,
+    emap: str = "mc",
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the figures need beyond a row: Dice after referring each of :data:`CURVE_FRACTIONS`
+    by the e-map and by the u-map (variance), and the top-label reliability bins over the
+    volume and inside the foreground ROI (counts, mean confidence and accuracy per bin)."""
+    if emap == "last_member":
+        maps = replace(maps, entropy=single.entropy)
+    prediction = largest_component(maps.prediction) if lcc else maps.prediction
+    curves = []
+    for source, values in (("emap", maps.entropy), ("umap", maps.variance)):
+        curve = referral_at_fractions(values, prediction, reference, CURVE_FRACTIONS)
+        for i, fraction in enumerate(CURVE_FRACTIONS):
+            record = {"id": case.id, "phase": case.phase, "map": source, "fraction": fraction}
+            for k, name in enumerate(curve.structures):
+                record[f"dice_{name}"] = float(curve.dice[i, k])
+            curves.append(record)
+    report = calibration_report(maps.mean_probs, reference)
+    bins = []
+    for region, rel in (("volume", report.top_label), ("roi", report.top_label_roi)):
+        for b in range(rel.counts.size):
+            bins.append(
+                {
+                    "id": case.id,
+                    "region": region,
+                    "low": float(rel.edges[b]),
+                    "high": float(rel.edges[b + 1]),
+                    "count": int(rel.counts[b]),
+                    "confidence": float(rel.confidence[b]),
+                    "accuracy": float(rel.accuracy[b]),
+                }
+            )
+    return curves, bins
+
+
+@dataclass
+class Evaluated:
+    """One volume's evaluation: its CSV row, referral-curve records and reliability bins."""
+
+    row: dict[str, Any]
+    curves: list[dict[str, Any]]
+    bins: list[dict[str, Any]]
+
+
 def evaluate_case(
     model: Any,
     normalisation: dict[str, Any],
@@ -167,16 +223,17 @@ def evaluate_case(
     lcc: bool = False,
     tta: str = "none",
     emap: str = "mc",
-) -> dict[str, Any]:
-    """One CSV row of metrics for ``case``: :func:`infer_case`, then :func:`case_row`, plus the
-    seconds the MC and deterministic passes took (``seconds``)."""
+) -> Evaluated:
+    """``case`` through :func:`infer_case`, then :func:`case_row` (plus the seconds the MC and
+    deterministic passes took, ``seconds``) and :func:`case_details`."""
     start = time.perf_counter()
     volume, maps, single = infer_case(
         model, normalisation, case, samples=samples, seed=seed, tta=tta
     )
     seconds = time.perf_counter() - start
     row = case_row(case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc, emap=emap)
-    return {**row, "seconds": seconds}
+    curves, bins = case_details(case, volume.labels, maps, single, lcc=lcc, emap=emap)
+    return Evaluated({**row, "seconds": seconds}, curves, bins)
 
 
 def evaluate_patient(
@@ -191,23 +248,22 @@ def evaluate_patient(
     lcc: bool = False,
     tta: str = "none",
     emap: str = "mc",
-) -> list[dict[str, Any]]:
-    """One row per frame of a patient through a two-phase model (:func:`infer_patient`); each
-    row's ``seconds`` is half the patient's (one run makes both frames' maps)."""
+) -> list[Evaluated]:
+    """Each frame of a patient through a two-phase model (:func:`infer_patient`); each row's
+    ``seconds`` is half the patient's (one run makes both frames' maps)."""
     start = time.perf_counter()
     results = infer_patient(
         model, normalisation, cases, phases, samples=samples, seed=seed, tta=tta
     )
     seconds = (time.perf_counter() - start) / len(results)
-    return [
-        {
-            **case_row(
-                case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc, emap=emap
-            ),
-            "seconds": seconds,
-        }
-        for case, volume, maps, single in results
-    ]
+    out = []
+    for case, volume, maps, single in results:
+        row = case_row(
+            case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc, emap=emap
+        )
+        curves, bins = case_details(case, volume.labels, maps, single, lcc=lcc, emap=emap)
+        out.append(Evaluated({**row, "seconds": seconds}, curves, bins))
+    return out
 
 
 def evaluate_cases(
@@ -216,9 +272,9 @@ def evaluate_cases(
     cases: Sequence[AcdcCase],
     phases: Sequence[str] = (),
     **kwargs: Any,
-) -> list[dict[str, Any]]:
-    """Rows for every case: one run per frame for a one-phase model (``phases`` empty), one run
-    per patient for a multi-phase model, in the order the patients first appear."""
+) -> list[Evaluated]:
+    """Every case: one run per frame for a one-phase model (``phases`` empty), one run per
+    patient for a multi-phase model, in the order the patients first appear."""
     if not phases:
         return [evaluate_case(model, normalisation, case, **kwargs) for case in cases]
     patients: dict[str, list[AcdcCase]] = {}
@@ -299,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = loaded[0][0] if len(loaded) == 1 else [m for m, _ in loaded]
         info = loaded[0][1]
         emap = args.emap or (protocol.emap if protocol is not None else "mc")
-        rows = evaluate_cases(
+        evaluated = evaluate_cases(
             model,
             info.normalisation,
             cases,
@@ -314,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 2
+    rows = [e.row for e in evaluated]
     summary = summarise(rows)
     overall = summary["all"]
     for name in STRUCTURES:
@@ -333,6 +390,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             writer.writeheader()
             writer.writerows(rows)
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        for name, records in (
+            ("curves.csv", [c for e in evaluated for c in e.curves]),
+            ("reliability.csv", [b for e in evaluated for b in e.bins]),
+        ):
+            with open(args.out / name, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+                writer.writeheader()
+                writer.writerows(records)
         (args.out / "log.txt").write_text(
             run_log(argv if argv is not None else sys.argv[1:], paths, emap), encoding="utf-8"
         )

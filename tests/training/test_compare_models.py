@@ -61,3 +61,58 @@ def test_command_writes_one_column_per_model(tmp_path: Path):
         assert [r["model"] for r in csv.DictReader(handle)] == ["a", "b"]
     with pytest.raises(SystemExit, match="NAME=DIR"):
         main(["nonsense", "--out", str(tmp_path / "x")])
+
+
+def test_curves_average_volumes_and_bins_pool_by_count(tmp_path: Path):
+    """The figures' data: mean Dice per referred fraction, and reliability pooled by counts
+    (a bin's accuracy is the share of right voxels over all volumes, not a mean of shares)."""
+    from training.experiments.compare_models import mean_curves, pooled_bins
+
+    curves = [
+        {"map": "emap", "fraction": f, "dice_RV": d, "dice_Myo": "0.8", "dice_LV": "0.9"}
+        for f, d in (("0.0", "0.7"), ("0.01", "0.8"), ("0.0", "0.5"), ("0.01", "0.9"))
+    ]
+    mean = mean_curves(curves)["emap"]
+    np.testing.assert_allclose(mean["fraction"], [0.0, 0.01])
+    np.testing.assert_allclose(mean["dice_RV"], [0.6, 0.85])
+    bins = [
+        {"region": "roi", "low": "0.9", "high": "1.0", "count": "30", "confidence": "0.95",
+         "accuracy": "1.0"},
+        {"region": "roi", "low": "0.9", "high": "1.0", "count": "10", "confidence": "0.91",
+         "accuracy": "0.6"},
+        {"region": "roi", "low": "0.5", "high": "0.6", "count": "0", "confidence": "nan",
+         "accuracy": "nan"},
+        {"region": "volume", "low": "0.9", "high": "1.0", "count": "99", "confidence": "0.5",
+         "accuracy": "0.5"},
+    ]  # fmt: skip
+    pooled = pooled_bins(bins)
+    np.testing.assert_allclose(pooled["low"], [0.5, 0.9])
+    np.testing.assert_allclose(pooled["count"], [0, 40])
+    assert np.isnan(pooled["accuracy"][0])
+    assert pooled["accuracy"][1] == pytest.approx((30 * 1.0 + 10 * 0.6) / 40)  # 0.9, not 0.8
+    assert pooled["confidence"][1] == pytest.approx((30 * 0.95 + 10 * 0.91) / 40)
+
+
+def test_command_draws_curves_and_reliability_when_evaluations_have_them(tmp_path: Path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    for name, records in (
+        ("cases.csv", _rows([0.9, 0.8], [0.9, 0.8])),
+        ("curves.csv", [
+            {"id": "p0", "phase": "ED", "map": m, "fraction": f, "dice_RV": "0.8",
+             "dice_Myo": "0.8", "dice_LV": "0.9"}
+            for m in ("emap", "umap") for f in ("0.0", "0.001", "0.01")
+        ]),
+        ("reliability.csv", [
+            {"id": "p0", "region": "roi", "low": str(b / 10), "high": str(b / 10 + 0.1),
+             "count": "5", "confidence": str(b / 10 + 0.05), "accuracy": "0.5"}
+            for b in range(10)
+        ]),
+    ):  # fmt: skip
+        with open(folder / name, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+    assert main([f"a={folder}", "--out", str(tmp_path / "t")]) == 0
+    assert (tmp_path / "t_referral.png").stat().st_size > 10_000
+    assert (tmp_path / "t_reliability.png").stat().st_size > 10_000

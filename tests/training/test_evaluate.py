@@ -36,6 +36,25 @@ def test_evaluate_writes_cases_and_summary(tiny_acdc: Path, tmp_path: Path, caps
     assert summary["all"]["dice_LV"] == np.float64(mean_lv).item()
     assert set(summary) == {"all", "ED", "ES", "spearman_vs_dice"}
     assert "ECE" in capsys.readouterr().out
+    # The figures' records: each curve starts at the row's Dice and its 1 % point is the row's
+    # gain (same map, same ranking); the bins count every voxel of the volume once.
+    with open(tmp_path / "curves.csv") as handle:
+        curves = list(csv.DictReader(handle))
+    for row in rows:
+        for source, gain in (("emap", "refer1_gain"), ("umap", "refer1_gain_umap")):
+            points = {
+                float(c["fraction"]): float(c["dice_LV"])
+                for c in curves
+                if c["id"] == row["id"] and c["map"] == source
+            }
+            assert points[0.0] == float(row["dice_LV"])
+            assert points[0.01] - points[0.0] == pytest.approx(float(row[f"{gain}_LV"]))
+            assert list(points) == sorted(points) and len(points) == 10
+    with open(tmp_path / "reliability.csv") as handle:
+        bins = list(csv.DictReader(handle))
+    for row in rows:
+        counts = [int(b["count"]) for b in bins if b["id"] == row["id"] and b["region"] == "volume"]
+        assert len(counts) == 10 and sum(counts) == 4 * 40 * 48
 
 
 def test_evaluate_unknown_split(tiny_acdc: Path, tmp_path: Path, capsys) -> None:

@@ -3,7 +3,10 @@
 ``python -m training.experiments.compare_models NAME=DIR [NAME=DIR ...] --out STEM`` reads each
 ``DIR/cases.csv`` written by ``python -m training.evaluate ... --lcc --out DIR`` (one row per
 volume) and writes ``STEM.csv`` (one row per model), ``STEM.md`` (one column per model) and
-``STEM.png`` (bars per structure: Dice, the two 1 % referral gains, E-AURC of D_pw):
+``STEM.png`` (bars per structure: Dice, the two 1 % referral gains, E-AURC of D_pw), and, from
+the evaluations that have them (``curves.csv``, ``reliability.csv``), ``STEM_referral.png``
+(mean Dice against the share of voxels referred, e-map and u-map, one colour per model) and
+``STEM_reliability.png`` (top-label reliability pooled over the volumes, inside the ROI):
 
 - 3D Dice per structure, over all volumes and per phase (ED / ES), and HD95;
 - calibration: ROI ECE and Brier (means over volumes);
@@ -88,6 +91,115 @@ def model_row(name: str, rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     return out
 
 
+def read_records(folder: Path, name: str) -> list[dict[str, str]]:
+    """``folder/name`` (``curves.csv`` or ``reliability.csv``) as rows; [] for an evaluation
+    written before the file existed."""
+    path = Path(folder) / name
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def mean_curves(records: Sequence[dict[str, str]]) -> dict[str, dict[str, np.ndarray]]:
+    """map ("emap", "umap") -> {"fraction": (F,), "dice_<s>": (F,)}: Dice after referral,
+    averaged over the volumes at each referred fraction."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for source in sorted({r["map"] for r in records}):
+        chosen = [r for r in records if r["map"] == source]
+        fractions = np.array(sorted({float(r["fraction"]) for r in chosen}))
+        curve = {"fraction": fractions}
+        for s in STRUCTURES:
+            curve[f"dice_{s}"] = np.array(
+                [_mean([r for r in chosen if float(r["fraction"]) == f], f"dice_{s}")
+                 for f in fractions]
+            )  # fmt: skip
+        out[source] = curve
+    return out
+
+
+def pooled_bins(records: Sequence[dict[str, str]], region: str = "roi") -> dict[str, np.ndarray]:
+    """Reliability bins pooled over volumes (count-weighted means): ``low``, ``high``, ``count``,
+    ``confidence``, ``accuracy``; empty bins NaN."""
+    chosen = [r for r in records if r["region"] == region]
+    lows = sorted({float(r["low"]) for r in chosen})
+    out = {k: [] for k in ("low", "high", "count", "confidence", "accuracy")}
+    for low in lows:
+        group = [r for r in chosen if float(r["low"]) == low]
+        counts = np.array([float(r["count"]) for r in group])
+        total = counts.sum()
+        out["low"].append(low)
+        out["high"].append(float(group[0]["high"]))
+        out["count"].append(total)
+        for key in ("confidence", "accuracy"):
+            values = np.array([float(r[key]) if counts[i] else 0.0 for i, r in enumerate(group)])
+            out[key].append(float((counts * values).sum() / total) if total else float("nan"))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def curve_figure(curves: dict[str, dict], path: Path) -> Path:
+    """Mean Dice against the % of voxels referred, one panel per structure: e-map solid, u-map
+    dashed, one colour per model (Sander et al.'s figure, per model)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(STRUCTURES), figsize=(4.2 * len(STRUCTURES), 3.4))
+    for k, (name, by_map) in enumerate(curves.items()):
+        colour = f"C{k}"
+        for source, style in (("emap", "-"), ("umap", "--")):
+            curve = by_map.get(source)
+            if curve is None:
+                continue
+            x = np.maximum(curve["fraction"] * 100, 0.01)  # 0 % drawn at the axis' left end
+            for ax, s in zip(axes, STRUCTURES, strict=True):
+                label = f"{name} ({'e-map' if source == 'emap' else 'u-map'})"
+                ax.plot(x, curve[f"dice_{s}"], style, color=colour, marker=".", label=label)
+    for ax, s in zip(axes, STRUCTURES, strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("% of voxels referred (0 % at the left edge)")
+        ax.set_title(s)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean 3D Dice after referral")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def reliability_figure(bins: dict[str, dict[str, np.ndarray]], path: Path) -> Path:
+    """Top-label reliability inside the ROI, pooled over volumes: accuracy against confidence,
+    one line per model, the diagonal as perfect calibration, bin counts below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, counts) = plt.subplots(
+        2, 1, figsize=(4.6, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, label="perfect calibration")
+    for k, (name, b) in enumerate(bins.items()):
+        full = b["count"] > 0
+        ax.plot(b["confidence"][full], b["accuracy"][full], marker="o", color=f"C{k}", label=name)
+        centres = (b["low"] + b["high"]) / 2
+        width = (b["high"] - b["low"]) / (len(bins) + 1)
+        counts.bar(centres + (k - len(bins) / 2) * width, b["count"], width, color=f"C{k}")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability inside the foreground ROI (pooled)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    counts.set_yscale("log")
+    counts.set_xlabel("confidence (top-label probability)")
+    counts.set_ylabel("voxels")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _pairs(values: Sequence[str]) -> list[tuple[str, Path]]:
     pairs = []
     for value in values:
@@ -104,9 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("models", nargs="+", help="NAME=DIR, DIR holding an evaluation's cases.csv")
     parser.add_argument("--out", type=Path, required=True, help="output stem (.csv and .md)")
-    parser.add_argument("--title", default="Models on the ACDC validation split")
+    parser.add_argument(
+        "--title",
+        default="Shipped and candidate 2D models on the ACDC validation split (20 volumes, T = 10)",
+    )
     args = parser.parse_args(argv)
-    rows = [model_row(name, read_rows(folder)) for name, folder in _pairs(args.models)]
+    pairs = _pairs(args.models)
+    rows = [model_row(name, read_rows(folder)) for name, folder in pairs]
     notes = (
         "Dice: 3D, MC mean with the largest component per class. AURC / E-AURC: risk 1 - Dice "
         "per volume and structure, confidence from each image-level score (lower is better). "
@@ -117,6 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     md_path = args.out.with_suffix(".md")
     md_path.write_text(markdown(rows, args.title, notes))
     figure(rows, args.out.with_suffix(".png"))
+    curves = {n: mean_curves(c) for n, f in pairs if (c := read_records(f, "curves.csv"))}
+    if curves:
+        curve_figure(curves, args.out.with_name(args.out.name + "_referral.png"))
+    bins = {n: pooled_bins(b) for n, f in pairs if (b := read_records(f, "reliability.csv"))}
+    if bins:
+        reliability_figure(bins, args.out.with_name(args.out.name + "_reliability.png"))
     print(md_path.read_text())
     return 0
 
