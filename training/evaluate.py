@@ -231,6 +231,19 @@ def evaluate_case(
         model, normalisation, case, samples=samples, seed=seed, tta=tta
     )
     seconds = time.perf_counter() - start
+    return _evaluated(case, volume, maps, single, seconds, uncertainty, lcc, emap)
+
+
+def _evaluated(
+    case: AcdcCase,
+    volume: VolumeData,
+    maps: UncertaintyMaps,
+    single: UncertaintyMaps,
+    seconds: float,
+    uncertainty: str,
+    lcc: bool,
+    emap: str,
+) -> Evaluated:
     row = case_row(case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc, emap=emap)
     curves, bins = case_details(case, volume.labels, maps, single, lcc=lcc, emap=emap)
     return Evaluated({**row, "seconds": seconds}, curves, bins)
@@ -256,14 +269,10 @@ def evaluate_patient(
         model, normalisation, cases, phases, samples=samples, seed=seed, tta=tta
     )
     seconds = (time.perf_counter() - start) / len(results)
-    out = []
-    for case, volume, maps, single in results:
-        row = case_row(
-            case, volume.labels, maps, single, uncertainty=uncertainty, lcc=lcc, emap=emap
-        )
-        curves, bins = case_details(case, volume.labels, maps, single, lcc=lcc, emap=emap)
-        out.append(Evaluated({**row, "seconds": seconds}, curves, bins))
-    return out
+    return [
+        _evaluated(case, volume, maps, single, seconds, uncertainty, lcc, emap)
+        for case, volume, maps, single in results
+    ]
 
 
 def evaluate_cases(
