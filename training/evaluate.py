@@ -38,6 +38,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from napari_uqseg.errors import InputError
+from napari_uqseg.inference.device import PRECISIONS
 from napari_uqseg.inference.engine import deterministic_inference, run_mc_inference
 from napari_uqseg.inference.phases import phase_names, split_phase_maps
 from napari_uqseg.inference.protocol import EMAP_NOTES, expand_model
@@ -71,13 +72,16 @@ def infer_case(
     samples: int = 10,
     seed: int = 0,
     tta: str = "none",
+    precision: str = "fp32",
 ) -> tuple[VolumeData, UncertaintyMaps, UncertaintyMaps]:
     """``case``'s normalised volume, its MC maps (``samples`` passes per member and augmentation)
     and its deterministic pass (of the last member when ``model`` is a list)."""
     volume = load_volume(case, normalisation.get("lower", 5.0), normalisation.get("upper", 95.0))
-    maps = run_mc_inference(model, volume.image, samples=samples, seed=seed, tta=tta)
+    maps = run_mc_inference(
+        model, volume.image, samples=samples, seed=seed, tta=tta, precision=precision
+    )
     last = model[-1] if isinstance(model, list) else model
-    return volume, maps, deterministic_inference(last, volume.image)
+    return volume, maps, deterministic_inference(last, volume.image, precision=precision)
 
 
 def infer_patient(
@@ -89,6 +93,7 @@ def infer_patient(
     samples: int = 10,
     seed: int = 0,
     tta: str = "none",
+    precision: str = "fp32",
 ) -> list[tuple[AcdcCase, VolumeData, UncertaintyMaps, UncertaintyMaps]]:
     """A two-phase model on one patient: ``cases`` holds its frames (one per phase), normalised
     each on its own and stacked as the input channels in the order ``phases``, as
@@ -103,9 +108,11 @@ def infer_patient(
     volumes = [load_volume(c, lower, upper) for c in chosen]
     pair_phases(volumes, chosen)  # the same grid for both frames, or InputError naming the patient
     stacked = np.stack([v.image for v in volumes])  # (P, Z, Y, X): channel p is phase p
-    maps = run_mc_inference(model, stacked, samples=samples, seed=seed, tta=tta)
+    maps = run_mc_inference(
+        model, stacked, samples=samples, seed=seed, tta=tta, precision=precision
+    )
     last = model[-1] if isinstance(model, list) else model
-    single = deterministic_inference(last, stacked)
+    single = deterministic_inference(last, stacked, precision=precision)
     return list(
         zip(
             chosen,
@@ -223,12 +230,13 @@ def evaluate_case(
     lcc: bool = False,
     tta: str = "none",
     emap: str = "mc",
+    precision: str = "fp32",
 ) -> Evaluated:
     """``case`` through :func:`infer_case`, then :func:`case_row` (plus the seconds the MC and
     deterministic passes took, ``seconds``) and :func:`case_details`."""
     start = time.perf_counter()
     volume, maps, single = infer_case(
-        model, normalisation, case, samples=samples, seed=seed, tta=tta
+        model, normalisation, case, samples=samples, seed=seed, tta=tta, precision=precision
     )
     seconds = time.perf_counter() - start
     return _evaluated(case, volume, maps, single, seconds, uncertainty, lcc, emap)
@@ -261,12 +269,20 @@ def evaluate_patient(
     lcc: bool = False,
     tta: str = "none",
     emap: str = "mc",
+    precision: str = "fp32",
 ) -> list[Evaluated]:
     """Each frame of a patient through a two-phase model (:func:`infer_patient`); each row's
     ``seconds`` is half the patient's (one run makes both frames' maps)."""
     start = time.perf_counter()
     results = infer_patient(
-        model, normalisation, cases, phases, samples=samples, seed=seed, tta=tta
+        model,
+        normalisation,
+        cases,
+        phases,
+        samples=samples,
+        seed=seed,
+        tta=tta,
+        precision=precision,
     )
     seconds = (time.perf_counter() - start) / len(results)
     return [
@@ -352,6 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where the e-map comes from: the MC mean ('mc') or the last member with dropout off "
         "('last_member'); default: the manifest's protocol, else 'mc'",
     )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="inference precision (default fp32: 'auto' times bf16 against fp32 on each run, and "
+        "a busy core can tip the choice, so an evaluation kept for comparison pins it)",
+    )
     parser.add_argument("--out", type=Path, help="folder for cases.csv and summary.json")
     args = parser.parse_args(argv)
     try:
@@ -375,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lcc=args.lcc,
             tta=args.tta,
             emap=emap,
+            precision=args.precision,
         )
     except InputError as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
@@ -408,16 +432,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 writer.writeheader()
                 writer.writerows(records)
         (args.out / "log.txt").write_text(
-            run_log(argv if argv is not None else sys.argv[1:], paths, emap), encoding="utf-8"
+            run_log(argv if argv is not None else sys.argv[1:], paths, emap, args.precision),
+            encoding="utf-8",
         )
     return 0
 
 
-def run_log(argv: Sequence[str], paths: Sequence[str | Path], emap: str) -> str:
+def run_log(
+    argv: Sequence[str], paths: Sequence[str | Path], emap: str, precision: str = "fp32"
+) -> str:
     """What ran: the command (``--out`` shown as DIR, ``--data`` as DATA, model files relative to
-    the repository), each evaluated file's name and sha256, the
-    e-map source and the machine (CPU model, cores, torch threads and version). No paths: the log
-    is kept in the repository."""
+    the repository), each evaluated file's name and sha256, the e-map source, the precision and
+    the machine (CPU model, cores, torch threads and version). No paths: the log is kept in the
+    repository."""
     import platform
 
     import torch
@@ -438,6 +465,7 @@ def run_log(argv: Sequence[str], paths: Sequence[str | Path], emap: str) -> str:
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         lines.append(f"{Path(path).name}: sha256 {digest}")
     lines.append(f"e-map: {EMAP_NOTES[emap]}")
+    lines.append(f"precision: {precision}")
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -146,6 +146,7 @@ def test_evaluate_a_two_phase_snapshot_ensemble_as_the_product_runs_it(
     log = (out / "log.txt").read_text()
     assert "--out DIR" in log and str(tmp_path) not in log  # no machine paths in a kept log
     assert "s0.pt: sha256 " in log and "s1.pt: sha256 " in log and "last member" in log
+    assert "precision: fp32" in log  # pinned, as the product call below is
     assert all("d_pw_members_LV" in r for r in rows)
 
     from napari_uqseg.io.acdc import find_cases

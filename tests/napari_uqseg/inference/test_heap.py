@@ -65,15 +65,16 @@ def test_inside_freed_blocks_are_reused_outside_each_pass_faults_again():
     out = _probe()
     assert out["applied"]
     # 8 passes inside fault at most one block's pages (against a block's pages on every pass
-    # outside); leaving hands the heap's free blocks (several 64 MB) back to the system
+    # outside); leaving hands the heap's free blocks back to the system: how many 64 MB blocks
+    # the heap grew to varies with glibc's reuse (2 to 4 seen), at least one is handed back
     assert out["inside"] <= out["pages"] * 1.1, out
-    assert out["rss_inside"] - out["rss_after"] >= 3 * 64, out
+    assert out["rss_inside"] - out["rss_after"] >= 64, out
 
 
 def test_nested_uses_keep_the_heap_until_the_outermost_leaves():
     out = _probe("nested")
     assert out["after_inner"] <= out["pages"] * 1.1, out
-    assert out["rss_inside"] - out["rss_after"] >= 3 * 64, out
+    assert out["rss_inside"] - out["rss_after"] >= 64, out
 
 
 def test_switched_off_by_the_environment():
