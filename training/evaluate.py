@@ -29,7 +29,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,8 @@ from napari_uqseg.inference.engine import deterministic_inference, run_mc_infere
 from napari_uqseg.inference.phases import phase_names, split_phase_maps
 from napari_uqseg.inference.protocol import EMAP_NOTES, expand_model
 from napari_uqseg.io.acdc import AcdcCase, find_cases
-from napari_uqseg.labels import STRUCTURES
-from napari_uqseg.metrics.calibration import calibration_report
+from napari_uqseg.labels import STRUCTURE_LABELS, STRUCTURES
+from napari_uqseg.metrics.calibration import CalibrationReport, calibration_report
 from napari_uqseg.metrics.table import structure_metrics
 from napari_uqseg.models.bundled import resolve_model
 from napari_uqseg.models.checkpoint import load_checkpoint
@@ -154,19 +154,83 @@ def case_row(
         row[f"dice_det_{name}"] = det[name]["dice"]
     report = calibration_report(maps.mean_probs, reference)
     row.update(ece=report.ece, ece_roi=report.ece_roi, brier=report.brier)
-    curve = referral_at_fractions(getattr(maps, uncertainty), prediction, reference, [0.0, 0.01])
-    for k, name in enumerate(curve.structures):
-        row[f"refer1_gain_{name}"] = float(curve.dice[1, k] - curve.dice[0, k])
-    if uncertainty != "variance":  # Sander's u-map beside the chosen map (the e-map by default)
-        umap = referral_at_fractions(maps.variance, prediction, reference, [0.0, 0.01])
-        for k, name in enumerate(umap.structures):
-            row[f"refer1_gain_umap_{name}"] = float(umap.dice[1, k] - umap.dice[0, k])
+    row.update(refer1_gains(maps, prediction, reference, uncertainty=uncertainty))
     for name, scores in image_level_scores(maps, prediction).items():
         if name in STRUCTURES:
             for score in (*QC_SCORES, *(s for s in ENSEMBLE_SCORES if s in scores)):
                 value = scores[score]
                 row[f"{score}_{name}"] = float("nan") if value is None else value
     return row
+
+
+def refer1_gains(
+    maps: UncertaintyMaps,
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    *,
+    uncertainty: str = "entropy",
+    structures: Mapping[str, int] = STRUCTURE_LABELS,
+) -> dict[str, float]:
+    """The Dice gain per structure after referring the 1 % most uncertain voxels by the chosen map
+    (``refer1_gain_{name}``) and, unless that is the variance, by the u-map (Sander's variance,
+    ``refer1_gain_umap_{name}``)."""
+    gains = {}
+    curve = referral_at_fractions(
+        getattr(maps, uncertainty), prediction, reference, [0.0, 0.01], structures=structures
+    )
+    for k, name in enumerate(curve.structures):
+        gains[f"refer1_gain_{name}"] = float(curve.dice[1, k] - curve.dice[0, k])
+    if uncertainty != "variance":  # Sander's u-map beside the chosen map (the e-map by default)
+        umap = referral_at_fractions(
+            maps.variance, prediction, reference, [0.0, 0.01], structures=structures
+        )
+        for k, name in enumerate(umap.structures):
+            gains[f"refer1_gain_umap_{name}"] = float(umap.dice[1, k] - umap.dice[0, k])
+    return gains
+
+
+def curve_records(
+    key: Mapping[str, Any],
+    maps: UncertaintyMaps,
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    *,
+    structures: Mapping[str, int] = STRUCTURE_LABELS,
+) -> list[dict[str, Any]]:
+    """``curves.csv`` records of one volume: Dice per structure after referring each of
+    :data:`CURVE_FRACTIONS` by the e-map (``maps.entropy``) and by the u-map (variance), each
+    record starting with ``key`` (the volume's id columns)."""
+    curves = []
+    for source, values in (("emap", maps.entropy), ("umap", maps.variance)):
+        curve = referral_at_fractions(
+            values, prediction, reference, CURVE_FRACTIONS, structures=structures
+        )
+        for i, fraction in enumerate(CURVE_FRACTIONS):
+            record = {**key, "map": source, "fraction": fraction}
+            for k, name in enumerate(curve.structures):
+                record[f"dice_{name}"] = float(curve.dice[i, k])
+            curves.append(record)
+    return curves
+
+
+def reliability_records(case_id: str, report: CalibrationReport) -> list[dict[str, Any]]:
+    """``reliability.csv`` records of one volume: the top-label reliability bins over the volume
+    and inside the foreground ROI (counts, mean confidence and accuracy per bin)."""
+    bins = []
+    for region, rel in (("volume", report.top_label), ("roi", report.top_label_roi)):
+        for b in range(rel.counts.size):
+            bins.append(
+                {
+                    "id": case_id,
+                    "region": region,
+                    "low": float(rel.edges[b]),
+                    "high": float(rel.edges[b + 1]),
+                    "count": int(rel.counts[b]),
+                    "confidence": float(rel.confidence[b]),
+                    "accuracy": float(rel.accuracy[b]),
+                }
+            )
+    return bins
 
 
 def case_details(
@@ -184,30 +248,9 @@ def case_details(
     if emap == "last_member":
         maps = replace(maps, entropy=single.entropy)
     prediction = largest_component(maps.prediction) if lcc else maps.prediction
-    curves = []
-    for source, values in (("emap", maps.entropy), ("umap", maps.variance)):
-        curve = referral_at_fractions(values, prediction, reference, CURVE_FRACTIONS)
-        for i, fraction in enumerate(CURVE_FRACTIONS):
-            record = {"id": case.id, "phase": case.phase, "map": source, "fraction": fraction}
-            for k, name in enumerate(curve.structures):
-                record[f"dice_{name}"] = float(curve.dice[i, k])
-            curves.append(record)
+    curves = curve_records({"id": case.id, "phase": case.phase}, maps, prediction, reference)
     report = calibration_report(maps.mean_probs, reference)
-    bins = []
-    for region, rel in (("volume", report.top_label), ("roi", report.top_label_roi)):
-        for b in range(rel.counts.size):
-            bins.append(
-                {
-                    "id": case.id,
-                    "region": region,
-                    "low": float(rel.edges[b]),
-                    "high": float(rel.edges[b + 1]),
-                    "count": int(rel.counts[b]),
-                    "confidence": float(rel.confidence[b]),
-                    "accuracy": float(rel.accuracy[b]),
-                }
-            )
-    return curves, bins
+    return curves, reliability_records(case.id, report)
 
 
 @dataclass
@@ -319,16 +362,17 @@ def _nanmean(values: list[float]) -> float:
     return float(kept.mean()) if kept.size else float("nan")
 
 
-def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Column means (all, ED, ES) and Spearman ρ of each QC score with Dice per structure."""
+def summarise(rows: list[dict[str, Any]], structures: Sequence[str] = STRUCTURES) -> dict[str, Any]:
+    """Column means (all, ED, ES; rows without a ``phase`` count in "all" only) and Spearman ρ of
+    each QC score with Dice per structure of ``structures``."""
     columns = [k for k in rows[0] if k not in ("id", "patient", "phase")]
     summary: dict[str, Any] = {}
     for phase in ("all", "ED", "ES"):
-        chosen = [r for r in rows if phase == "all" or r["phase"] == phase]
+        chosen = [r for r in rows if phase == "all" or r.get("phase") == phase]
         if chosen:
             summary[phase] = {c: _nanmean([r[c] for r in chosen]) for c in columns}
     spearman = {}
-    for name in STRUCTURES:
+    for name in structures:
         dice = np.array([r[f"dice_{name}"] for r in rows])
         for score in (*QC_SCORES, *(s for s in ENSEMBLE_SCORES if f"{s}_{name}" in rows[0])):
             values = np.array([r[f"{score}_{name}"] for r in rows])
@@ -439,12 +483,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_log(
-    argv: Sequence[str], paths: Sequence[str | Path], emap: str, precision: str = "fp32"
+    argv: Sequence[str],
+    paths: Sequence[str | Path],
+    emap: str,
+    precision: str = "fp32",
+    *,
+    program: str = "training.evaluate",
 ) -> str:
-    """What ran: the command (``--out`` shown as DIR, ``--data`` as DATA, model files relative to
-    the repository), each evaluated file's name and sha256, the e-map source, the precision and
-    the machine (CPU model, cores, torch threads and version). No paths: the log is kept in the
-    repository."""
+    """What ran: the command (``python -m {program}``; ``--out`` shown as DIR, ``--data`` as DATA,
+    model files relative to the repository), each evaluated file's name and sha256, the e-map
+    source, the precision and the machine (CPU model, cores, torch threads and version). No
+    paths: the log is kept in the repository."""
     import platform
 
     import torch
@@ -460,7 +509,7 @@ def run_log(
             except ValueError:
                 arg = Path(arg).name
         args.append(arg)
-    lines = ["Command: python -m training.evaluate " + " ".join(args)]
+    lines = [f"Command: python -m {program} " + " ".join(args)]
     for path in paths:
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         lines.append(f"{Path(path).name}: sha256 {digest}")

@@ -30,7 +30,7 @@ from napari_uqseg.inference.predict import (
     PredictionResult,
     _iter_finish,
     _model_name,
-    _prepare_input,
+    prepare_input,
 )
 from napari_uqseg.inference.protocol import expand_model, iter_protocol_maps
 from napari_uqseg.io.nifti import Volume
@@ -92,8 +92,7 @@ def iter_predict_phases(
         )
     _check_pair(images, names)
     prepared = [
-        _prepare_input(np.asarray(images[p]), spacing_zyx, models[0], info, names[p])
-        for p in phases
+        prepare_input(np.asarray(images[p]), spacing_zyx, models[0], info, names[p]) for p in phases
     ]
     transform = prepared[0][0]
     network_input = np.stack([x for _, x in prepared])  # (P, Z, Y, X): channel p is phase p

@@ -190,7 +190,7 @@ def iter_predict_volume(
             f"({'+'.join(phase_names(models[0], info and info.extra)) or 'channels'}); "
             "predict feeds one volume (for ED and ES: predict_phases, uqseg predict --ed --es)"
         )
-    transform, network_input = _prepare_input(image, spacing_zyx, models[0], info, name)
+    transform, network_input = prepare_input(image, spacing_zyx, models[0], info, name)
     dev = select_device(opts.device)
     opts = replace(opts, device=dev)
     if _is_volumetric(models[0]):
@@ -234,7 +234,7 @@ def _model_name(models: Sequence[nn.Module], paths: Sequence[Path | None], proto
     return type(models[0]).__name__ if paths[0] is None else paths[0].name
 
 
-def _prepare_input(
+def prepare_input(
     image: np.ndarray,
     spacing_zyx: tuple[float, float, float] | None,
     model: nn.Module,

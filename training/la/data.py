@@ -28,6 +28,8 @@ from napari_uqseg.errors import InputError
 DATA_ENV = "UQSEG_LA_DIR"
 LABELLED_COUNTS = (8, 16)
 VAL_COUNT = 16
+#: Case lists of a split file that :func:`split_cases` reads (an evaluation's ``--split``).
+SPLIT_NAMES = ("val", "train")
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,16 @@ def make_split(cases: list[str], seed: int = 0) -> dict:
     return {"seed": seed, "train": train, "val": val, "labelled": labelled}
 
 
-def read_split(path: str | os.PathLike, labelled: str) -> tuple[list[str], list[str], list[str]]:
-    """``(labelled, unlabelled, val)`` case lists from a split file and a labelled-subset name."""
+def _split_record(path: str | os.PathLike) -> dict:
     try:
-        split = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read split file {path}: {exc}") from None
+
+
+def read_split(path: str | os.PathLike, labelled: str) -> tuple[list[str], list[str], list[str]]:
+    """``(labelled, unlabelled, val)`` case lists from a split file and a labelled-subset name."""
+    split = _split_record(path)
     if labelled not in split.get("labelled", {}):
         raise InputError(
             f"split {path} has no labelled subset {labelled!r}; "
@@ -91,6 +97,17 @@ def read_split(path: str | os.PathLike, labelled: str) -> tuple[list[str], list[
         )
     keep = split["labelled"][labelled]
     return keep, [c for c in split["train"] if c not in set(keep)], split["val"]
+
+
+def split_cases(path: str | os.PathLike, name: str) -> list[str]:
+    """The case ids of split ``name`` of a split file: one of :data:`SPLIT_NAMES` ("val", or
+    "train": labelled and unlabelled training cases together)."""
+    if name not in SPLIT_NAMES:
+        raise InputError(f"unknown split {name!r}; choose one of {', '.join(SPLIT_NAMES)}")
+    cases = _split_record(path).get(name)
+    if not cases:
+        raise InputError(f"split file {path} has no {name!r} cases")
+    return list(cases)
 
 
 def load_volume(root: Path, case: str) -> LAVolume:

@@ -1,0 +1,176 @@
+"""The left-atrium evaluation on the tiny LA folder with an untrained tiny V-Net: its maps are the
+product's (``predict_volume``, ``run_volumetric_inference``), its rows are metrics of those maps,
+its summary the rows' means, its log free of paths; wrong inputs end with exit 2."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_uqseg.inference.options import InferenceOptions
+from napari_uqseg.inference.predict import predict_volume
+from napari_uqseg.inference.volumetric import run_volumetric_inference
+from napari_uqseg.io.nifti import read_volume
+from napari_uqseg.metrics.overlap import dice
+from napari_uqseg.metrics.table import structure_metrics
+from napari_uqseg.models import build_model, save_checkpoint
+from napari_uqseg.models.checkpoint import load_checkpoint
+from training.la.data import load_volume
+from training.la.evaluate import infer_volume, load_case, main
+
+WINDOW = (16, 16, 16)
+
+
+@pytest.fixture(scope="module")
+def tiny_vnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained two-class V-Net checkpoint as ``training.la`` exports one (window 16³)."""
+    torch.manual_seed(0)
+    model = build_model("vnet_mtctl", num_classes=2, base_channels=2, dropout=0.3)
+    return save_checkpoint(
+        tmp_path_factory.mktemp("la_ckpt") / "la.pt",
+        model,
+        label_names={0: "background", 1: "left atrium"},
+        normalisation={"method": "none"},
+        extra={"patch_zyx": list(WINDOW), "voxel_spacing_mm": [0.625] * 3},
+    )
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_la, tiny_vnet, tmp_path_factory) -> tuple[Path, list[dict[str, str]], str]:
+    """``(out folder, cases.csv rows, stdout)`` of one run on the validation split (T = 3)."""
+    root, split = tiny_la
+    out = tmp_path_factory.mktemp("la_eval")
+    args = [str(tiny_vnet), "--data", str(root), "--split-file", str(split), "--samples", "3"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main([*args, "--out", str(out)]) == 0
+    with open(out / "cases.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    return out, rows, printed.getvalue()
+
+
+def _product(root: Path, case: str, checkpoint: Path, *, lcc: bool = False):
+    """What ``uqseg predict`` gives for the case (same T, seed and precision as the evaluation)."""
+    volume = read_volume(root / f"{case}.nii.bz2")
+    return predict_volume(
+        volume, checkpoint, samples=3, seed=0, precision="fp32", largest_component=lcc
+    )
+
+
+def test_rows_are_metrics_of_the_products_maps(tiny_la, tiny_vnet, evaluated) -> None:
+    root, _ = tiny_la
+    _, rows, printed = evaluated
+    assert [r["id"] for r in rows] == ["case4", "case5"]  # the split's val cases, in order
+    model, info = load_checkpoint(tiny_vnet)
+    for row in rows:
+        labels = load_volume(root, row["id"]).labels
+        product = _product(root, row["id"], tiny_vnet)
+        # The evaluation's maps are the product's to the bit, and run_volumetric_inference's.
+        case = load_case(root, row["id"], model, info)
+        maps, single = infer_volume(model, info, case, samples=3, seed=0, precision="fp32")
+        assert np.array_equal(maps.mean_probs, product.maps.mean_probs)
+        assert np.array_equal(maps.entropy, product.maps.entropy)
+        options = InferenceOptions(samples=3, seed=0, precision="fp32")
+        direct = run_volumetric_inference(model, case.image, options, window=WINDOW).maps
+        assert np.array_equal(maps.variance, direct.variance)
+        # The CSV holds metrics of those maps: Dice of the product's prediction, distances in mm.
+        prediction = product.prediction
+        assert 0.0 < float(row["dice_LA"]) < 1.0  # not a degenerate case for the checks below
+        assert float(row["dice_LA"]) == pytest.approx(dice(prediction == 1, labels == 1), abs=0)
+        in_voxels = structure_metrics(prediction, labels, labels={"LA": 1})["LA"]
+        assert float(row["hd95_LA"]) == pytest.approx(0.625 * in_voxels["hd95"])
+        assert float(row["asd_LA"]) == pytest.approx(0.625 * in_voxels["asd"])
+        assert float(row["recall_LA"]) == pytest.approx(in_voxels["recall"])
+        det = run_volumetric_inference(
+            model, case.image, InferenceOptions(samples=1), window=WINDOW, stochastic=False
+        ).maps  # dropout off: the deterministic pass
+        assert np.array_equal(single.mean_probs, det.mean_probs)
+        det_dice = dice(det.prediction == 1, labels == 1)
+        assert float(row["dice_det_LA"]) == pytest.approx(det_dice, abs=0)
+        # QC scores as the product's own report gives them for the LA structure.
+        qc = product.qc["structures"]["left atrium"]
+        for score in ("cv", "d_pw", "u_labelled", "volume_mean", "volume_mean_ml"):
+            assert float(row[f"{score}_LA"]) == pytest.approx(qc[score]), score
+        for column in ("refer1_gain_LA", "refer1_gain_umap_LA"):
+            assert -1.0 <= float(row[column]) <= 1.0
+        assert 0.0 <= float(row["ece"]) <= 1.0 and float(row["seconds"]) > 0
+    assert "LA: Dice" in printed and "mm" in printed and "ECE" in printed
+
+
+def test_summary_curves_and_log(tiny_la, evaluated) -> None:
+    root, _ = tiny_la
+    out, rows, _ = evaluated
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == {"all", "spearman_vs_dice"}  # no ED/ES for LA volumes
+    for column in ("dice_LA", "hd95_LA", "cv_LA", "brier", "seconds"):
+        assert summary["all"][column] == pytest.approx(np.mean([float(r[column]) for r in rows]))
+    assert set(summary["spearman_vs_dice"]) == {"cv_LA", "d_pw_LA", "u_labelled_LA"}
+    assert all(math.isnan(v) for v in summary["spearman_vs_dice"].values())  # two volumes only
+    with open(out / "curves.csv") as handle:
+        curves = list(csv.DictReader(handle))
+    for row in rows:
+        for source, gain in (("emap", "refer1_gain_LA"), ("umap", "refer1_gain_umap_LA")):
+            points = {
+                float(c["fraction"]): float(c["dice_LA"])
+                for c in curves
+                if c["id"] == row["id"] and c["map"] == source
+            }
+            assert len(points) == 10 and points[0.0] == float(row["dice_LA"])
+            assert points[0.01] - points[0.0] == pytest.approx(float(row[gain]))
+    with open(out / "reliability.csv") as handle:
+        bins = [b for b in csv.DictReader(handle) if b["id"] == "case4" and b["region"] == "volume"]
+    assert sum(int(b["count"]) for b in bins) == 20 * 24 * 26
+    log = (out / "log.txt").read_text()
+    assert log.startswith("Command: python -m training.la.evaluate la.pt --data DATA ")
+    assert "la.pt: sha256 " in log and "precision: fp32" in log and "16 x 16 x 16" in log
+    assert str(out) not in log and str(root) not in log
+    assert not any(Path(word).is_absolute() for word in log.split())
+
+
+def test_lcc_and_limit(tiny_la, tiny_vnet, tmp_path) -> None:
+    root, split = tiny_la
+    args = [str(tiny_vnet), "--data", str(root), "--split-file", str(split), "--samples", "3"]
+    assert main([*args, "--lcc", "--limit", "1", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "cases.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == ["case4"]
+    labels = load_volume(root, "case4").labels
+    kept = _product(root, "case4", tiny_vnet, lcc=True).prediction  # the product's --lcc
+    assert float(rows[0]["dice_LA"]) == pytest.approx(dice(kept == 1, labels == 1), abs=0)
+    assert float(rows[0]["predicted_volume_LA"]) == float((kept == 1).sum())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("2d", "holds a 2D model"),
+        ("no_data", "no left-atrium data"),
+        ("split", "unknown split 'test'"),
+        ("limit", "--limit must be a positive"),
+    ],
+)
+def test_wrong_inputs_exit_2(tiny_la, tiny_vnet, tmp_path, capsys, change, message) -> None:
+    root, split = tiny_la
+    checkpoint, data, extra = str(tiny_vnet), str(root), []
+    if change == "2d":
+        unet = build_model("unet2d", base_channels=4, depth=2)
+        checkpoint = str(save_checkpoint(tmp_path / "u.pt", unet))
+    elif change == "no_data":
+        data = str(tmp_path / "missing")
+    elif change == "split":
+        extra = ["--split", "test"]
+    else:
+        extra = ["--limit", "0"]
+    args = [checkpoint, "--data", data, "--split-file", str(split), *extra, "--out", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evaluate: error: ") and message in err
+    assert not (tmp_path / "cases.csv").exists()
