@@ -21,7 +21,8 @@ DEFAULT_MODEL = "acdc_unet"
 
 def bundled_models() -> dict[str, Path]:
     """Bundled model name (file stem) → checkpoint or ensemble manifest (``.json``, see
-    :mod:`napari_uqseg.models.manifest`), sorted by name; empty if none are shipped.
+    :mod:`napari_uqseg.models.manifest`): :data:`DEFAULT_MODEL` first (the run widget's and
+    ``uqseg models``' first entry), the others by name; empty if none are shipped.
 
     A manifest whose members are not all installed is left out, and so are the checkpoints a
     manifest lists: an ensemble's snapshots are one model, not several.
@@ -41,7 +42,7 @@ def bundled_models() -> dict[str, Path]:
     for path in sorted(BUNDLED_DIR.glob("*.pt")):
         if path.is_file() and path.resolve() not in members:
             models.setdefault(path.stem, path)
-    return dict(sorted(models.items()))
+    return dict(sorted(models.items(), key=lambda item: (item[0] != DEFAULT_MODEL, item[0])))
 
 
 def resolve_model(name_or_path: str) -> Path:

@@ -242,6 +242,9 @@ def test_the_chosen_model_is_described_in_one_line(make_napari_viewer, qtbot):
 
     widget = RunWidget(make_napari_viewer())
     qtbot.addWidget(widget)
+    # it opens on the default one-phase model, not the first name (acdc_dcnn_brier needs ED+ES)
+    assert widget.model_combo.currentText() == "acdc_unet"
+    assert widget.model_combo.findText("acdc_dcnn_brier") >= 0
     widget.select_model("acdc_unet")
     line = describe("acdc_unet")
     assert widget.model_info.toolTip() == line != ""

@@ -12,7 +12,7 @@ from napari_uqseg.cohort.failure import aurc, e_aurc
 from training.experiments.compare_models import main, model_row
 
 
-def _rows(dice_rv, d_pw_rv, seconds=True):
+def _rows(dice_rv, d_pw_rv, seconds=True, members=None):
     rows = []
     for i, (dice, dpw) in enumerate(zip(dice_rv, d_pw_rv, strict=True)):
         row = {"id": f"p{i}", "phase": "ED" if i % 2 == 0 else "ES"}
@@ -24,6 +24,9 @@ def _rows(dice_rv, d_pw_rv, seconds=True):
         row.update(ece_roi="0.02", brier="0.01")
         if seconds:
             row["seconds"] = "3.0"
+        if members is not None:  # an ensemble's rows: mean pairwise Dice between its members
+            for s in ("RV", "Myo", "LV"):
+                row[f"d_pw_members_{s}"] = str(members[i] if s == "RV" else 0.9)
         rows.append(row)
     return rows
 
@@ -47,7 +50,8 @@ def test_command_writes_one_column_per_model(tmp_path: Path):
     for name, dice in (("a", [0.9, 0.8]), ("b", [0.7, 0.6])):
         folder = tmp_path / name
         folder.mkdir()
-        rows = _rows(dice, [0.9, 0.8], seconds=name == "a")
+        members = [0.95, 0.6] if name == "b" else None  # only b is an ensemble
+        rows = _rows(dice, [0.9, 0.8], seconds=name == "a", members=members)
         with open(folder / "cases.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
@@ -56,9 +60,14 @@ def test_command_writes_one_column_per_model(tmp_path: Path):
     text = (tmp_path / "t.md").read_text()
     assert "| measure | a | b |" in text and "| Dice RV | 0.8500 | 0.6500 |" in text
     assert "| s / volume | 3.00 | n/a |" in text
+    # the members' D_pw ranks b's volumes rightly (higher is surer): E-AURC 0, only for b
+    assert "| E-AURC d_pw_members RV | n/a | 0.0000 |" in text
     assert (tmp_path / "t.png").stat().st_size > 10_000
     with open(tmp_path / "t.csv") as handle:
-        assert [r["model"] for r in csv.DictReader(handle)] == ["a", "b"]
+        table = list(csv.DictReader(handle))
+    assert [r["model"] for r in table] == ["a", "b"]
+    assert table[0]["AURC d_pw_members RV"] == ""
+    assert float(table[1]["AURC d_pw_members RV"]) == pytest.approx(aurc([0.95, 0.6], [0.3, 0.4]))
     with pytest.raises(SystemExit, match="NAME=DIR"):
         main(["nonsense", "--out", str(tmp_path / "x")])
 

@@ -37,7 +37,10 @@ from napari_uqseg.cohort.failure import aurc, confidence, e_aurc, spearman
 from napari_uqseg.labels import STRUCTURES
 from training.experiments.table import format_cell, write_csv
 
-SCORES = ("cv", "d_pw", "u_labelled")
+SCORES = ("cv", "d_pw", "u_labelled", "d_pw_members")
+#: Scores outside the product's cohort set, oriented as one of it: the mean pairwise Dice between
+#: an ensemble's members (rows of ensemble models only) reads as the MC one, higher = confident.
+ORIENTED_AS = {"d_pw_members": "d_pw"}
 
 
 def read_rows(folder: Path) -> list[dict[str, str]]:
@@ -83,7 +86,7 @@ def model_row(name: str, rows: Sequence[dict[str, str]]) -> dict[str, Any]:
                 continue
             values = _column(rows, key)
             ok = np.isfinite(values) & np.isfinite(risk)
-            conf = confidence(score, values[ok])
+            conf = confidence(ORIENTED_AS.get(score, score), values[ok])
             out[f"AURC {score} {s}"] = aurc(conf, risk[ok]) if ok.any() else float("nan")
             out[f"E-AURC {score} {s}"] = e_aurc(conf, risk[ok]) if ok.any() else float("nan")
             out[f"rho {score} {s}"] = spearman(values[ok], 1.0 - risk[ok])
@@ -283,7 +286,8 @@ def markdown(rows: Sequence[dict[str, Any]], title: str, notes: str) -> str:
         "| measure | " + " | ".join(r["model"] for r in rows) + " |",
     ]
     lines.append("| --- |" + " --- |" * len(rows))
-    for key in rows[0]:
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # scores only some models have, too
+    for key in keys:
         if key == "model":
             continue
         digits = 2 if key.startswith(("HD95", "s /")) else 4

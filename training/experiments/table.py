@@ -16,12 +16,13 @@ def format_cell(value: Any, digits: int) -> str:
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    """``rows`` (the first row's keys as columns) as a CSV file, its folder created; returns it."""
+    """``rows`` as a CSV file (columns: every row's keys, in the order first seen; a row without
+    one leaves it empty), its folder created; returns it."""
     if not rows:
         raise ValueError(f"no rows for {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         writer.writeheader()
         writer.writerows(rows)
     return path

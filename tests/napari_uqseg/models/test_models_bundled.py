@@ -14,9 +14,18 @@ def test_bundled_names_are_pt_stems(tmp_path, monkeypatch):
     assert bundled.resolve_model("acdc_unet") == tmp_path / "acdc_unet.pt"
 
 
-def test_real_bundled_folder_lists_only_existing_pt_files():
-    for name, path in bundled.bundled_models().items():
-        assert path.suffix == ".pt" and path.stem == name and path.is_file()
+def test_real_bundled_folder_lists_only_existing_checkpoints_and_manifests():
+    from napari_uqseg.models.manifest import read_manifest
+
+    found = bundled.bundled_models()
+    assert list(found)[:2] == ["acdc_unet", "acdc_dcnn_brier"]  # the default first
+    for name, path in found.items():
+        assert path.stem == name and path.is_file()
+        if path.suffix == ".json":  # an ensemble: every member it names is shipped beside it
+            members = read_manifest(path).members
+            assert members and all(m.is_file() and m.parent == path.parent for m in members)
+        else:
+            assert path.suffix == ".pt"
 
 
 def test_existing_path_passes_through(tmp_path):
@@ -67,7 +76,7 @@ def test_a_bundled_sidecar_declares_the_spacing_and_is_checked(tmp_path, monkeyp
 
     # The shipped model: the sidecar's 1.525 mm, seen by the loader and by `uqseg models`.
     assert read_checkpoint_info(bundled.resolve_model("acdc_unet")).spacing == (1.525, 1.525)
-    assert rows()[0]["spacing_mm"] == [1.525, 1.525]
+    assert next(r for r in rows() if r["name"] == "acdc_unet")["spacing_mm"] == [1.525, 1.525]
     torch.manual_seed(0)
     model = build_model("unet2d", base_channels=4, depth=2)
     folder = tmp_path / "bundled"
