@@ -45,7 +45,11 @@ from napari_uqseg.inference.paths import SamplingPath
 from napari_uqseg.inference.phases import num_phases, phase_names
 from napari_uqseg.inference.protocol import expand_model, iter_protocol_maps
 from napari_uqseg.inference.spacing import spacing_record
-from napari_uqseg.inference.volumetric import iter_volumetric_inference, volume_window
+from napari_uqseg.inference.volumetric import (
+    iter_volumetric_inference,
+    sdm_head_trained,
+    volume_window,
+)
 from napari_uqseg.io.limits import human_bytes, max_input_bytes
 from napari_uqseg.io.nifti import Volume
 from napari_uqseg.labels import LABEL_NAMES
@@ -196,8 +200,9 @@ def iter_predict_volume(
     if _is_volumetric(models[0]):
         window = volume_window(models[0], info, opts, spacing_zyx, name)
         out = yield from iter_volumetric_inference(
-            models, network_input, opts, window=window, overlap=opts.window_overlap, cancel=cancel
-        )
+            models, network_input, opts, window=window, overlap=opts.window_overlap,
+            sdm=sdm_head_trained(info), cancel=cancel,
+        )  # fmt: skip
         finish = _iter_finish(
             out.maps, transform, spacing_zyx, info, opts, name, models, paths, protocol,
             sdm=out.sdm, windows=out.grid.record(), passes=len(out.grid.slices),

@@ -82,6 +82,14 @@ def model_window(info: Any) -> tuple[int, int, int] | None:
     return values if len(values) == 3 else None  # type: ignore[return-value]
 
 
+def sdm_head_trained(info: Any) -> bool:
+    """Whether a checkpoint's signed-distance head was trained: False only where its record says
+    so (``extra["sdm_head_trained"]``). A supervised V-Net keeps the multi-task architecture's
+    SDM head untrained, and its output would be shown as a map that means nothing."""
+    extra = getattr(info, "extra", None) or {}
+    return extra.get("sdm_head_trained") is not False
+
+
 def _prepare(image: np.ndarray | torch.Tensor, in_channels: int) -> torch.Tensor:
     """(Z, Y, X) or (C_in, Z, Y, X) -> float32 [1, C_in, Z, Y, X] on the CPU."""
     return checked_image(image, in_channels).unsqueeze(0)

@@ -1,4 +1,10 @@
-"""Rewrite the normalisation record of an already exported left-atrium checkpoint.
+"""Ship a left-atrium checkpoint as a bundled model, or rewrite an old one's normalisation record.
+
+``python -m training.la.export runs/la_vnet_20pct/best.pt --name la_vnet_20pct`` writes
+``napari_uqseg/models/bundled/la_vnet_20pct.pt`` through the product's loader and writer, with the
+LA normalisation and ``sdm_head_trained`` recorded from the run's training config (a supervised
+V-Net's SDM head is untrained: the product then shows no signed-distance layer). Without
+``--name`` each checkpoint is rewritten in place (below).
 
 Checkpoints exported before the fix declared ``{"method": "zscore"}``, so inference z-scored the
 crop again (validation Dice 0.549 → 0.032 with one checkpoint): the shared volumes are z-scored over
@@ -19,7 +25,7 @@ from pathlib import Path
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.models.checkpoint import load_checkpoint, save_checkpoint
-from training.la.loop import LA_NORMALISATION
+from training.la.loop import LA_NORMALISATION, sdm_head_trained_by
 
 
 def declare_la_normalisation(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -38,11 +44,44 @@ def declare_la_normalisation(path: str | os.PathLike, out: str | os.PathLike | N
     )
 
 
+def ship_la_model(
+    path: str | os.PathLike, name: str, out_dir: str | os.PathLike | None = None
+) -> Path:
+    """``path`` as the bundled model ``name`` (``out_dir``, default the bundled folder): the LA
+    normalisation and ``sdm_head_trained`` from its training config; returns the written file."""
+    from napari_uqseg.models.bundled import BUNDLED_DIR
+
+    model, info = load_checkpoint(path)
+    if info.spatial_dims != 3:
+        raise InputError(f"{path} holds a {info.spatial_dims}D model, not a left-atrium V-Net")
+    config = info.extra.get("training_config")
+    if not isinstance(config, dict):
+        raise InputError(f"{path} has no training config: was it written by training.la?")
+    extra = {**info.extra, "sdm_head_trained": sdm_head_trained_by(config)}
+    return save_checkpoint(
+        Path(out_dir or BUNDLED_DIR) / f"{name}.pt",
+        model,
+        label_names=info.label_names,
+        normalisation=LA_NORMALISATION,
+        spacing=info.spacing,
+        extra=extra,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.la.export", description=__doc__)
-    parser.add_argument("checkpoint", nargs="+", help="LA checkpoint(s) to rewrite in place")
+    parser.add_argument("checkpoint", nargs="+", help="LA checkpoint(s)")
+    parser.add_argument(
+        "--name", help="ship the (one) checkpoint as this bundled model instead of rewriting it"
+    )
+    parser.add_argument("--out-dir", help="folder for --name (default: the bundled folder)")
     args = parser.parse_args(argv)
     try:
+        if args.name:
+            if len(args.checkpoint) != 1:
+                raise InputError("--name ships one checkpoint")
+            print(f"wrote {ship_la_model(args.checkpoint[0], args.name, args.out_dir)}")
+            return 0
         for path in args.checkpoint:
             print(f"rewrote {declare_la_normalisation(path)}")
     except InputError as exc:

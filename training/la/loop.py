@@ -155,6 +155,12 @@ def train_epoch(
     return out
 
 
+def sdm_head_trained_by(training_config: dict) -> bool:
+    """Whether a run of this config trains the SDM head (an SDM or cross-task loss term)."""
+    loss = training_config.get("loss", {})
+    return bool(loss.get("sdm_weight", 0.0) or loss.get("cross_task_weight", 0.0))
+
+
 def export_la_model(path: Path, model: nn.Module, config: LAConfig, scores: dict) -> Path:
     """Plugin checkpoint (declares ``spatial_dims`` 3 through the model) with the run's config."""
     return save_checkpoint(
@@ -166,6 +172,7 @@ def export_la_model(path: Path, model: nn.Module, config: LAConfig, scores: dict
             "training_config": config.to_dict(),
             "patch_zyx": list(config.data.patch),
             "voxel_spacing_mm": list(LA_SPACING_MM),
+            "sdm_head_trained": sdm_head_trained_by(config.to_dict()),
             **scores,
         },
     )

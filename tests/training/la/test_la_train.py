@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -197,3 +198,33 @@ def test_channels_last_changes_the_layout_not_the_training(tiny_la, tmp_path):
         for run in ("fast", "slow")
     ]
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
+def test_shipped_supervised_vnet_shows_no_signed_distance_but_mtctl_does(tiny_la, tmp_path):
+    """A supervised V-Net keeps the multi-task architecture's SDM head untrained: shipped, the
+    product writes no signed-distance map for it; an MT-CTL run's is written."""
+    from napari_uqseg.inference.predict import iter_predict_volume
+    from napari_uqseg.inference.progress import drive
+    from training.la.export import main as export_main
+
+    root, split = tiny_la
+    image = np.random.default_rng(0).normal(size=(20, 20, 20)).astype(np.float32)
+    shipped = {}
+    for name, loss, data in (
+        ("sup", LossConfig(terms={"ce": 0.5, "dice": 0.5}), {"labelled_per_batch": 2}),
+        ("mt", MTCTL_LOSS, {"unlabelled_per_batch": 1}),
+    ):
+        run = tmp_path / name
+        config = _config(root, split, 1, loss, **{"unlabelled_per_batch": 0, **data})
+        train_la(config, run, log=_quiet)
+        out = tmp_path / "bundled"
+        args = [str(run / "best.pt"), "--name", f"la_{name}", "--out-dir", str(out)]
+        assert export_main(args) == 0
+        _, info = load_checkpoint(out / f"la_{name}.pt")
+        shipped[name] = info.extra["sdm_head_trained"]
+        model = str(out / f"la_{name}.pt")
+        result = drive(iter_predict_volume(image, None, model, samples=2, seed=0))
+        assert (result.sdm is None) == (name == "sup"), name
+    assert shipped == {"sup": False, "mt": True}
+    assert export_main([str(tmp_path / "sup" / "best.pt"), str(tmp_path / "mt" / "best.pt"),
+                        "--name", "x"]) == 2  # fmt: skip
