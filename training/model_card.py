@@ -1,10 +1,10 @@
 """``python -m training.model_card NAME --evaluation DIR``: a model card's evaluation section.
 
 A card quotes its model's evaluation (``python -m training.evaluate NAME --samples 10 --lcc --out
-DIR``), and a test checks every quoted number against ``DIR/summary.json`` (which is itself checked
-to be the mean of ``DIR/cases.csv``). Writing the section from the summary, instead of by hand,
-keeps the two equal; the rows' labels are the ones the test reads (``acdc_unet``'s card, written by
-hand earlier, uses the same labels).
+DIR``, or ``training.la.evaluate`` for a left-atrium model), and a test checks every quoted number
+against ``DIR/summary.json`` (which is itself checked to be the mean of ``DIR/cases.csv``). Writing
+the section from the summary, instead of by hand, keeps the two equal; the rows' labels are the
+ones the test reads (``acdc_unet``'s card, written by hand earlier, uses the same labels).
 
 The section replaces everything from its heading (:data:`HEADING`) to the next ``## `` heading or
 the end of the card, so the card's own text before it stays as written. ``--note`` adds a
@@ -39,45 +39,74 @@ def _rho(value: float) -> str:
     return f"{value:.2f}".replace("-", "\u2212")
 
 
+#: The left atrium (``training.la.evaluate``'s summaries), whose distances are in mm.
+LA = "LA"
+
+
+def structures_of(summary: Mapping[str, Any]) -> tuple[str, ...]:
+    """The structures a summary has Dice for: ACDC's three, or the left atrium."""
+    return tuple(s for s in (*STRUCTURES, LA) if f"dice_{s}" in summary["all"])
+
+
 def evaluation_table(summary: Mapping[str, Any]) -> str:
-    """The card's table: one column per structure, rows labelled as the card test reads them."""
-    every, ed, es = summary["all"], summary["ED"], summary["ES"]
+    """The card's table: one column per structure, rows labelled as the card test reads them.
+    A cine summary has ED / ES rows and HD95 in voxels (the shared ACDC copy has no spacing); an
+    LA summary has the seed's other metrics and distances in mm."""
+    every = summary["all"]
+    structures = structures_of(summary)
     spearman = summary.get("spearman_vs_dice", {})
 
     def row(label: str, cells: Sequence[str]) -> str:
         return f"| {label} | " + " | ".join(cells) + " |"
 
-    lines = [
-        "| | " + " | ".join(STRUCTURES) + " |",
-        "| --- | " + " | ".join("---" for _ in STRUCTURES) + " |",
-        row("3D Dice, MC mean, ED + ES", [f"{every[f'dice_{s}']:.3f}" for s in STRUCTURES]),
-        row(
-            "3D Dice, ED / ES",
-            [f"{ed[f'dice_{s}']:.3f} / {es[f'dice_{s}']:.3f}" for s in STRUCTURES],
-        ),
-        row(
-            "3D Dice, deterministic pass",
-            [f"{every[f'dice_det_{s}']:.3f}" for s in STRUCTURES],
-        ),
-        row("HD95 (voxels)", [f"{every[f'hd95_{s}']:.2f}" for s in STRUCTURES]),
+    def cells(key: str, fmt: str = ".3f") -> list[str]:
+        return [format(every[f"{key}_{s}"], fmt) for s in structures]
+
+    lines = ["| | " + " | ".join(structures) + " |"]
+    lines.append("| --- | " + " | ".join("---" for _ in structures) + " |")
+    if "ED" in summary and "ES" in summary:
+        ed, es = summary["ED"], summary["ES"]
+        lines += [
+            row("3D Dice, MC mean, ED + ES", cells("dice")),
+            row(
+                "3D Dice, ED / ES",
+                [f"{ed[f'dice_{s}']:.3f} / {es[f'dice_{s}']:.3f}" for s in structures],
+            ),
+        ]
+    else:
+        lines.append(row("3D Dice, MC mean", cells("dice")))
+    lines.append(row("3D Dice, deterministic pass", cells("dice_det")))
+    if LA in structures:
+        lines += [
+            row("Jaccard", cells("jaccard")),
+            row("HD95 (mm)", cells("hd95", ".2f")),
+            row("ASD (mm)", cells("asd", ".2f")),
+            row("RAVD", cells("ravd")),
+            row("Precision / recall", [
+                f"{every[f'precision_{s}']:.3f} / {every[f'recall_{s}']:.3f}" for s in structures
+            ]),
+        ]  # fmt: skip
+    else:
+        lines.append(row("HD95 (voxels)", cells("hd95", ".2f")))
+    lines += [
         row(
             "Dice gain after referring the 1 % most uncertain voxels (e-map)",
-            [_signed(every[f"refer1_gain_{s}"]) for s in STRUCTURES],
+            [_signed(every[f"refer1_gain_{s}"]) for s in structures],
         ),
     ]
-    if all(f"refer1_gain_umap_{s}" in every for s in STRUCTURES):
+    if all(f"refer1_gain_umap_{s}" in every for s in structures):
         lines.append(
             row(
                 "... by the variance (Sander's u-map)",
-                [_signed(every[f"refer1_gain_umap_{s}"]) for s in STRUCTURES],
+                [_signed(every[f"refer1_gain_umap_{s}"]) for s in structures],
             )
         )
-    scores = [c for c in (*SCORES, "d_pw_members") if f"{c}_{STRUCTURES[0]}" in spearman]
+    scores = [c for c in (*SCORES, "d_pw_members") if f"{c}_{structures[0]}" in spearman]
     if scores:
         lines.append(
             row(
                 "Spearman vs Dice: " + " / ".join(scores),
-                [" / ".join(_rho(spearman[f"{c}_{s}"]) for c in scores) for s in STRUCTURES],
+                [" / ".join(_rho(spearman[f"{c}_{s}"]) for c in scores) for s in structures],
             )
         )
     return "\n".join(lines)
@@ -88,9 +117,14 @@ def evaluation_section(
 ) -> str:
     """The whole section: heading, how to reproduce, table, calibration line, note."""
     every = summary["all"]
+    units = (
+        "HD95 and ASD are in mm (0.625 mm isotropic voxels)."
+        if LA in structures_of(summary)
+        else "HD95 is in voxels: this ACDC copy has no spacing."
+    )
     parts = [
         f"{HEADING} (validation split, MC mean, largest component per class)",
-        f"Reproduce: `{command}`. HD95 is in voxels: this ACDC copy has no spacing.",
+        f"Reproduce: `{command}`. {units}",
         evaluation_table(summary),
         f"Calibration: ECE {every['ece']:.4f} over the whole volume, {every['ece_roi']:.3f} "
         f"inside the foreground region of interest; Brier {every['brier']:.4f}. "
@@ -148,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"model_card: error: {exc}", file=sys.stderr)
         return 2
-    command = f"python -m training.evaluate {args.name} --samples 10 --lcc --out DIR"
+    program = "training.la.evaluate" if LA in structures_of(summary) else "training.evaluate"
+    command = f"python -m {program} {args.name} --samples 10 --lcc --out DIR"
     section = evaluation_section(
         summary, command=command, note=args.note, evaluation=_repository_path(args.evaluation)
     )

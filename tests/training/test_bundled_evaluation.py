@@ -104,7 +104,7 @@ def _shipped_files(name: str) -> list[Path]:
 def test_generated_card_section_quotes_its_evaluation_of_the_shipped_files(card: Path) -> None:
     """Every card written by ``training.model_card`` quotes, unchanged, the summary of the
     evaluation it names; the summary is the mean of its rows; the log names the shipped files."""
-    from training.model_card import evaluation_table
+    from training.model_card import evaluation_table, structures_of
 
     text = card.read_text()
     folder = re.search(r"under `(training/evaluations/[^`]+)`", text)
@@ -114,7 +114,8 @@ def test_generated_card_section_quotes_its_evaluation_of_the_shipped_files(card:
     assert evaluation_table(summary) in text
     with open(evaluation / "cases.csv") as handle:
         rows = list(csv.DictReader(handle))
-    for key in ("dice_RV", "dice_Myo", "dice_LV", "ece_roi", "refer1_gain_umap_LV"):
+    names = structures_of(summary)
+    for key in (*(f"dice_{s}" for s in names), "ece_roi", f"refer1_gain_umap_{names[-1]}"):
         assert np.mean([float(r[key]) for r in rows]) == pytest.approx(summary["all"][key])
     log = (evaluation / "log.txt").read_text()
     digests = set(re.findall(r"sha256 ([0-9a-f]{64})", log))

@@ -57,3 +57,30 @@ def test_main_writes_the_section_into_the_card(tmp_path: Path, capsys) -> None:
     assert "Took 2 h." in text and "`training/evaluations/acdc_unet`" in text
     assert main(["nope", "--evaluation", str(UNET), "--bundled-dir", str(tmp_path)]) == 2
     assert "no model card" in capsys.readouterr().err
+
+
+def test_a_left_atrium_summary_gives_the_seed_metrics_in_mm(tmp_path: Path) -> None:
+    """An LA evaluation (``training.la.evaluate``: one structure, no phases, spacing known) gets
+    the MT-CTL seed's metrics with distances in mm and its own reproduce command."""
+    every = {
+        "dice_LA": 0.8712, "dice_det_LA": 0.8650, "jaccard_LA": 0.7734, "hd95_LA": 9.871,
+        "asd_LA": 2.345, "ravd_LA": 0.0812, "precision_LA": 0.861, "recall_LA": 0.889,
+        "refer1_gain_LA": 0.0312, "refer1_gain_umap_LA": 0.0199, "ece": 0.01, "ece_roi": 0.05,
+        "brier": 0.02, "seconds": 41.0,
+    }  # fmt: skip
+    summary = {"all": every, "spearman_vs_dice": {"cv_LA": -0.5, "d_pw_LA": 0.64}}
+    rows = _rows(evaluation_table(summary))
+    assert rows["3D Dice, MC mean"].endswith("| 0.871 |") and "3D Dice, ED / ES" not in rows
+    assert rows["HD95 (mm)"].endswith("| 9.87 |") and rows["ASD (mm)"].endswith("| 2.35 |")
+    assert rows["Precision / recall"].endswith("| 0.861 / 0.889 |")
+    assert rows["Spearman vs Dice: cv / d_pw"].endswith("| −0.50 / 0.64 |")
+    assert "HD95 (voxels)" not in rows
+    folder, bundled = tmp_path / "eval", tmp_path / "bundled"
+    folder.mkdir()
+    bundled.mkdir()
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (bundled / "la_x.md").write_text("# la_x\n")
+    assert main(["la_x", "--evaluation", str(folder), "--bundled-dir", str(bundled)]) == 0
+    text = (bundled / "la_x.md").read_text()
+    assert "python -m training.la.evaluate la_x --samples 10 --lcc" in text
+    assert "HD95 and ASD are in mm" in text and "is in voxels" not in text

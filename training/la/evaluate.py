@@ -50,6 +50,7 @@ from napari_uqseg.io.nifti import read_volume
 from napari_uqseg.metrics.calibration import calibration_report
 from napari_uqseg.metrics.overlap import dice
 from napari_uqseg.metrics.table import METRICS, structure_metrics
+from napari_uqseg.models.bundled import resolve_model
 from napari_uqseg.models.checkpoint import CheckpointInfo, load_checkpoint
 from napari_uqseg.postprocess import largest_component
 from napari_uqseg.uncertainty.qc import image_level_scores
@@ -204,7 +205,9 @@ def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.la.evaluate", description=__doc__)
-    parser.add_argument("checkpoint", help="a 3D left-atrium checkpoint (e.g. runs/.../best.pt)")
+    parser.add_argument(
+        "checkpoint", help="a 3D left-atrium checkpoint (e.g. runs/.../best.pt) or a bundled name"
+    )
     parser.add_argument("--data", help="LA folder (default: $UQSEG_LA_DIR or ../shared/data/la)")
     parser.add_argument(
         "--split",
@@ -238,8 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.limit < 1:
                 raise InputError(f"--limit must be a positive number of volumes, got {args.limit}")
             cases = cases[: args.limit]
-        model, info = load_checkpoint(args.checkpoint)
-        check_la_model(model, info, args.checkpoint)
+        path = resolve_model(args.checkpoint)
+        model, info = load_checkpoint(path)
+        check_la_model(model, info, path)
         evaluated = []
         for case_id in cases:
             case = load_case(root, case_id, model, info)
@@ -281,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_csv(args.out / "reliability.csv", [b for e in evaluated for b in e.bins])
         log = run_log(
             argv if argv is not None else sys.argv[1:],
-            [args.checkpoint],
+            [path],
             "mc",
             args.precision,
             program="training.la.evaluate",
