@@ -132,6 +132,15 @@ def is_source_image(layer: Layer) -> bool:
     )
 
 
+def layer_spacing(layer: Image) -> tuple[float, float, float] | None:
+    """The (Z, Y, X) voxel spacing in mm of an image layer, None if unknown: the reader records
+    whether its file had one; a layer from elsewhere counts as known when it is not unit scale."""
+    scale = tuple(float(s) for s in layer.scale[-3:])
+    geometry = layer.metadata.get(GEOMETRY_KEY) or {}
+    known = geometry.get("spacing_known", scale != (1.0, 1.0, 1.0))
+    return scale if known else None  # type: ignore[return-value]
+
+
 def source_volume(
     layer: Image, frame: int = 0
 ) -> tuple[np.ndarray, tuple[float, float, float] | None, dict[str, Any]]:
@@ -144,8 +153,7 @@ def source_volume(
     cine = layer.data.ndim == 4
     data = layer.data[frame] if cine else layer.data
     scale = tuple(float(s) for s in layer.scale[-3:])
-    geometry = layer.metadata.get(GEOMETRY_KEY) or {}
-    known = geometry.get("spacing_known", scale != (1.0, 1.0, 1.0))
+    spacing = layer_spacing(layer)
     metadata = layer.metadata
     if cine and DICOM_KEY in metadata:  # outputs reference this frame's instances
         metadata = {**metadata, DICOM_KEY: {**metadata[DICOM_KEY], "frame": int(frame)}}
@@ -156,4 +164,4 @@ def source_volume(
         source.update(
             frame=int(frame), scale=tuple(float(s) for s in layer.scale), translate=translate
         )
-    return np.asarray(data), scale if known else None, source
+    return np.asarray(data), spacing, source

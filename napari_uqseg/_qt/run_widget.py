@@ -42,13 +42,14 @@ from napari_uqseg._qt.dock_lifetime import ClosesWithDock
 from napari_uqseg._qt.frames import frame_index, frame_tag
 from napari_uqseg._qt.gc_hold import FullCollectionHold
 from napari_uqseg._qt.gl_context import guard_layer_removal
-from napari_uqseg._qt.layers import LayerFeeder, is_source_image, source_volume
+from napari_uqseg._qt.layers import LayerFeeder, is_source_image, layer_spacing, source_volume
 from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg._qt.run_layers import PreparedRun, segment_phases_to_layers, segment_to_layers
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.options import InferenceOptions
 from napari_uqseg.models.bundled import bundled_models, describe
+from napari_uqseg.models.suggest import suggested_model
 from napari_uqseg.viewer.preload import ModelPreloader
 from napari_uqseg.viewer.run import (
     BUILDING,
@@ -157,6 +158,10 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         form = QFormLayout()
         form.addRow(self.image_label, self.image_combo)
         form.addRow(self.es_label, self.es_combo)
+        # Until a model is chosen by hand, each image gets the bundled model made for it (a 3D one
+        # for a near-isotropic volume such as the atrial LGE-MRI, else the default 2D one).
+        self.model_chosen = False
+        self.image_combo.currentTextChanged.connect(self._suggest_model)
         self.model_combo.currentTextChanged.connect(self._show_phase_inputs)
         self.es_label.setVisible(False)
         self.es_combo.setVisible(False)
@@ -223,7 +228,19 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         self.model_info.setText(short)
         self.model_info.setToolTip(line)
 
+    def _suggest_model(self, name: str) -> None:
+        """Select the bundled model suggested for image ``name`` unless one was chosen by hand."""
+        if self.model_chosen or name not in self.viewer.layers:
+            return
+        try:
+            model = suggested_model(layer_spacing(self.viewer.layers[name]))
+        except InputError:  # no default model installed: leave the list as it is
+            return
+        if self.model_combo.findText(model) >= 0:
+            self.model_combo.setCurrentText(model)
+
     def _on_model_activated(self, index: int) -> None:
+        self.model_chosen = True
         if self.model_combo.itemText(index) != BROWSE:
             return
         kinds = "Checkpoints and ensembles (*.pt *.json);;All (*)"
@@ -235,6 +252,7 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
 
     def select_model(self, name_or_path: str) -> None:
         """Select a bundled model by name, or add and select a checkpoint path."""
+        self.model_chosen = True
         if self.model_combo.findText(name_or_path) >= 0:
             self.model_combo.setCurrentText(name_or_path)
         else:
@@ -243,6 +261,7 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
     def add_checkpoint(self, path: str | os.PathLike) -> None:
         """Offer the checkpoint file ``path`` in the model list and select it."""
         text = str(Path(path))
+        self.model_chosen = True
         if self.model_combo.findText(text) < 0:
             self.model_combo.insertItem(self.model_combo.count() - 1, text)
         self.model_combo.setCurrentText(text)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from napari_uqseg.cli._options import shared_options
 from napari_uqseg.inference.options import TTA_SETS
@@ -169,17 +170,16 @@ def run(args: argparse.Namespace) -> int:
     from napari_uqseg.inference.predict import predict_volume
     from napari_uqseg.io.outputs import check_output_dir
     from napari_uqseg.io.source import read_image
-    from napari_uqseg.models.bundled import default_model
 
     check_output_dir(args.out, what="--out")  # before the work, not after it
     phases = phase_inputs(args)
     if phases is not None:
         return run_phases(args, phases, _LazyBar)
-    models = args.model or [default_model()]
-    model = models[0] if len(models) == 1 else models
     volume, series = read_image(
         args.image, series=args.series, frame=args.frame, whole_cine=args.frame is None
     )
+    models = args.model or [_model_for(volume)]
+    model = models[0] if len(models) == 1 else models
     if volume.array.ndim == 4:
         from napari_uqseg.cli._cine import run_cine
 
@@ -260,3 +260,18 @@ class _LazyBar:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _model_for(volume: Any) -> str:
+    """No --model: a bundled 3D model for a near-isotropic 3D volume (said on stderr), else the
+    default 2D one."""
+    from napari_uqseg.models.bundled import default_model
+    from napari_uqseg.models.suggest import suggested_model
+
+    if volume.array.ndim != 3:
+        return default_model()
+    name = suggested_model(volume.spacing if volume.spacing_known else None)
+    if name != default_model():
+        spacing = " x ".join(f"{s:g}" for s in volume.spacing)
+        print(f"model: {name} (3D, for a near-isotropic volume of {spacing} mm)", file=sys.stderr)
+    return name

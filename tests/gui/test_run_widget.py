@@ -254,3 +254,41 @@ def test_the_chosen_model_is_described_in_one_line(make_napari_viewer, qtbot):
     )
     index = widget.model_combo.findText("acdc_unet")
     assert widget.model_combo.itemData(index, Qt.ToolTipRole) == describe("acdc_unet")
+
+
+def test_each_image_gets_its_bundled_model_until_one_is_chosen_by_hand(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """Issue 13: an atrial LGE-MRI volume (0.625 mm isotropic) selects the bundled 3D model, a cine
+    stack (10 mm slices) the default 2D one; a model picked by hand is kept for every image."""
+    from napari_uqseg.models import bundled
+    from napari_uqseg.viewer.napari_io import volume_layer_kwargs
+    from napari_uqseg.viewer.samples import phantom_volume
+
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    (folder / "acdc_unet.pt").symlink_to(bundled.resolve_model("acdc_unet"))
+    torch.manual_seed(0)
+    vnet = build_model("vnet_mtctl", num_classes=2, base_channels=2)
+    save_checkpoint(folder / "la_tiny.pt", vnet, extra={"patch_zyx": [16, 16, 16]})
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", folder)
+
+    viewer = make_napari_viewer()
+    widget = RunWidget(viewer)
+    qtbot.addWidget(widget)
+    cine = phantom_volume(make_phantom(shape=(4, 32, 32), spacing=(10.0, 1.5, 1.5)))
+    viewer.add_image(cine.array, **volume_layer_kwargs(cine, "cine"))
+    assert widget.model_combo.currentText() == "acdc_unet"
+    atrium = viewer.add_image(np.zeros((20, 24, 24), np.float32), name="atrium", scale=(0.625,) * 3)
+    widget.image_combo.setCurrentText("atrium")
+    assert widget.model_combo.currentText() == "la_tiny"
+    assert not widget.es_combo.isVisible()
+    widget.image_combo.setCurrentText("cine")
+    assert widget.model_combo.currentText() == "acdc_unet"
+    # unit scale without a recorded spacing is not taken for an isotropic volume
+    viewer.add_image(np.zeros((20, 24, 24), np.float32), name="unknown")
+    widget.image_combo.setCurrentText("unknown")
+    assert widget.model_combo.currentText() == "acdc_unet"
+    widget.select_model("acdc_unet")  # by hand: kept from now on
+    widget.image_combo.setCurrentText(atrium.name)
+    assert widget.model_combo.currentText() == "acdc_unet"

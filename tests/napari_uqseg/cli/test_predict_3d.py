@@ -130,3 +130,35 @@ def test_evaluate_and_layers_follow_the_checkpoint_label_names(tmp_path, la_chec
     sdm = [kw for _, kw, _ in layers if kw["metadata"][ROLE_KEY] == SIGNED_DISTANCE]
     assert len(sdm) == 1 and sdm[0]["visible"] is False and sdm[0]["name"] == "la01 signed distance"
     assert SIGNED_DISTANCE not in UNCERTAINTY_ROLES
+
+
+@pytest.fixture
+def bundled_with_3d(tmp_path, la_checkpoint, monkeypatch):
+    """A bundled folder holding the real default 2D model and a 3D one (``la_tiny``)."""
+    from napari_uqseg.models import bundled
+
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    (folder / "acdc_unet.pt").symlink_to(bundled.resolve_model("acdc_unet"))
+    (folder / "la_tiny.pt").write_bytes(la_checkpoint.read_bytes())
+    monkeypatch.setattr(bundled, "BUNDLED_DIR", folder)
+    return folder
+
+
+def test_without_model_a_near_isotropic_volume_gets_the_bundled_3d_model(
+    tmp_path, bundled_with_3d, capsys
+):
+    from napari_uqseg.models.suggest import is_isotropic, suggested_model
+
+    assert suggested_model((0.625, 0.625, 0.625)) == "la_tiny"
+    assert suggested_model((1.0, 0.7, 0.7)) == "la_tiny"
+    assert suggested_model((10.0, 1.5, 1.5)) == "acdc_unet"  # a cine stack of slices
+    assert suggested_model(None) == "acdc_unet"  # spacing unknown (the shared ACDC copy)
+    assert not is_isotropic((0.0, 1.0, 1.0))
+    out = tmp_path / "out"
+    assert main(["predict", str(_image(tmp_path)), "--samples", "2", "--out", str(out)]) == 0
+    assert "model: la_tiny (3D, for a near-isotropic volume of 0.625 x 0.625 x 0.625 mm)" in (
+        capsys.readouterr().err
+    )
+    qc = json.loads((out / "la01_qc.json").read_text())
+    assert "sliding_window" in qc and set(qc["structures"]) == {"left atrium"}
