@@ -461,25 +461,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Brier {overall['brier']:.5f}"
     )
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        with open(args.out / "cases.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        for name, records in (
-            ("curves.csv", [c for e in evaluated for c in e.curves]),
-            ("reliability.csv", [b for e in evaluated for b in e.bins]),
-        ):
-            with open(args.out / name, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(records[0]))
-                writer.writeheader()
-                writer.writerows(records)
-        (args.out / "log.txt").write_text(
-            run_log(argv if argv is not None else sys.argv[1:], paths, emap, args.precision),
-            encoding="utf-8",
-        )
+        log = run_log(argv if argv is not None else sys.argv[1:], paths, emap, args.precision)
+        write_evaluation(args.out, evaluated, summary, log)
     return 0
+
+
+def write_evaluation(
+    out: Path, evaluated: Sequence[Evaluated], summary: dict[str, Any], log: str
+) -> None:
+    """An evaluation's folder: ``cases.csv`` (a row per volume), ``summary.json``, ``curves.csv``,
+    ``reliability.csv`` and ``log.txt`` (also :mod:`training.la.evaluate`'s layout)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for name, records in (
+        ("cases.csv", [e.row for e in evaluated]),
+        ("curves.csv", [c for e in evaluated for c in e.curves]),
+        ("reliability.csv", [b for e in evaluated for b in e.bins]),
+    ):
+        with open(out / name, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+    (out / "log.txt").write_text(log, encoding="utf-8")
 
 
 def run_log(

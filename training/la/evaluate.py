@@ -24,8 +24,6 @@ plugin's own modules; this file only loops and tabulates.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -62,6 +60,7 @@ from training.evaluate import (
     reliability_records,
     run_log,
     summarise,
+    write_evaluation,
 )
 from training.la.data import SPLIT_NAMES, load_volume, resolve_la_dir, split_cases
 
@@ -129,7 +128,7 @@ def infer_volume(
     opts = InferenceOptions(samples=samples, seed=seed, precision=precision)
     window = volume_window(model, info, opts, case.spacing, case.id)
     run = {"window": window, "overlap": opts.window_overlap}
-    maps = run_volumetric_inference(model, case.image, opts, **run).maps
+    maps = run_volumetric_inference(model, case.image, opts, sdm=False, **run).maps  # no SDM row
     single = run_volumetric_inference(
         model,
         case.image,
@@ -194,13 +193,6 @@ def evaluate_volume(
     seconds = time.perf_counter() - start
     row, curves, bins = case_row(case, maps, single, lcc=lcc)
     return Evaluated({**row, "seconds": seconds}, curves, bins)
-
-
-def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -278,11 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Brier {overall['brier']:.5f}; {len(rows)} volume(s), {overall['seconds']:.1f} s each"
     )
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        _write_csv(args.out / "cases.csv", rows)
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        _write_csv(args.out / "curves.csv", [c for e in evaluated for c in e.curves])
-        _write_csv(args.out / "reliability.csv", [b for e in evaluated for b in e.bins])
         log = run_log(
             argv if argv is not None else sys.argv[1:],
             [path],
@@ -294,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log += (
             f"sliding windows: {window} (Z Y X), overlap {DEFAULT_OVERLAP:g}, Gaussian blending\n"
         )
-        (args.out / "log.txt").write_text(log, encoding="utf-8")
+        write_evaluation(args.out, evaluated, summary, log)
     return 0
 
 
