@@ -122,10 +122,12 @@ def infer_volume(
     samples: int = 10,
     seed: int = 0,
     precision: str = "fp32",
+    dropout: float | None = None,
 ) -> tuple[UncertaintyMaps, UncertaintyMaps]:
     """The MC maps (``samples`` dropout samples over sliding windows of the checkpoint's patch,
-    as ``uqseg predict`` draws them) and the deterministic pass (same windows, dropout off)."""
-    opts = InferenceOptions(samples=samples, seed=seed, precision=precision)
+    as ``uqseg predict`` draws them; ``dropout`` overrides the checkpoint's rate, as the run
+    widget's "Dropout rate" does) and the deterministic pass (same windows, dropout off)."""
+    opts = InferenceOptions(samples=samples, seed=seed, precision=precision, dropout_rate=dropout)
     window = volume_window(model, info, opts, case.spacing, case.id)
     run = {"window": window, "overlap": opts.window_overlap}
     maps = run_volumetric_inference(model, case.image, opts, sdm=False, **run).maps  # no SDM row
@@ -185,11 +187,14 @@ def evaluate_volume(
     seed: int = 0,
     lcc: bool = False,
     precision: str = "fp32",
+    dropout: float | None = None,
 ) -> Evaluated:
     """``case`` through :func:`infer_volume` and :func:`case_row`, with ``seconds``: the time of
     the MC and deterministic passes (not of reading the volume)."""
     start = time.perf_counter()
-    maps, single = infer_volume(model, info, case, samples=samples, seed=seed, precision=precision)
+    maps, single = infer_volume(
+        model, info, case, samples=samples, seed=seed, precision=precision, dropout=dropout
+    )
     seconds = time.perf_counter() - start
     row, curves, bins = case_row(case, maps, single, lcc=lcc)
     return Evaluated({**row, "seconds": seconds}, curves, bins)
@@ -213,6 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="split file (default: the recorded training/splits/la.json)",
     )
     parser.add_argument("--samples", type=int, default=10, help="MC samples T (default 10)")
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        help="test-time dropout rate of the MC passes (default: the checkpoint's own)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lcc", action="store_true", help="largest connected component first")
     parser.add_argument(
@@ -247,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 lcc=args.lcc,
                 precision=args.precision,
+                dropout=args.dropout,
             )
             row = result.row
             print(f"{case_id}: Dice {row['dice_LA']:.4f} ({row['seconds']:.1f} s)", flush=True)

@@ -148,6 +148,27 @@ def test_lcc_and_limit(tiny_la, tiny_vnet, tmp_path) -> None:
     assert float(rows[0]["predicted_volume_LA"]) == float((kept == 1).sum())
 
 
+def test_dropout_overrides_the_checkpoints_rate(tiny_la, tiny_vnet, tmp_path) -> None:
+    root, split = tiny_la
+    model, info = load_checkpoint(tiny_vnet)
+    case = load_case(root, "case4", model, info)
+    own, single = infer_volume(model, info, case, samples=3, seed=0, precision="fp32")
+    lower, _ = infer_volume(model, info, case, samples=3, seed=0, precision="fp32", dropout=0.05)
+    # Rate 0: every MC sample is the deterministic pass, so the samples agree everywhere.
+    none, _ = infer_volume(model, info, case, samples=3, seed=0, precision="fp32", dropout=0.0)
+    assert np.allclose(none.mean_probs, single.mean_probs, atol=1e-6)
+    assert float(none.variance.max()) < 1e-10 < float(own.variance.max())
+    assert 0.0 < float(lower.variance.mean()) < float(own.variance.mean())  # 0.05 < the saved 0.3
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout3d)] == [0.3, 0.3]
+    args = [str(tiny_vnet), "--data", str(root), "--split-file", str(split), "--samples", "3"]
+    assert main([*args, "--limit", "1", "--dropout", "0", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "cases.csv") as handle:
+        row = next(csv.DictReader(handle))
+    assert float(row["dice_LA"]) == pytest.approx(float(row["dice_det_LA"]))
+    assert float(row["cv_LA"]) == pytest.approx(0.0, abs=1e-6)
+    assert "--dropout 0" in (tmp_path / "log.txt").read_text()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -155,6 +176,7 @@ def test_lcc_and_limit(tiny_la, tiny_vnet, tmp_path) -> None:
         ("no_data", "no left-atrium data"),
         ("split", "unknown split 'test'"),
         ("limit", "--limit must be a positive"),
+        ("dropout", "dropout rate must be"),
     ],
 )
 def test_wrong_inputs_exit_2(tiny_la, tiny_vnet, tmp_path, capsys, change, message) -> None:
@@ -167,6 +189,8 @@ def test_wrong_inputs_exit_2(tiny_la, tiny_vnet, tmp_path, capsys, change, messa
         data = str(tmp_path / "missing")
     elif change == "split":
         extra = ["--split", "test"]
+    elif change == "dropout":
+        extra = ["--dropout", "1.5"]
     else:
         extra = ["--limit", "0"]
     args = [checkpoint, "--data", data, "--split-file", str(split), *extra, "--out", str(tmp_path)]
