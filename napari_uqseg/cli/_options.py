@@ -8,10 +8,11 @@ from typing import Any
 
 
 def shared_options(args: argparse.Namespace) -> dict[str, Any]:
-    """samples, seed, device, precision, largest component, TTA and threads from ``args``."""
+    """samples, seed, dropout rate, device, precision, largest component, TTA and threads from ``args``."""
     return {
         "samples": args.samples,
         "seed": args.seed,
+        "dropout_rate": args.dropout,
         "device": args.device,
         "precision": args.precision,
         "largest_component": args.largest_component,

@@ -61,6 +61,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a dropout rate in [0, 1), got {text}")
+    return value
+
+
 def _threads(text: str) -> str | int:
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
 
@@ -98,6 +105,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--samples", type=_positive_int, default=10, help="MC samples T (10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (0)")
+    parser.add_argument(
+        "--dropout",
+        type=_rate,
+        metavar="RATE",
+        help="dropout rate of the MC passes, as the run widget's 'Dropout rate' (default: the "
+        "model's own)",
+    )
     parser.add_argument(
         "--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda[:N], mps"
     )

@@ -97,6 +97,20 @@ def test_samples_must_be_positive(image, capsys):
     assert exit_info.value.code == 2
 
 
+def test_dropout_sets_the_rate_of_the_mc_passes(tmp_path, checkpoint, image, capsys):
+    argv = ["predict", str(image), "--model", str(checkpoint), "--samples", "3", "--no-progress"]
+    assert main([*argv, "--dropout", "0", "--out", str(tmp_path / "off")]) == 0
+    variance = nib.load(tmp_path / "off" / "case01_variance.nii.gz").get_fdata()
+    assert variance.max() == 0.0  # rate 0: every sample is the dropout-off pass
+    qc = json.loads((tmp_path / "off" / "case01_qc.json").read_text())
+    assert qc["dropout_rate"] == 0.0
+    for bad in ("1", "-0.1", "half"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, "--dropout", bad])
+        assert exit_info.value.code == 2
+    assert "--dropout" in capsys.readouterr().err
+
+
 def test_an_ensemble_with_tta_from_the_command_line(tmp_path, image, capsys):
     """``--model`` twice is an ensemble; ``--tta flips`` adds two flipped views of each."""
     paths = []
