@@ -41,7 +41,8 @@ from napari_uqseg.plots.calibration import reliability_figure
 from napari_uqseg.plots.figure import save_figure
 from training.cli import main as train_main
 from training.data import load_volume, resolve_data_dir, split_cases
-from training.evaluate import UNCERTAINTIES, case_row, infer_case, summarise
+from training.evaluate import UNCERTAINTIES, case_row, infer_case
+from training.evaluation_records import summarise
 from training.experiments.table import write_csv, write_table
 from training.losses import class_frequency_weights
 

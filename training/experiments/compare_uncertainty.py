@@ -10,7 +10,8 @@ For one checkpoint (default the bundled ``acdc_unet``) on the validation split:
   and the mean std (all four against the MC-mean segmentation), plus the oracle (errors first)
   and random referral of the MC-mean segmentation.
 - **Image-level QC** (Hoebel et al.): Spearman ρ of CV, D_pw and U_labelled with Dice per
-  structure across volumes (:func:`training.evaluate.summarise`; ρ needs at least 3 volumes).
+  structure across volumes (:func:`training.evaluation_records.summarise`; ρ needs at least 3
+  volumes).
 
 Writes ``OUT/referral.csv``/``.md`` (one row per measure: Dice at 0 % and 1 % referred and the
 mean Dice over 0..``--max-percent`` per structure), ``OUT/referral_<structure>.png`` (one line
@@ -38,7 +39,8 @@ from napari_uqseg.referral.curves.cohort import CohortCurve, average_at_fraction
 from napari_uqseg.referral.curves.simulated import ReferralCurve, referral_curve
 from napari_uqseg.uncertainty.stats import UncertaintyMaps
 from training.data import resolve_data_dir
-from training.evaluate import QC_SCORES, case_row, infer_case, summarise
+from training.evaluate import case_row, infer_case
+from training.evaluation_records import QC_SCORES, summarise
 from training.experiments.table import write_csv, write_table
 
 if TYPE_CHECKING:

@@ -65,7 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rate in rates:
         folder = args.work / f"p{rate:g}"
         if not (folder / "summary.json").is_file():
-            command = [args.model, "--samples", str(args.samples), "--lcc", "--dropout", f"{rate:g}"]
+            command = [
+                args.model,
+                "--samples",
+                str(args.samples),
+                "--lcc",
+                "--dropout",
+                f"{rate:g}",
+            ]
             if args.data:
                 command += ["--data", args.data]
             if evaluate([*command, "--out", str(folder)]) != 0:
@@ -79,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.samples}, largest component)",
         notes="Each row: `python -m training.la.evaluate MODEL --samples T --lcc --dropout RATE`. "
         "rho_*: Spearman correlation of the score with Dice over the volumes (D_pw should be "
-        "positive, CV and U_labelled negative); sample_volume_cv: the MC samples' LA volume std over "
-        "their mean, each averaged over the volumes.",
+        "positive, CV and U_labelled negative); sample_volume_cv: the MC samples' LA volume "
+        "std over their mean, each averaged over the volumes.",
     )
     print(f"wrote {stem}.md")
     return 0

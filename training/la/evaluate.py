@@ -53,7 +53,7 @@ from napari_uqseg.models.checkpoint import CheckpointInfo, load_checkpoint
 from napari_uqseg.postprocess import largest_component
 from napari_uqseg.uncertainty.qc import image_level_scores
 from napari_uqseg.uncertainty.stats import UncertaintyMaps
-from training.evaluate import (
+from training.evaluation_records import (
     Evaluated,
     curve_records,
     refer1_gains,
