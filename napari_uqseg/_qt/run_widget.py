@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -43,13 +42,12 @@ from napari_uqseg._qt.frames import frame_index, frame_tag
 from napari_uqseg._qt.gc_hold import FullCollectionHold
 from napari_uqseg._qt.gl_context import guard_layer_removal
 from napari_uqseg._qt.layers import LayerFeeder, is_source_image, layer_spacing, source_volume
+from napari_uqseg._qt.model_picker import BROWSE, ModelPicker
 from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg._qt.run_layers import PreparedRun, segment_phases_to_layers, segment_to_layers
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.options import InferenceOptions
-from napari_uqseg.models.bundled import bundled_models, describe
-from napari_uqseg.models.suggest import suggested_model
 from napari_uqseg.viewer.preload import ModelPreloader
 from napari_uqseg.viewer.run import (
     BUILDING,
@@ -66,11 +64,8 @@ if TYPE_CHECKING:
     from napari_uqseg.inference.engine import Progress
     from napari_uqseg.inference.predict import PredictionResult
 
-BROWSE = "Browse checkpoint…"
 #: Pause before a (re)load starts: the dock paints first, and quick changes of model coalesce.
 PRELOAD_DELAY_MS = 400
-#: Characters of the model's card line shown under the model list.
-MODEL_LINE = 90
 
 
 class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
@@ -139,14 +134,8 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         self.es_combo = QComboBox()
         self.es_label = QLabel("ES image")
         self.phases: tuple[str, ...] = ()
-        self.model_combo = QComboBox()
-        self.model_combo.addItems([*bundled_models(), BROWSE])
-        self.model_combo.activated.connect(self._on_model_activated)
-        for index, name in enumerate(bundled_models()):
-            self.model_combo.setItemData(index, describe(name), Qt.ToolTipRole)
-        self.model_info = QLabel(wordWrap=True)
-        self.model_combo.currentTextChanged.connect(self._describe_model)
-        self._describe_model(self.model_combo.currentText())
+        self.model_picker = ModelPicker()
+        self.model_combo, self.model_info = self.model_picker.combo, self.model_picker.info
         self.samples_spin = QSpinBox(minimum=1, maximum=500, value=10)
         self.dropout_spin = QDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
         self.dropout_spin.setSpecialValueText("checkpoint's rate")
@@ -158,17 +147,14 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         form = QFormLayout()
         form.addRow(self.image_label, self.image_combo)
         form.addRow(self.es_label, self.es_combo)
-        # Until a model is chosen by hand, each image gets the bundled model made for it (a 3D one
-        # for a near-isotropic volume such as the atrial LGE-MRI, else the default 2D one).
-        self.model_chosen = False
+        # Until a model is chosen by hand, each image gets the bundled model made for it.
         self.image_combo.currentTextChanged.connect(self._suggest_model)
         self.model_combo.currentTextChanged.connect(self._show_phase_inputs)
         self.es_label.setVisible(False)
         self.es_combo.setVisible(False)
         # Asking a checkpoint loads torch: not while the dock is being built.
         QTimer.singleShot(0, self.refresh_phase_inputs)
-        form.addRow("Model", self.model_combo)
-        form.addRow("", self.model_info)
+        form.addRow("Model", self.model_picker)
         form.addRow("MC samples", self.samples_spin)
         form.addRow("Dropout rate", self.dropout_spin)
         form.addRow("Device", self.device_combo)
@@ -220,56 +206,27 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         self.es_combo.setVisible(bool(self.phases))
         self.image_label.setText(f"{self.phases[0]} image" if self.phases else "Image")
 
-    def _describe_model(self, name: str) -> None:
-        """The model's card line under the list, cut to two short lines (all of it as tooltip):
-        a narrow dock must not push the form apart."""
-        line = describe(name)
-        short = line if len(line) <= MODEL_LINE else line[: MODEL_LINE - 1].rsplit(" ", 1)[0] + "…"
-        self.model_info.setText(short)
-        self.model_info.setToolTip(line)
-
     def _suggest_model(self, name: str) -> None:
-        """Select the bundled model suggested for image ``name`` unless one was chosen by hand."""
-        if self.model_chosen or name not in self.viewer.layers:
-            return
-        try:
-            model = suggested_model(layer_spacing(self.viewer.layers[name]))
-        except InputError:  # no default model installed: leave the list as it is
-            return
-        if self.model_combo.findText(model) >= 0:
-            self.model_combo.setCurrentText(model)
+        if name in self.viewer.layers:
+            self.model_picker.suggest(layer_spacing(self.viewer.layers[name]))
 
-    def _on_model_activated(self, index: int) -> None:
-        self.model_chosen = True
-        if self.model_combo.itemText(index) != BROWSE:
-            return
-        kinds = "Checkpoints and ensembles (*.pt *.json);;All (*)"
-        path, _ = QFileDialog.getOpenFileName(self, BROWSE, "", kinds)
-        if path:
-            self.add_checkpoint(path)
-        else:
-            self.model_combo.setCurrentIndex(0)
+    @property
+    def model_chosen(self) -> bool:
+        """Whether the user picked the model by hand (then images no longer suggest one)."""
+        return self.model_picker.chosen
 
     def select_model(self, name_or_path: str) -> None:
         """Select a bundled model by name, or add and select a checkpoint path."""
-        self.model_chosen = True
-        if self.model_combo.findText(name_or_path) >= 0:
-            self.model_combo.setCurrentText(name_or_path)
-        else:
-            self.add_checkpoint(name_or_path)
+        self.model_picker.select(name_or_path)
 
     def add_checkpoint(self, path: str | os.PathLike) -> None:
         """Offer the checkpoint file ``path`` in the model list and select it."""
-        text = str(Path(path))
-        self.model_chosen = True
-        if self.model_combo.findText(text) < 0:
-            self.model_combo.insertItem(self.model_combo.count() - 1, text)
-        self.model_combo.setCurrentText(text)
+        self.model_picker.add_checkpoint(path)
 
     def settings(self) -> RunSettings:
         """The form as :class:`RunSettings` (raises InputError for a missing model choice)."""
-        model = self.model_combo.currentText()
-        if model in ("", BROWSE):
+        model = self.model_picker.current()
+        if not model:
             raise InputError("choose a model: no bundled model is installed; browse a checkpoint")
         dropout = self.dropout_spin.value()
         options = InferenceOptions(

@@ -8,7 +8,8 @@ from typing import Any
 
 
 def shared_options(args: argparse.Namespace) -> dict[str, Any]:
-    """samples, seed, dropout rate, device, precision, largest component, TTA and threads from ``args``."""
+    """samples, seed, dropout rate, device, precision, largest component, TTA and threads from
+    ``args``."""
     return {
         "samples": args.samples,
         "seed": args.seed,
