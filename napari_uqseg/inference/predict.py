@@ -53,6 +53,7 @@ from napari_uqseg.inference.volumetric import (
 from napari_uqseg.io.limits import human_bytes, max_input_bytes
 from napari_uqseg.io.nifti import Volume
 from napari_uqseg.labels import LABEL_NAMES
+from napari_uqseg.models.mc import dropout_modules
 from napari_uqseg.postprocess import largest_component as keep_largest
 from napari_uqseg.preprocess import (
     GridTransform,
@@ -260,6 +261,15 @@ def prepare_input(
     return transform, transform.forward_image(_normalise(image, info and info.normalisation))
 
 
+def _dropout_rate(models: Sequence[nn.Module], opts: InferenceOptions) -> float | list | None:
+    """The rate the MC samples were drawn at: the override, else each member's own (one number
+    when they agree; None for a model without dropout layers)."""
+    if opts.dropout_rate is not None:
+        return float(opts.dropout_rate)
+    rates = sorted({float(m.p) for model in models for m in dropout_modules(model)})
+    return None if not rates else rates[0] if len(rates) == 1 else rates
+
+
 def _iter_finish(
     grid_maps: UncertaintyMaps,
     transform: GridTransform,
@@ -316,7 +326,7 @@ def _iter_finish(
         "seed": opts.seed,
         "device": str(dev),
         "precision": precision_name(autocast_dtype(dev, opts.precision)),
-        "dropout_rate": opts.dropout_rate,
+        "dropout_rate": _dropout_rate(models, opts),
         "largest_component": bool(opts.largest_component),
         "grid_shape_zyx": list(grid_maps.spatial_shape),
         "volume_unit": "voxels of the model grid",

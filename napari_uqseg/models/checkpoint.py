@@ -27,10 +27,12 @@ from napari_uqseg.models.bundled import sidecar_fields
 from napari_uqseg.models.checkpoint_guard import (
     check_archive,
     check_arguments,
+    check_mc_dropout_rate,
     check_normalisation,
     check_spacing,
     check_weights,
 )
+from napari_uqseg.models.mc import dropout_modules
 from napari_uqseg.models.registry import build_model
 
 CHECKPOINT_FORMAT = "napari-uqseg-checkpoint"
@@ -46,7 +48,9 @@ class CheckpointInfo:
     preprocessing the model was trained with; ``spacing`` is the in-plane (row, column) spacing in
     mm the model expects, or ``None`` if it was trained at native resolution. ``spatial_dims`` is 2
     for models that run slice by slice and 3 for volumetric ones (run by sliding windows); files
-    written before the field existed hold 2D models and read as 2.
+    written before the field existed hold 2D models and read as 2. ``mc_dropout_rate`` is the
+    dropout rate the MC samples are drawn at when none is asked for (None: the rate the model
+    trained with); :func:`load_checkpoint` sets it on the model's dropout layers.
     """
 
     architecture: str
@@ -57,6 +61,7 @@ class CheckpointInfo:
     version: int = CHECKPOINT_VERSION
     extra: dict = field(default_factory=dict)
     spatial_dims: int = 2
+    mc_dropout_rate: float | None = None
 
 
 def _check_plain(value: Any, where: str) -> None:
@@ -87,8 +92,12 @@ def save_checkpoint(
     normalisation: Mapping[str, Any] = DEFAULT_NORMALISATION,
     spacing: tuple[float, float] | None = None,
     extra: Mapping[str, Any] | None = None,
+    mc_dropout_rate: float | None = None,
 ) -> Path:
     """Write ``model`` and its description to ``path`` atomically; return the path.
+
+    ``mc_dropout_rate`` (see :class:`CheckpointInfo`) is stored only when given, so files without
+    it stay byte-for-byte what older versions wrote.
 
     The model must come from the registry (it needs ``architecture`` and ``config``). The write
     goes to a temporary file in the same folder that is then renamed, so a crash never leaves a
@@ -116,6 +125,8 @@ def save_checkpoint(
         "extra": dict(extra or {}),
         "spatial_dims": int(getattr(model, "spatial_dims", 2)),
     }
+    if mc_dropout_rate is not None:
+        payload["mc_dropout_rate"] = check_mc_dropout_rate(path, mc_dropout_rate)
     _check_plain(payload, "checkpoint")
     # Clone to CPU so the file does not depend on the device the model was trained on.
     payload["state_dict"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -214,6 +225,7 @@ def _info(path: Path, payload: dict) -> CheckpointInfo:
             version=payload["version"],
             extra=dict(payload.get("extra") or {}),
             spatial_dims=spatial_dims,
+            mc_dropout_rate=check_mc_dropout_rate(path, payload.get("mc_dropout_rate")),
         )
     except (TypeError, ValueError, IndexError, AttributeError) as e:
         raise InputError(f"checkpoint {path} has a malformed description: {e}") from None
@@ -250,6 +262,9 @@ def load_checkpoint(
         raise InputError(f"checkpoint {path}: bad model arguments: {e}") from None
     _check_state_dict(path, model, payload["state_dict"])
     model.load_state_dict(payload["state_dict"])
+    if info.mc_dropout_rate is not None:  # the rate the MC samples are drawn at by default
+        for module in dropout_modules(model):
+            module.p = info.mc_dropout_rate
     if isinstance(map_location, str | torch.device):
         model.to(map_location)
     model.eval()

@@ -139,6 +139,18 @@ def check_spacing(path: Path, spacing: Any) -> tuple[float, float] | None:
     return values
 
 
+def check_mc_dropout_rate(path: Path, rate: Any) -> float | None:
+    """The declared test-time dropout rate: None, or a number in [0, 1)."""
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
+        raise InputError(
+            f"checkpoint {path} has a malformed mc_dropout_rate {rate!r}: expected a number "
+            "in [0, 1)"
+        )
+    return float(rate)
+
+
 def check_normalisation(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """A supported intensity normalisation with percentiles 0 <= lower < upper <= 100."""
     method = spec.get("method", "percentile")

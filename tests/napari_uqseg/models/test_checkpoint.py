@@ -151,6 +151,8 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "non-tensor": (_save_raw(tmp_path / "k4.pt", m, state_dict=not_tensor), "non-tensor"),
         "label names": (_save_raw(tmp_path / "l.pt", m, label_names=[1, 2]), "malformed"),
         "spacing": (_save_raw(tmp_path / "s.pt", m, spacing=1.4), "malformed"),
+        "rate": (_save_raw(tmp_path / "r.pt", m, mc_dropout_rate=1.0), "malformed mc_dropout"),
+        "rate type": (_save_raw(tmp_path / "r2.pt", m, mc_dropout_rate="0.1"), "mc_dropout_rate"),
     }
 
 
@@ -161,6 +163,29 @@ def test_bad_files_are_refused_with_path_and_reason(tmp_path):
         message = str(err.value)
         assert str(path) in message, case
         assert reason in message, (case, message)
+
+
+def test_mc_dropout_rate_is_the_rate_samples_are_drawn_at(tmp_path):
+    from napari_uqseg.models.mc import dropout_modules, mc_dropout
+
+    m = _model("unet2d", dropout=0.5)
+    plain = save_checkpoint(tmp_path / "plain.pt", m)
+    assert "mc_dropout_rate" not in torch.load(plain, weights_only=True)  # older files unchanged
+    loaded, info = load_checkpoint(plain)
+    assert info.mc_dropout_rate is None and {d.p for d in dropout_modules(loaded)} == {0.5}
+    path = save_checkpoint(tmp_path / "m.pt", m, mc_dropout_rate=0.1)
+    loaded, info = load_checkpoint(path)
+    assert info.mc_dropout_rate == 0.1 and read_checkpoint_info(path) == info
+    assert {d.p for d in dropout_modules(loaded)} == {0.1}
+    assert info.arguments["dropout"] == 0.5  # the training rate stays on record
+    with mc_dropout(loaded, rate=0.3):  # an explicit rate still wins, and is undone
+        assert {d.p for d in dropout_modules(loaded)} == {0.3}
+    assert {d.p for d in dropout_modules(loaded)} == {0.1}
+    x = _input(m)
+    with torch.no_grad():  # the dropout-off pass is the same network
+        assert torch.equal(loaded(x), m(x))
+    with pytest.raises(InputError, match="mc_dropout_rate"):
+        save_checkpoint(tmp_path / "bad.pt", m, mc_dropout_rate=-0.1)
 
 
 def test_zip_archive_that_is_not_torch(tmp_path):

@@ -87,6 +87,11 @@ def test_a_bundled_sidecar_declares_the_spacing_and_is_checked(tmp_path, monkeyp
     monkeypatch.setattr(bundled, "BUNDLED_DIR", folder.resolve())
     info = read_checkpoint_info(path)
     assert info.spacing == (1.2, 1.2) and info.arguments["base_channels"] == 4  # only "spacing"
+    (folder / "tiny.json").write_text(json.dumps({"mc_dropout_rate": 0.05}))
+    assert read_checkpoint_info(path).mc_dropout_rate == 0.05  # the test-time rate, too
+    (folder / "tiny.json").write_text(json.dumps({"mc_dropout_rate": 2}))
+    with pytest.raises(InputError, match="malformed mc_dropout_rate"):
+        read_checkpoint_info(path)
     (folder / "tiny.json").write_text(json.dumps({"spacing": [0.0001, 1.0]}))
     with pytest.raises(InputError, match="malformed spacing"):
         read_checkpoint_info(path)
