@@ -41,14 +41,20 @@ def declare_la_normalisation(path: str | os.PathLike, out: str | os.PathLike | N
         normalisation=LA_NORMALISATION,
         spacing=info.spacing,
         extra=info.extra,
+        mc_dropout_rate=info.mc_dropout_rate,
     )
 
 
 def ship_la_model(
-    path: str | os.PathLike, name: str, out_dir: str | os.PathLike | None = None
+    path: str | os.PathLike,
+    name: str,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    mc_dropout_rate: float | None = None,
 ) -> Path:
     """``path`` as the bundled model ``name`` (``out_dir``, default the bundled folder): the LA
-    normalisation and ``sdm_head_trained`` from its training config; returns the written file."""
+    normalisation and ``sdm_head_trained`` from its training config, and the test-time dropout
+    rate if given (else the checkpoint's own record); returns the written file."""
     from napari_uqseg.models.bundled import BUNDLED_DIR
 
     model, info = load_checkpoint(path)
@@ -65,6 +71,7 @@ def ship_la_model(
         normalisation=LA_NORMALISATION,
         spacing=info.spacing,
         extra=extra,
+        mc_dropout_rate=info.mc_dropout_rate if mc_dropout_rate is None else mc_dropout_rate,
     )
 
 
@@ -75,12 +82,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--name", help="ship the (one) checkpoint as this bundled model instead of rewriting it"
     )
     parser.add_argument("--out-dir", help="folder for --name (default: the bundled folder)")
+    parser.add_argument(
+        "--mc-dropout",
+        type=float,
+        metavar="RATE",
+        help="with --name: the dropout rate MC samples are drawn at by default (chosen on the "
+        "validation split, e.g. with training.experiments.la_dropout; default: the training rate)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.name:
             if len(args.checkpoint) != 1:
                 raise InputError("--name ships one checkpoint")
-            print(f"wrote {ship_la_model(args.checkpoint[0], args.name, args.out_dir)}")
+            written = ship_la_model(
+                args.checkpoint[0], args.name, args.out_dir, mc_dropout_rate=args.mc_dropout
+            )
+            print(f"wrote {written}")
             return 0
         for path in args.checkpoint:
             print(f"rewrote {declare_la_normalisation(path)}")

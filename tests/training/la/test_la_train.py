@@ -226,5 +226,12 @@ def test_shipped_supervised_vnet_shows_no_signed_distance_but_mtctl_does(tiny_la
         result = drive(iter_predict_volume(image, None, model, samples=2, seed=0))
         assert (result.sdm is None) == (name == "sup"), name
     assert shipped == {"sup": False, "mt": True}
+    # --mc-dropout records the test-time rate; the predictions then sample at it.
+    args = [str(tmp_path / "mt" / "best.pt"), "--name", "la_p", "--out-dir", str(out)]
+    assert export_main([*args, "--mc-dropout", "0.1"]) == 0
+    result = drive(iter_predict_volume(image, None, str(out / "la_p.pt"), samples=2, seed=0))
+    assert load_checkpoint(out / "la_p.pt")[1].mc_dropout_rate == 0.1
+    assert result.qc["dropout_rate"] == 0.1
+    assert export_main([*args, "--mc-dropout", "1.5"]) == 2
     assert export_main([str(tmp_path / "sup" / "best.pt"), str(tmp_path / "mt" / "best.pt"),
                         "--name", "x"]) == 2  # fmt: skip
