@@ -1,8 +1,9 @@
 """``uqseg models``: the bundled models by name, with what each expects and a line about it.
 
 Each row comes from the checkpoint's own description (architecture, input channels or phases,
-spatial dimensions, classes, in-plane spacing) and the first paragraph of its model card
-(``napari_uqseg/models/bundled/<name>.md``); ``--json`` prints the same as JSON.
+spatial dimensions, classes, in-plane spacing, the dropout rate MC samples are drawn at) and the
+first paragraph of its model card (``napari_uqseg/models/bundled/<name>.md``); ``--json`` prints
+the same as JSON.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def rows() -> list[dict]:
                 ),
                 "classes": {int(k): v for k, v in info.label_names.items()},
                 "spacing_mm": None if info.spacing is None else list(info.spacing),
+                "mc_dropout_rate": info.mc_dropout_rate
+                if info.mc_dropout_rate is not None
+                else arguments.get("dropout"),
                 "members": len(files),
                 "size_mb": round(sum(f.stat().st_size for f in files) / 2**20, 1),
                 "description": describe(name),
@@ -60,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
         inputs = "+".join(row["phases"]) if row["phases"] else f"{row['in_channels']} channel(s)"
         spacing = "native grid" if row["spacing_mm"] is None else f"{row['spacing_mm']} mm"
         members = f"{row['members']} snapshots, " if row["members"] > 1 else ""
+        rate = row["mc_dropout_rate"]
+        dropout = f"MC dropout {rate:g}, " if isinstance(rate, int | float) else ""
         print(
             f"{row['name']}: {row['architecture']}, {members}{row['spatial_dims']}D, input "
-            f"{inputs}, {len(row['classes'])} classes, {spacing}, {row['size_mb']} MB"
+            f"{inputs}, {len(row['classes'])} classes, {spacing}, {dropout}{row['size_mb']} MB"
         )
         if row["description"]:
             print(f"    {row['description']}")

@@ -21,6 +21,9 @@ def test_json_has_one_row_per_model(capsys):
     (row,) = [r for r in rows if r["name"] == "acdc_unet"]
     assert row["classes"] == {"0": "background", "1": "RV", "2": "Myo", "3": "LV"}
     assert row["spatial_dims"] == 2 and row["card"].endswith("acdc_unet.md")
+    assert row["mc_dropout_rate"] == 0.1  # its training rate: the checkpoint declares no other
+    (la,) = [r for r in rows if r["name"] == "la_vnet_20pct"]
+    assert la["mc_dropout_rate"] == 0.2  # the sidecar's test-time rate, not the training 0.5
 
 
 def test_no_bundled_models(monkeypatch, capsys):
