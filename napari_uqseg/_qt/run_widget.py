@@ -138,7 +138,11 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         self.model_combo, self.model_info = self.model_picker.combo, self.model_picker.info
         self.samples_spin = QSpinBox(minimum=1, maximum=500, value=10)
         self.dropout_spin = QDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2)
-        self.dropout_spin.setSpecialValueText("checkpoint's rate")
+        self.dropout_spin.setSpecialValueText("model's rate")
+        self.dropout_spin.setToolTip(
+            "Dropout rate of the MC samples. At the lowest setting the model's own: the rate it "
+            "declares for sampling (uqseg models lists it), else the rate it trained with."
+        )
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)

@@ -76,17 +76,18 @@ def check_overlap(overlap: Any) -> float:
 class InferenceOptions:
     """``samples`` MC-dropout passes seeded by ``seed`` on ``device`` at ``precision`` ("auto":
     bf16/fp16 autocast where the device supports it, else fp32; "fp32" forces full precision);
-    ``dropout_rate`` None keeps the checkpoint's rate; ``largest_component`` keeps the largest 3D
-    component per class (Sander et al.'s post-processing); ``batch_slices`` caps the 2D images per
-    forward pass (None: chosen for the device); ``tta`` names a set of test-time augmentations
+    ``dropout_rate`` None keeps the model's rate (its checkpoint's ``mc_dropout_rate``, else its
+    training rate); ``largest_component`` keeps the largest 3D component per class (Sander et al.'s
+    post-processing); ``batch_slices`` caps the 2D images per forward pass (None: chosen for the
+    device); ``tta`` names a set of test-time augmentations
     (:data:`~napari_uqseg.inference.sources.TTA_SETS`: "none", "flips", "rot90", "d4"), each a
     further source of ``samples`` samples. 3D models run by sliding windows of ``window`` (Z, Y, X;
-    None: the checkpoint's training patch) overlapping by ``window_overlap``.
-    Speed (:mod:`napari_uqseg.inference.paths`, used by
-    the predict pipeline): ``region`` "full" samples every pixel, "auto" only the box around the
-    heart (:mod:`~napari_uqseg.inference.region`); ``threads`` "auto" picks the free
-    cores, an integer forces it, None leaves torch's setting; ``adaptive_tolerance`` stops sampling
-    once the maps converge to it, ``samples`` being the cap (None: always ``samples``)."""
+    None: the checkpoint's training patch) overlapping by ``window_overlap``. Speed
+    (:mod:`napari_uqseg.inference.paths`, used by the predict pipeline): ``region`` "full" samples
+    every pixel, "auto" only the box around the heart (:mod:`~napari_uqseg.inference.region`);
+    ``threads`` "auto" picks the free cores, an integer forces it, None leaves torch's setting;
+    ``adaptive_tolerance`` stops sampling once the maps converge to it, ``samples`` being the cap
+    (None: always ``samples``)."""
 
     samples: int = 10
     seed: int = 0

@@ -125,7 +125,7 @@ def infer_volume(
     dropout: float | None = None,
 ) -> tuple[UncertaintyMaps, UncertaintyMaps]:
     """The MC maps (``samples`` dropout samples over sliding windows of the checkpoint's patch,
-    as ``uqseg predict`` draws them; ``dropout`` overrides the checkpoint's rate, as the run
+    as ``uqseg predict`` draws them; ``dropout`` overrides the model's rate, as the run
     widget's "Dropout rate" does) and the deterministic pass (same windows, dropout off)."""
     opts = InferenceOptions(samples=samples, seed=seed, precision=precision, dropout_rate=dropout)
     window = volume_window(model, info, opts, case.spacing, case.id)

@@ -54,6 +54,21 @@ def test_checkpoint_spacing_resamples_and_inverts(tmp_path, volume):
     assert "volume_mean_ml" in result.qc["structures"]["LV"]  # spacing known: volumes in ml
 
 
+def test_a_declared_mc_dropout_rate_samples_as_the_same_override(tmp_path, volume):
+    declared = save_checkpoint(tmp_path / "d.pt", tiny_model(), mc_dropout_rate=0.05)
+    plain = save_checkpoint(tmp_path / "p.pt", tiny_model())  # trained rate 0.3
+    run = {"samples": 3, "seed": 4, "precision": "fp32"}
+    by_file = predict_volume(volume, declared, **run)
+    by_flag = predict_volume(volume, plain, dropout_rate=0.05, **run)
+    at_trained = predict_volume(volume, plain, **run)
+    np.testing.assert_array_equal(by_file.maps.mean_probs, by_flag.maps.mean_probs)
+    assert not np.array_equal(by_file.maps.mean_probs, at_trained.maps.mean_probs)
+    assert by_file.qc["dropout_rate"] == by_flag.qc["dropout_rate"] == 0.05
+    assert at_trained.qc["dropout_rate"] == 0.3
+    overridden = predict_volume(volume, declared, dropout_rate=0.3, **run)  # the flag wins
+    np.testing.assert_array_equal(overridden.maps.mean_probs, at_trained.maps.mean_probs)
+
+
 def test_largest_component_and_bad_models(volume):
     result = predict_volume(volume, tiny_model(), samples=2, largest_component=True)
     assert result.qc["largest_component"] is True
