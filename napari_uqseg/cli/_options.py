@@ -7,6 +7,14 @@ import argparse
 from typing import Any
 
 
+def dropout_rate(text: str) -> float:
+    """``--dropout``'s type: a dropout rate in [0, 1) (argparse reports anything else)."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a dropout rate in [0, 1), got {text}")
+    return value
+
+
 def shared_options(args: argparse.Namespace) -> dict[str, Any]:
     """samples, seed, dropout rate, device, precision, largest component, TTA and threads from
     ``args``."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from napari_uqseg.cli._options import dropout_rate
 from napari_uqseg.cli.predict import _positive_int
 
 EPILOG = """examples:
@@ -37,6 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", help="ACDC split to run (e.g. val)")
     parser.add_argument("--samples", type=_positive_int, default=10, help="MC samples T (10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (0)")
+    parser.add_argument(
+        "--dropout",
+        type=dropout_rate,
+        metavar="RATE",
+        help="dropout rate of the MC passes (default: the model's own), as uqseg predict",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda[:N], mps, auto")
     parser.add_argument(
         "--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"), help="(auto)"
@@ -84,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     options = InferenceOptions(
         samples=args.samples,
         seed=args.seed,
+        dropout_rate=args.dropout,
         device=args.device,
         precision=args.precision,
         largest_component=args.largest_component,

@@ -38,7 +38,7 @@ import argparse
 import sys
 from typing import Any
 
-from napari_uqseg.cli._options import shared_options
+from napari_uqseg.cli._options import dropout_rate, shared_options
 from napari_uqseg.inference.options import TTA_SETS
 
 EPILOG = """examples:
@@ -58,13 +58,6 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a dropout rate in [0, 1), got {text}")
     return value
 
 
@@ -107,7 +100,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (0)")
     parser.add_argument(
         "--dropout",
-        type=_rate,
+        type=dropout_rate,
         metavar="RATE",
         help="dropout rate of the MC passes, as the run widget's 'Dropout rate' (default: the "
         "model's own)",

@@ -75,6 +75,18 @@ def test_cohort_writes_predict_outputs_reports_a_bad_file_and_resumes(
     assert (report / "report.html").read_text() == written
 
 
+def test_dropout_rate_is_a_setting_of_the_run(tmp_path, cohort, checkpoint, capsys):
+    out = tmp_path / "out"
+    argv = ["cohort", str(cohort), "--model", str(checkpoint), *RUN]
+    assert main([*argv, "--out", str(out), "--dropout", "0"]) == 0
+    qc = read_case_outputs(out / "cases" / "case00")["case00_qc.json"]
+    assert qc["dropout_rate"] == 0.0
+    assert all(s["d_pw"] == 1.0 for s in qc["structures"].values())  # identical samples
+    # the same folder with another rate is refused, not mixed into one report
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
 def test_inputs_from_a_folder_and_a_csv(tmp_path, cohort):
     (cohort / "case00_seg.nii.gz").write_bytes(b"")  # an output of uqseg predict: not a case
     cases = find_inputs(cohort)
