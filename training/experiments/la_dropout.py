@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--data", help="LA folder (default: $UQSEG_LA_DIR or ../shared/data/la)")
+    parser.add_argument("--split-file", help="split file (default: the recorded one)")
     parser.add_argument("--work", type=Path, required=True, help="folder of the evaluations")
     parser.add_argument("--out", type=Path, help="table stem (default: results/la_dropout_MODEL)")
     args = parser.parse_args(argv)
@@ -75,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             if args.data:
                 command += ["--data", args.data]
+            if args.split_file:
+                command += ["--split-file", args.split_file]
             if evaluate([*command, "--out", str(folder)]) != 0:
                 return 2
         rows.append(row_of(rate, json.loads((folder / "summary.json").read_text())))

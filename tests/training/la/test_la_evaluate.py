@@ -169,6 +169,26 @@ def test_dropout_overrides_the_checkpoints_rate(tiny_la, tiny_vnet, tmp_path) ->
     assert "--dropout 0" in (tmp_path / "log.txt").read_text()
 
 
+def test_dropout_experiment_tabulates_each_rate_once(tiny_la, tiny_vnet, tmp_path) -> None:
+    from training.experiments.la_dropout import main as la_dropout
+
+    root, split = tiny_la
+    work, stem = tmp_path / "work", tmp_path / "table"
+    args = [str(tiny_vnet), "--data", str(root), "--split-file", str(split), "--samples", "3"]
+    assert la_dropout([*args, "--rates", "0.3,0", "--work", str(work), "--out", str(stem)]) == 0
+    with open(stem.with_suffix(".csv")) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(r["dropout"]) for r in rows] == [0.3, 0.0]
+    summary = json.loads((work / "p0" / "summary.json").read_text())
+    assert float(rows[1]["dice"]) == pytest.approx(summary["all"]["dice_LA"])
+    assert float(rows[1]["sample_volume_cv"]) == 0.0 < float(rows[0]["sample_volume_cv"])
+    assert "--dropout 0.3" in (work / "p0.3" / "log.txt").read_text()
+    # A rate already evaluated is read back, not run again.
+    (work / "p0.3" / "log.txt").write_text("kept")
+    assert la_dropout([*args, "--rates", "0.3", "--work", str(work), "--out", str(stem)]) == 0
+    assert (work / "p0.3" / "log.txt").read_text() == "kept"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
