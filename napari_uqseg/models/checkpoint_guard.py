@@ -18,6 +18,7 @@ import torch
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.limits import human_bytes, max_input_bytes, one_line
+from napari_uqseg.models.blocks import check_rate
 
 #: ``torch.save`` stores members uncompressed; a re-zipped checkpoint compresses float weights
 #: perhaps 1.1-3:1. A member that claims to inflate more than this is refused as a bomb.
@@ -140,15 +141,13 @@ def check_spacing(path: Path, spacing: Any) -> tuple[float, float] | None:
 
 
 def check_mc_dropout_rate(path: Path, rate: Any) -> float | None:
-    """The declared test-time dropout rate: None, or a number in [0, 1)."""
+    """The declared test-time dropout rate: None, or a number in [0, 1) (the models' own check)."""
     if rate is None:
         return None
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
-        raise InputError(
-            f"checkpoint {path} has a malformed mc_dropout_rate {rate!r}: expected a number "
-            "in [0, 1)"
-        )
-    return float(rate)
+    try:
+        return check_rate("mc_dropout_rate", rate)
+    except InputError as exc:
+        raise InputError(f"checkpoint {path} has a malformed mc_dropout_rate: {exc}") from None
 
 
 def check_normalisation(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
