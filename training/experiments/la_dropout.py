@@ -11,29 +11,42 @@ uncertainty: the Dice gain of referring the 1 % most uncertain voxels (e-map and
 Spearman ρ of each image-level score with Dice over the volumes, and what the rate costs in
 Dice and calibration. A rate whose evaluation folder already holds ``summary.json`` is not rerun.
 
+``--tta`` adds test-time augmentation as a sample source (in-plane flips and 90° rotations, each
+undone exactly, the augmentations the V-Nets were trained with): every rate is run with every
+named set. At rate 0 the passes of one augmentation are identical, so each draws one sample.
+
 Writes ``STEM.csv`` / ``STEM.md`` (default ``training/experiments/results/la_dropout_MODEL``);
-the per-rate evaluation folders go under ``--work``.
+rows of an earlier table at that stem with other settings are kept, so runs of different T add
+up to one table. The per-setting evaluation folders go under ``--work``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from napari_uqseg.inference.options import TTA_SETS
 from training.experiments.table import write_table
 from training.la.evaluate import main as evaluate
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The columns that name a setting; a row of an older table without them ran T = 10, no TTA.
+SETTING = ("dropout", "tta", "samples_per_source")
 
 
-def row_of(rate: float, summary: dict) -> dict[str, float]:
+def row_of(rate: float, tta: str, samples: int, summary: dict) -> dict[str, Any]:
     """One table row from an evaluation's ``summary.json``."""
     overall, rho = summary["all"], summary["spearman_vs_dice"]
     return {
         "dropout": rate,
+        "tta": tta,
+        "samples_per_source": samples,
+        "samples": samples * len(TTA_SETS[tta]),
         "dice": overall["dice_LA"],
         "dice_det": overall["dice_det_LA"],
         "hd95_mm": overall["hd95_LA"],
@@ -49,50 +62,86 @@ def row_of(rate: float, summary: dict) -> dict[str, float]:
     }
 
 
+def earlier_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of an earlier table ``path`` (none if it is missing), numbers as numbers; a row
+    from before ``--tta`` existed is a T = 10 row without augmentation."""
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, newline="") as handle:
+        for raw in csv.DictReader(handle):
+            row: dict[str, Any] = {"dropout": 0.0, "tta": "none", "samples_per_source": 10}
+            for key, text in raw.items():
+                try:
+                    row[key] = int(text) if key.startswith("samples") else float(text)
+                except ValueError:
+                    row[key] = text
+            row.setdefault("samples", row["samples_per_source"] * len(TTA_SETS[row["tta"]]))
+            rows.append(row)
+    return rows
+
+
+def folder_of(work: Path, rate: float, tta: str, samples: int) -> Path:
+    """The evaluation folder of one setting under ``work``."""
+    return work / (f"p{rate:g}_T{samples}" + ("" if tta == "none" else f"_{tta}"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.experiments.la_dropout")
     parser.add_argument("model", help="a bundled 3D LA model name or checkpoint")
     parser.add_argument(
         "--rates", default="0.5,0.2,0.1,0.05", help="comma-separated test-time dropout rates"
     )
-    parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument(
+        "--tta",
+        default="none",
+        help=f"comma-separated test-time augmentation sets ({', '.join(TTA_SETS)}; default none)",
+    )
+    parser.add_argument("--samples", type=int, default=10, help="T per augmentation (rate > 0)")
     parser.add_argument("--data", help="LA folder (default: $UQSEG_LA_DIR or ../shared/data/la)")
     parser.add_argument("--split-file", help="split file (default: the recorded one)")
     parser.add_argument("--work", type=Path, required=True, help="folder of the evaluations")
     parser.add_argument("--out", type=Path, help="table stem (default: results/la_dropout_MODEL)")
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",")]
+    sets = args.tta.split(",")
+    unknown = [name for name in sets if name not in TTA_SETS]
+    if unknown:
+        parser.error(f"unknown --tta set {unknown[0]!r}; choose from {', '.join(TTA_SETS)}")
     rows = []
     for rate in rates:
-        folder = args.work / f"p{rate:g}"
-        if not (folder / "summary.json").is_file():
-            command = [
-                args.model,
-                "--samples",
-                str(args.samples),
-                "--lcc",
-                "--dropout",
-                f"{rate:g}",
-            ]
-            if args.data:
-                command += ["--data", args.data]
-            if args.split_file:
-                command += ["--split-file", args.split_file]
-            if evaluate([*command, "--out", str(folder)]) != 0:
-                return 2
-        rows.append(row_of(rate, json.loads((folder / "summary.json").read_text())))
+        for tta in sets:
+            samples = args.samples if rate > 0 else 1
+            folder = folder_of(args.work, rate, tta, samples)
+            if not (folder / "summary.json").is_file():
+                command = [args.model, "--samples", str(samples), "--lcc"]
+                command += ["--dropout", f"{rate:g}", "--tta", tta]
+                if args.data:
+                    command += ["--data", args.data]
+                if args.split_file:
+                    command += ["--split-file", args.split_file]
+                if evaluate([*command, "--out", str(folder)]) != 0:
+                    return 2
+            summary = json.loads((folder / "summary.json").read_text())
+            rows.append(row_of(rate, tta, samples, summary))
     stem = args.out or RESULTS / f"la_dropout_{Path(args.model).stem}"
+    ran = {tuple(row[k] for k in SETTING) for row in rows}
+    kept = [
+        r for r in earlier_rows(stem.with_suffix(".csv")) if tuple(r[k] for k in SETTING) not in ran
+    ]
+    rows = sorted(kept + rows, key=lambda r: (r["tta"] != "none", r["tta"], -r["dropout"]))
     write_table(
         rows,
         stem,
-        title=f"Test-time dropout rate of `{args.model}` (LA validation split, T = "
-        f"{args.samples}, largest component)",
-        notes="Each row: `python -m training.la.evaluate MODEL --samples T --lcc --dropout RATE`. "
+        title=f"Test-time dropout rate and augmentation of `{args.model}` (LA validation split, "
+        "largest component)",
+        notes="Each row: `python -m training.la.evaluate MODEL --samples T --lcc --dropout RATE "
+        "--tta SET` (T = samples_per_source; samples = T × the set's augmentations). "
         "rho_*: Spearman correlation of the score with Dice over the volumes (D_pw should be "
         "positive, CV and U_labelled negative); sample_volume_cv: the MC samples' LA volume "
-        "std over their mean, each averaged over the volumes; seconds: per volume, T samples and "
-        "the dropout-off pass (the rate does not change the work: differences are the load of "
-        "the machine).",
+        "std over their mean, each averaged over the volumes; seconds: per volume, the samples and "
+        "the dropout-off pass (the rate does not change the work: at equal samples, differences "
+        "are the load of the machine).",
     )
     print(f"wrote {stem}.md")
     return 0

@@ -5,9 +5,10 @@ Each volume is read and run as ``uqseg predict`` runs a 3D checkpoint: the image
 product's NIfTI reader, the checkpoint's normalisation record applied by the product's own input
 preparation (the LA checkpoints declare "none": the shared volumes are already z-scored over the
 whole original scan), then Monte-Carlo dropout over sliding windows of the checkpoint's training
-patch (Gaussian blending, overlap 0.25), T samples from ``--seed``. A second run of the same engine
-with dropout off (one sample) is the deterministic pass. The e-map is the entropy of the MC mean
-(the product's default), the u-map the variance.
+patch (Gaussian blending, overlap 0.25), T samples from ``--seed`` (``--tta``: T more from each
+in-plane flip or rotation, undone before they are pooled). A second run of the same engine with
+dropout off (one sample, no augmentation) is the deterministic pass. The e-map is the entropy of
+the MC mean (the product's default), the u-map the variance.
 
 For every volume: Dice, Jaccard, HD95 and ASD (mm, from the file's voxel size), RAVD, precision and
 recall of the LA (label 1) from the MC mean, the deterministic pass's Dice, calibration (ECE over
@@ -37,7 +38,7 @@ from torch import nn
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import PRECISIONS
-from napari_uqseg.inference.options import DEFAULT_OVERLAP, InferenceOptions
+from napari_uqseg.inference.options import DEFAULT_OVERLAP, TTA_SETS, InferenceOptions
 from napari_uqseg.inference.predict import prepare_input
 from napari_uqseg.inference.volumetric import (
     model_window,
@@ -123,18 +124,23 @@ def infer_volume(
     seed: int = 0,
     precision: str = "fp32",
     dropout: float | None = None,
+    tta: str = "none",
 ) -> tuple[UncertaintyMaps, UncertaintyMaps]:
     """The MC maps (``samples`` dropout samples over sliding windows of the checkpoint's patch,
     as ``uqseg predict`` draws them; ``dropout`` overrides the model's rate, as the run
-    widget's "Dropout rate" does) and the deterministic pass (same windows, dropout off)."""
-    opts = InferenceOptions(samples=samples, seed=seed, precision=precision, dropout_rate=dropout)
+    widget's "Dropout rate" does; ``tta`` names a set of in-plane test-time augmentations, each a
+    further source of ``samples`` samples, as ``uqseg predict --tta``) and the deterministic pass
+    (same windows, dropout off, no augmentation)."""
+    opts = InferenceOptions(
+        samples=samples, seed=seed, precision=precision, dropout_rate=dropout, tta=tta
+    )
     window = volume_window(model, info, opts, case.spacing, case.id)
     run = {"window": window, "overlap": opts.window_overlap}
     maps = run_volumetric_inference(model, case.image, opts, sdm=False, **run).maps  # no SDM row
     single = run_volumetric_inference(
         model,
         case.image,
-        replace(opts, samples=1),
+        replace(opts, samples=1, tta="none"),
         stochastic=False,
         sdm=False,
         track_samples=False,
@@ -188,12 +194,20 @@ def evaluate_volume(
     lcc: bool = False,
     precision: str = "fp32",
     dropout: float | None = None,
+    tta: str = "none",
 ) -> Evaluated:
     """``case`` through :func:`infer_volume` and :func:`case_row`, with ``seconds``: the time of
     the MC and deterministic passes (not of reading the volume)."""
     start = time.perf_counter()
     maps, single = infer_volume(
-        model, info, case, samples=samples, seed=seed, precision=precision, dropout=dropout
+        model,
+        info,
+        case,
+        samples=samples,
+        seed=seed,
+        precision=precision,
+        dropout=dropout,
+        tta=tta,
     )
     seconds = time.perf_counter() - start
     row, curves, bins = case_row(case, maps, single, lcc=lcc)
@@ -222,6 +236,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dropout",
         type=float,
         help="test-time dropout rate of the MC passes (default: the checkpoint's own)",
+    )
+    parser.add_argument(
+        "--tta",
+        choices=tuple(TTA_SETS),
+        default="none",
+        help="test-time augmentations of the MC passes, each a further source of T samples "
+        "(default none)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lcc", action="store_true", help="largest connected component first")
@@ -258,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lcc=args.lcc,
                 precision=args.precision,
                 dropout=args.dropout,
+                tta=args.tta,
             )
             row = result.row
             print(f"{case_id}: Dice {row['dice_LA']:.4f} ({row['seconds']:.1f} s)", flush=True)

@@ -57,11 +57,19 @@ def evaluated(tiny_la, tiny_vnet, tmp_path_factory) -> tuple[Path, list[dict[str
     return out, rows, printed.getvalue()
 
 
-def _product(root: Path, case: str, checkpoint: Path, *, lcc: bool = False):
+def _product(
+    root: Path, case: str, checkpoint: Path, *, lcc: bool = False, samples: int = 3, tta="none"
+):
     """What ``uqseg predict`` gives for the case (same T, seed and precision as the evaluation)."""
     volume = read_volume(root / f"{case}.nii.bz2")
     return predict_volume(
-        volume, checkpoint, samples=3, seed=0, precision="fp32", largest_component=lcc
+        volume,
+        checkpoint,
+        samples=samples,
+        seed=0,
+        precision="fp32",
+        largest_component=lcc,
+        tta=tta,
     )
 
 
@@ -169,7 +177,30 @@ def test_dropout_overrides_the_checkpoints_rate(tiny_la, tiny_vnet, tmp_path) ->
     assert "--dropout 0" in (tmp_path / "log.txt").read_text()
 
 
-def test_dropout_experiment_tabulates_each_rate_once(tiny_la, tiny_vnet, tmp_path) -> None:
+def test_tta_pools_each_augmentation_as_the_product_does(tiny_la, tiny_vnet, tmp_path) -> None:
+    root, split = tiny_la
+    model, info = load_checkpoint(tiny_vnet)
+    case = load_case(root, "case4", model, info)
+    maps, single = infer_volume(model, info, case, samples=2, seed=0, precision="fp32", tta="d4")
+    product = _product(root, "case4", tiny_vnet, samples=2, tta="d4")
+    assert np.array_equal(maps.mean_probs, product.maps.mean_probs)  # 8 augmentations x 2
+    assert np.array_equal(maps.variance, product.maps.variance)
+    # The deterministic pass is not augmented: it is the plain dropout-off pass.
+    plain = run_volumetric_inference(
+        model, case.image, InferenceOptions(samples=1), window=WINDOW, stochastic=False
+    ).maps
+    assert np.array_equal(single.mean_probs, plain.mean_probs)
+    # Dropout off, flips only: the spread is the augmentations' alone, and it is not zero.
+    flips, _ = infer_volume(
+        model, info, case, samples=1, seed=0, precision="fp32", dropout=0.0, tta="flips"
+    )
+    assert float(flips.variance.max()) > 1e-6
+    args = [str(tiny_vnet), "--data", str(root), "--split-file", str(split), "--samples", "1"]
+    assert main([*args, "--limit", "1", "--tta", "flips", "--out", str(tmp_path)]) == 0
+    assert "--tta flips" in (tmp_path / "log.txt").read_text()
+
+
+def test_dropout_experiment_tabulates_each_setting_once(tiny_la, tiny_vnet, tmp_path) -> None:
     from training.experiments.la_dropout import main as la_dropout
 
     root, split = tiny_la
@@ -179,14 +210,27 @@ def test_dropout_experiment_tabulates_each_rate_once(tiny_la, tiny_vnet, tmp_pat
     with open(stem.with_suffix(".csv")) as handle:
         rows = list(csv.DictReader(handle))
     assert [float(r["dropout"]) for r in rows] == [0.3, 0.0]
-    summary = json.loads((work / "p0" / "summary.json").read_text())
+    assert [int(r["samples"]) for r in rows] == [3, 1]  # rate 0: one sample, the rest repeat it
+    summary = json.loads((work / "p0_T1" / "summary.json").read_text())
     assert float(rows[1]["dice"]) == pytest.approx(summary["all"]["dice_LA"])
     assert float(rows[1]["sample_volume_cv"]) == 0.0 < float(rows[0]["sample_volume_cv"])
-    assert "--dropout 0.3" in (work / "p0.3" / "log.txt").read_text()
-    # A rate already evaluated is read back, not run again.
-    (work / "p0.3" / "log.txt").write_text("kept")
+    assert "--dropout 0.3" in (work / "p0.3_T3" / "log.txt").read_text()
+    # A setting already evaluated is read back, not run again.
+    (work / "p0.3_T3" / "log.txt").write_text("kept")
     assert la_dropout([*args, "--rates", "0.3", "--work", str(work), "--out", str(stem)]) == 0
-    assert (work / "p0.3" / "log.txt").read_text() == "kept"
+    assert (work / "p0.3_T3" / "log.txt").read_text() == "kept"
+    # TTA at rate 0 adds rows to the table; the earlier rows stay.
+    more = [*args, "--rates", "0", "--tta", "flips", "--work", str(work), "--out", str(stem)]
+    assert la_dropout(more) == 0
+    with open(stem.with_suffix(".csv")) as handle:
+        rows = list(csv.DictReader(handle))
+    settings = [(float(r["dropout"]), r["tta"], int(r["samples"])) for r in rows]
+    assert settings == [(0.3, "none", 3), (0.0, "none", 1), (0.0, "flips", 3)]
+    assert float(rows[2]["sample_volume_cv"]) > 0.0  # the flips disagree with dropout off
+    assert "--tta flips" in (work / "p0_T1_flips" / "log.txt").read_text()
+    with pytest.raises(SystemExit) as refused:  # argparse's one-line error, exit 2
+        la_dropout([*args, "--tta", "mirror", "--work", str(work)])
+    assert refused.value.code == 2
 
 
 @pytest.mark.parametrize(
