@@ -102,6 +102,11 @@ class LossConfig:
     # up over ``adversarial_rampup_epochs``; GM scale β; the discriminator's Adam lr and width.
     adversarial_weight: float = 0.0
     adversarial_rampup_epochs: float = 0.0
+    # The cross-task and guidance weights ramp up the same way over ``consistency_rampup_epochs``
+    # (UA-MT's and DTC's consistency ramp; 0: full weight from the first batch). Without it the
+    # still-random SDM head steers the segmentation: sigmoid(-k SDM) of an SDM that is positive
+    # everywhere pulls every class towards absent.
+    consistency_rampup_epochs: float = 0.0
     adversarial_beta: float = 0.5
     discriminator_lr: float = 1e-4
     discriminator_channels: int = 64

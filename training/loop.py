@@ -7,6 +7,7 @@ run follows the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -128,7 +129,12 @@ def train_one_epoch(
                 state.epoch + i / n_batches, config.loss.adversarial_rampup_epochs
             )
             weight = config.loss.adversarial_weight * ramp
-        loss, parts, sdm = _batch_loss(model, images, batch, loss_fn, config, adversary, weight)
+        consistency = sigmoid_rampup(
+            state.epoch + i / n_batches, config.loss.consistency_rampup_epochs
+        )
+        loss, parts, sdm = _batch_loss(
+            model, images, batch, loss_fn, config, adversary, weight, consistency
+        )
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"non-finite loss {parts} at epoch {state.epoch}, batch {i}")
         optimizer.zero_grad(set_to_none=True)
@@ -160,22 +166,31 @@ def _batch_loss(
     config: TrainConfig,
     adversary: Adversary | None,
     adversarial_weight: float,
+    consistency_ramp: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor | None]:
     """The batch's loss, its parts and the predicted SDMs (``None`` without BMT-CTL terms):
-    BMT-CTL multi-task terms if configured, else ``loss_fn`` on the labelled samples (all of
-    them in fully supervised training)."""
+    BMT-CTL multi-task terms if configured (cross-task and guidance weights times
+    ``consistency_ramp``), else ``loss_fn`` on the labelled samples (all of them in fully
+    supervised training)."""
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
         if config.loss.multitask:
+            weights = dataclasses.replace(
+                config.loss,
+                cross_task_weight=config.loss.cross_task_weight * consistency_ramp,
+                guidance_weight=config.loss.guidance_weight * consistency_ramp,
+            )
             loss, parts, out = multitask_loss(
                 model,
                 images,
                 batch.labels,
                 batch.labelled,
                 loss_fn,
-                config.loss,
+                weights,
                 adversary,
                 adversarial_weight,
             )
+            if config.loss.consistency_rampup_epochs:
+                parts["consistency_ramp"] = consistency_ramp
             return loss, parts, out["sdm"]
         logits = model(images)
     if batch.labelled.all():

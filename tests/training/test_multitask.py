@@ -122,3 +122,29 @@ def test_batch_without_any_applicable_term_backpropagates_zero() -> None:
     total.backward()
     assert total.item() == 0.0 and parts == {}
     assert float(net.seg.grad.abs().sum()) == 0.0
+
+
+def test_the_loop_ramps_the_consistency_weights_only() -> None:
+    """The training loop's batch loss at consistency ramp r is the multi-task loss with the
+    cross-task and guidance weights times r; the SDM term keeps its full weight."""
+    from training.config import TrainConfig
+    from training.loop import _batch_loss
+    from training.sampler import Batch
+
+    images, labels, labelled = _inputs()
+    net = _net(0.5)
+    net.sdm.data.fill_(0.2)  # outside everything: sigmoid(-k SDM) says "absent" everywhere
+    seg_loss = combined_loss({"ce": 1.0})
+    weights = {"sdm_weight": 0.3, "cross_task_weight": 1.0, "guidance_weight": 1.0}
+    loss = _config(**weights, consistency_rampup_epochs=25.0)
+    config = TrainConfig(loss=loss, bf16=False)
+    batch = Batch(images, labels, labelled)
+    for ramp in (0.0, 0.25, 1.0):
+        total, parts, _ = _batch_loss(net, images, batch, seg_loss, config, None, 0.0, ramp)
+        scaled = _config(sdm_weight=0.3, cross_task_weight=ramp, guidance_weight=ramp)
+        expected, _, _ = multitask_loss(net, images, labels, labelled, seg_loss, scaled)
+        assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+        assert parts["consistency_ramp"] == ramp
+    # The terms are there to be ramped: at full weight they add to the loss.
+    zero, _, _ = _batch_loss(net, images, batch, seg_loss, config, None, 0.0, 0.0)
+    assert total.item() > zero.item() + 0.1
