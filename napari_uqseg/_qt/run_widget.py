@@ -47,7 +47,7 @@ from napari_uqseg._qt.reader_preference import prefer_our_nifti_reader
 from napari_uqseg._qt.run_job import RunJob
 from napari_uqseg._qt.run_layers import PreparedRun, segment_phases_to_layers, segment_to_layers
 from napari_uqseg.errors import InputError
-from napari_uqseg.inference.options import InferenceOptions
+from napari_uqseg.inference.options import TTA_SETS, InferenceOptions
 from napari_uqseg.viewer.preload import ModelPreloader
 from napari_uqseg.viewer.run import (
     BUILDING,
@@ -69,7 +69,8 @@ PRELOAD_DELAY_MS = 400
 
 
 class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
-    """Image, model, MC samples, dropout override, device, seed, flag share; Run and Cancel.
+    """Image, model, MC samples, dropout override, test-time augmentation, device, seed, flag
+    share; Run and Cancel.
 
     ``finished`` is emitted with the :class:`~napari_uqseg.viewer.run.RunOutcome` after the layers
     (if any) were added; errors go to napari notifications, never to a traceback.
@@ -143,6 +144,16 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
             "Dropout rate of the MC samples. At the lowest setting the model's own: the rate it "
             "declares for sampling (uqseg models lists it), else the rate it trained with."
         )
+        self.tta_combo = QComboBox()
+        for name, views in TTA_SETS.items():
+            self.tta_combo.addItem(
+                name if len(views) == 1 else f"{name} ({len(views)} views)", name
+            )
+        self.tta_combo.setToolTip(
+            "Test-time augmentation: each in-plane flip or rotation of the image is a further "
+            "source of the MC samples, undone before they are pooled, so a run draws samples x "
+            "views passes. The models were trained with these flips and rotations."
+        )
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
@@ -161,6 +172,7 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         form.addRow("Model", self.model_picker)
         form.addRow("MC samples", self.samples_spin)
         form.addRow("Dropout rate", self.dropout_spin)
+        form.addRow("Augmentation", self.tta_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("Seed", self.seed_spin)
         form.addRow("Flag most uncertain", self.flag_spin)
@@ -238,6 +250,7 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
             seed=self.seed_spin.value(),
             device=self.device_combo.currentText(),
             dropout_rate=dropout if dropout > 0 else None,
+            tta=self.tta_combo.currentData(),
         )
         return RunSettings(model, options, flag_fraction=self.flag_spin.value() / 100.0)
 

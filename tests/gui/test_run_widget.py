@@ -292,3 +292,29 @@ def test_each_image_gets_its_bundled_model_until_one_is_chosen_by_hand(
     widget.select_model("acdc_unet")  # by hand: kept from now on
     widget.image_combo.setCurrentText(atrium.name)
     assert widget.model_combo.currentText() == "acdc_unet"
+
+
+def test_augmentation_multiplies_the_samples_as_the_engine_pools_them(
+    viewer_with_image, tiny_checkpoint, errors, qtbot
+):
+    """Issue 12 item 3 in the dock: test-time augmentation is picked in the form, each view a
+    further source of the MC samples; the maps are the engine's for the same options."""
+    widget = _widget(viewer_with_image, tiny_checkpoint, use_thread=False)
+    qtbot.addWidget(widget)
+    assert widget.tta_combo.currentData() == "none"  # the default run is the plain one
+    labels = [widget.tta_combo.itemText(i) for i in range(widget.tta_combo.count())]
+    assert labels == ["none", "flips (3 views)", "rot90 (4 views)", "d4 (8 views)"]
+    widget.tta_combo.setCurrentIndex(labels.index("flips (3 views)"))
+    widget.samples_spin.setValue(2)
+    settings = widget.settings()
+    assert settings.options.tta == "flips"
+    with qtbot.waitSignal(widget.finished, timeout=60_000) as blocker:
+        widget.run()
+    outcome = blocker.args[0]
+    assert outcome.error is None and not errors
+    maps = viewer_with_image.layers["heart segmentation"].metadata[MAPS_KEY]
+    assert maps.samples == 6
+    assert widget.status.text().startswith("Done: 6 samples (3 views x 2)")
+    image = viewer_with_image.layers["heart"]
+    direct = segment(image.data, tuple(image.scale), settings)
+    assert np.array_equal(maps.mean_probs, direct.maps.mean_probs)
