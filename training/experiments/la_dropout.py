@@ -39,6 +39,25 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SETTING = ("dropout", "tta", "samples_per_source")
 
 
+#: The table's columns, in order (a row read back from an older table is put in this order).
+COLUMNS = (
+    *SETTING,
+    "samples",
+    "dice",
+    "dice_det",
+    "hd95_mm",
+    "ece_roi",
+    "brier",
+    "refer1_gain_emap",
+    "refer1_gain_umap",
+    "rho_d_pw",
+    "rho_cv",
+    "rho_u_labelled",
+    "sample_volume_cv",
+    "seconds",
+)
+
+
 def row_of(rate: float, tta: str, samples: int, summary: dict) -> dict[str, Any]:
     """One table row from an evaluation's ``summary.json``."""
     overall, rho = summary["all"], summary["spearman_vs_dice"]
@@ -77,7 +96,7 @@ def earlier_rows(path: Path) -> list[dict[str, Any]]:
                 except ValueError:
                     row[key] = text
             row.setdefault("samples", row["samples_per_source"] * len(TTA_SETS[row["tta"]]))
-            rows.append(row)
+            rows.append({key: row[key] for key in COLUMNS if key in row})
     return rows
 
 

@@ -224,6 +224,9 @@ def test_dropout_experiment_tabulates_each_setting_once(tiny_la, tiny_vnet, tmp_
     assert la_dropout(more) == 0
     with open(stem.with_suffix(".csv")) as handle:
         rows = list(csv.DictReader(handle))
+    from training.experiments.la_dropout import COLUMNS
+
+    assert tuple(rows[0]) == COLUMNS  # rows read back keep the table's column order
     settings = [(float(r["dropout"]), r["tta"], int(r["samples"])) for r in rows]
     assert settings == [(0.3, "none", 3), (0.0, "none", 1), (0.0, "flips", 3)]
     assert float(rows[2]["sample_volume_cv"]) > 0.0  # the flips disagree with dropout off
