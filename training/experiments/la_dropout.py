@@ -37,8 +37,6 @@ from training.la.evaluate import main as evaluate
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The columns that name a setting; a row of an older table without them ran T = 10, no TTA.
 SETTING = ("dropout", "tta", "samples_per_source")
-
-
 #: The table's columns, in order (a row read back from an older table is put in this order).
 COLUMNS = (
     *SETTING,
@@ -89,7 +87,7 @@ def earlier_rows(path: Path) -> list[dict[str, Any]]:
     rows = []
     with open(path, newline="") as handle:
         for raw in csv.DictReader(handle):
-            row: dict[str, Any] = {"dropout": 0.0, "tta": "none", "samples_per_source": 10}
+            row: dict[str, Any] = {"tta": "none", "samples_per_source": 10}
             for key, text in raw.items():
                 try:
                     row[key] = int(text) if key.startswith("samples") else float(text)
