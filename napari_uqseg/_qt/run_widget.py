@@ -145,6 +145,7 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
             "declares for sampling (uqseg models lists it), else the rate it trained with."
         )
         self.tta_combo = QComboBox()
+        self.tta_combo.addItem("model's choice", None)
         for name, views in TTA_SETS.items():
             self.tta_combo.addItem(
                 name if len(views) == 1 else f"{name} ({len(views)} views)", name
@@ -152,7 +153,8 @@ class RunWidget(TabsWhenShort, ClosesWithDock, QWidget):
         self.tta_combo.setToolTip(
             "Test-time augmentation: each in-plane flip or rotation of the image is a further "
             "source of the MC samples, undone before they are pooled, so a run draws samples x "
-            "views passes. The models were trained with these flips and rotations."
+            "views passes. The models were trained with these flips and rotations. \"model's "
+            "choice\" runs the set the model's card declares (uqseg models lists it), else none."
         )
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)

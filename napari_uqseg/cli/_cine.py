@@ -25,7 +25,7 @@ def run_cine(args: argparse.Namespace, cine: Any, series: Any, model: Any, *, ba
     phases, sources = known_phases(
         cine.path, frames, trigger_times=None if series is None else series.trigger_times
     )
-    sources_count = (len(args.model) if args.model else 1) * len(TTA_SETS[args.tta])
+    sources_count = (len(args.model) if args.model else 1) * len(TTA_SETS[args.tta or "none"])
     total = sources_count * args.samples * cine.array.shape[1] * frames
     with bar(total, f"{cine.name} {frames} frames T={args.samples}") as progress:
         result = predict_cine(

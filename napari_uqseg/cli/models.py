@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from napari_uqseg.models.tta import TTA_SETS
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help="list the bundled models", description=__doc__)
@@ -43,6 +45,7 @@ def rows() -> list[dict]:
                 "mc_dropout_rate": info.mc_dropout_rate
                 if info.mc_dropout_rate is not None
                 else arguments.get("dropout"),
+                "tta": info.tta or "none",
                 "members": len(files),
                 "size_mb": round(sum(f.stat().st_size for f in files) / 2**20, 1),
                 "description": describe(name),
@@ -66,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         members = f"{row['members']} snapshots, " if row["members"] > 1 else ""
         rate = row["mc_dropout_rate"]
         dropout = f"MC dropout {rate:g}, " if isinstance(rate, int | float) else ""
+        views = len(TTA_SETS[row["tta"]])
+        dropout += f"test-time {row['tta']} ({views} views), " if views > 1 else ""
         print(
             f"{row['name']}: {row['architecture']}, {members}{row['spatial_dims']}D, input "
             f"{inputs}, {len(row['classes'])} classes, {spacing}, {dropout}{row['size_mb']} MB"

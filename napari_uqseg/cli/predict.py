@@ -91,10 +91,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--tta",
-        default="none",
+        default=None,
         choices=tuple(TTA_SETS),
         help="test-time augmentation, each a further source of samples: flips, 90-degree "
-        "rotations or all eight in-plane symmetries (d4); each undone exactly (none)",
+        "rotations or all eight in-plane symmetries (d4); each undone exactly (default: the "
+        "set the model's card declares, none for most)",
     )
     parser.add_argument("--samples", type=_positive_int, default=10, help="MC samples T (10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks (0)")
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         return run_cine(args, volume, series, model, bar=_LazyBar)
     if args.format == "dicom" and series is None:
         raise InputError(f"{args.image}: --format dicom needs a DICOM series as IMAGE")
-    sources = len(models) * len(TTA_SETS[args.tta])
+    sources = len(models) * len(TTA_SETS[args.tta or "none"])
     bar = _LazyBar(
         sources * args.samples * volume.array.shape[0], f"{volume.name} T={args.samples}"
     )
@@ -252,8 +253,10 @@ class _LazyBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            # A 3D model counts window passes, not slices: its first report says how many.
-            total = self.total if progress.unit == "slice" else progress.total
+            # The first report says how many passes the run makes (a 3D model counts window
+            # passes; a model with dropout off makes one per view, not T): our estimate is only
+            # the fallback.
+            total = progress.total or self.total
             unit = f"{progress.unit} pass"
             self.bar = tqdm(total=total, unit=unit, desc=self.desc, file=sys.stderr)
         if progress.total > self.bar.total:  # an ensemble manifest names more members than files

@@ -69,7 +69,7 @@ def run_phases(
     together = bool(model_phases(model))
     options = shared_options(args)
     depth = next(iter(volumes.values())).array.shape[0]
-    per_run = len(models) * len(TTA_SETS[args.tta]) * args.samples * depth
+    per_run = len(models) * len(TTA_SETS[args.tta or "none"]) * args.samples * depth
     if together:
         with bar_type(per_run, f"ED+ES T={args.samples}") as bar:
             progress = None if args.no_progress else bar.update

@@ -45,7 +45,7 @@ from napari_uqseg.inference.sources import (
     tta_augmentations,
 )
 from napari_uqseg.inference.streams import StreamGrid, image_keys, image_streams
-from napari_uqseg.models.mc import eval_mode, mc_dropout
+from napari_uqseg.models.mc import dropout_off, eval_mode, mc_dropout
 from napari_uqseg.uncertainty.stats import StreamingStats, UncertaintyMaps
 
 # Progress, InferenceCancelled and drive live in .progress; callers may import them from here too.
@@ -317,7 +317,9 @@ def iter_mc_inference(
     ``samples`` samples through every augmentation of ``options.tta``, all into the same
     statistics (``maps.samples`` = members × augmentations × samples; memory flat in that number,
     though with several sources every slice keeps its float64 sums until the last source has
-    run), and ``maps.member_predictions`` holds each member's own prediction.
+    run), and ``maps.member_predictions`` holds each member's own prediction. With every dropout
+    probability 0 (``dropout_rate=0``, or a model declaring rate 0) each source is one
+    deterministic pass, whatever ``samples`` says (:func:`~napari_uqseg.models.mc.dropout_off`).
 
     ``image_zyx`` is (Z, Y, X) or (C_in, Z, Y, X), already normalised and on the model's grid; Y and
     X are padded to ``model.size_multiple`` internally and the maps cropped back, so they have shape
@@ -333,13 +335,15 @@ def iter_mc_inference(
     model itself with its own dropout layers.
     """
     opts = InferenceOptions.resolve(options, overrides)
+    members = [model] if isinstance(model, nn.Module) else list(model)
+    off = dropout_off(members, opts.dropout_rate)  # one pass per source, not T copies of it
     return _iterate(
-        [model] if isinstance(model, nn.Module) else list(model),
+        members,
         image_zyx,
-        opts,
+        replace(opts, samples=1) if off else opts,
         track_samples=track_samples,
         cancel=cancel,
-        stochastic=True,
+        stochastic=not off,
         optimise=optimise,
         augmentations=tta_augmentations(opts.tta),
     )

@@ -14,24 +14,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from napari_uqseg.errors import InputError
+from napari_uqseg.models.tta import TTA_SETS as TTA_SETS
 
-#: Named sets of test-time augmentations (``--tta``; their flips and rotations are in
-#: :mod:`napari_uqseg.inference.sources`). Each starts with the identity: "none" is the plain run.
-TTA_SETS: dict[str, tuple[str, ...]] = {
-    "none": ("identity",),
-    "flips": ("identity", "flip_y", "flip_x"),
-    "rot90": ("identity", "rot90", "rot180", "rot270"),
-    "d4": (
-        "identity",
-        "flip_y",
-        "flip_x",
-        "rot90",
-        "rot180",
-        "rot270",
-        "transpose",
-        "antitranspose",
-    ),
-}
 #: Where the MC samples are drawn (:mod:`napari_uqseg.inference.region`).
 REGIONS: tuple[str, ...] = ("auto", "full")
 #: Devices a user may name (``None`` and "auto" pick CUDA, then MPS, then the CPU).
@@ -80,8 +64,9 @@ class InferenceOptions:
     training rate); ``largest_component`` keeps the largest 3D component per class (Sander et al.'s
     post-processing); ``batch_slices`` caps the 2D images per forward pass (None: chosen for the
     device); ``tta`` names a set of test-time augmentations
-    (:data:`~napari_uqseg.inference.sources.TTA_SETS`: "none", "flips", "rot90", "d4"), each a
-    further source of ``samples`` samples. 3D models run by sliding windows of ``window`` (Z, Y, X;
+    (:data:`~napari_uqseg.models.tta.TTA_SETS`: "none", "flips", "rot90", "d4"), each a further
+    source of ``samples`` samples; None runs the set the checkpoint declares (``tta``, see
+    :func:`model_tta`), else none. 3D models run by sliding windows of ``window`` (Z, Y, X;
     None: the checkpoint's training patch) overlapping by ``window_overlap``. Speed
     (:mod:`napari_uqseg.inference.paths`, used by the predict pipeline): ``region`` "full" samples
     every pixel, "auto" only the box around the heart (:mod:`~napari_uqseg.inference.region`);
@@ -96,7 +81,7 @@ class InferenceOptions:
     dropout_rate: float | None = None
     largest_component: bool = True
     batch_slices: int | None = None
-    tta: str = "none"
+    tta: str | None = None
     window: tuple[int, int, int] | None = None
     window_overlap: float = DEFAULT_OVERLAP
     region: str = "full"
@@ -107,7 +92,7 @@ class InferenceOptions:
         if self.window is not None:
             object.__setattr__(self, "window", check_window(self.window))
         check_overlap(self.window_overlap)
-        if self.tta not in TTA_SETS:
+        if self.tta is not None and self.tta not in TTA_SETS:
             raise InputError(
                 f"unknown test-time augmentation {self.tta!r}; choose from {', '.join(TTA_SETS)}"
             )
@@ -143,3 +128,11 @@ class InferenceOptions:
             raise TypeError(f"unexpected inference option(s): {', '.join(unknown)}")
         base = options if options is not None else cls()
         return replace(base, **overrides) if overrides else base
+
+
+def model_tta(options: InferenceOptions, info: Any) -> InferenceOptions:
+    """``options`` with ``tta`` resolved for a model described by ``info`` (a ``CheckpointInfo``
+    or None): the set asked for, else the one the checkpoint declares, else "none"."""
+    if options.tta is not None:
+        return options
+    return replace(options, tta=getattr(info, "tta", None) or "none")

@@ -24,7 +24,7 @@ from napari_uqseg.inference.device import select_device
 from napari_uqseg.inference.engine import Progress, drive
 from napari_uqseg.inference.loading import ModelSpec, _load_members
 from napari_uqseg.inference.nifti_outputs import write_prediction
-from napari_uqseg.inference.options import InferenceOptions
+from napari_uqseg.inference.options import InferenceOptions, model_tta
 from napari_uqseg.inference.phases import phase_names, split_phase_maps
 from napari_uqseg.inference.predict import (
     PredictionResult,
@@ -96,7 +96,7 @@ def iter_predict_phases(
     ]
     transform = prepared[0][0]
     network_input = np.stack([x for _, x in prepared])  # (P, Z, Y, X): channel p is phase p
-    opts = replace(opts, device=select_device(opts.device))
+    opts = model_tta(replace(opts, device=select_device(opts.device)), info)
     stacked, path = yield from iter_protocol_maps(
         models, network_input, opts, protocol, cancel=cancel
     )

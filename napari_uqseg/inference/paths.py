@@ -31,6 +31,7 @@ from napari_uqseg.inference.region import (
 )
 from napari_uqseg.inference.sources import tta_augmentations
 from napari_uqseg.inference.threads import choose_threads, torch_threads
+from napari_uqseg.models.mc import dropout_off
 from napari_uqseg.uncertainty.stats import UncertaintyMaps
 
 
@@ -93,8 +94,11 @@ def iter_sampling(
     opts = InferenceOptions.resolve(options, overrides)
     members = [model] if isinstance(model, nn.Module) else list(model)
     # one network, no TTA, one input channel (a two-phase model's phases share its statistics)
-    single = len(members) == 1 and opts.tta == "none" and np.ndim(image) == 3
+    single = len(members) == 1 and len(tta_augmentations(opts.tta)) == 1 and np.ndim(image) == 3
     depth = int(np.asarray(image).shape[-3])
+    off = dropout_off(members, opts.dropout_rate)
+    if off:  # every pass would be the same: one per source, over the whole slice, no rounds
+        opts = replace(opts, samples=1, adaptive_tolerance=None, region="full")
     cap = opts.samples
     adaptive = opts.adaptive_tolerance is not None and single
     with torch_threads(choose_threads(opts.threads)) as threads:
@@ -143,7 +147,7 @@ def iter_sampling(
                     round_options,
                     track_samples=track_samples,
                     cancel=cancel,
-                    stochastic=True,
+                    stochastic=not off,
                     optimise=True,
                     augmentations=tta_augmentations(opts.tta),
                     sample_offset=first,
@@ -157,7 +161,7 @@ def iter_sampling(
         maps = yield from _relay(rounds, offset, total)
     device = select_device(opts.device)
     path = SamplingPath(
-        region=plan.describe() if plan is not None else _full_reason(opts, single),
+        region=plan.describe() if plan is not None else _full_reason(opts, single, off),
         window_fraction=plan.fraction if plan is not None else 1.0,
         threads=threads,
         threads_choice={"auto": "auto", None: "torch's setting"}.get(opts.threads, "set"),
@@ -170,7 +174,9 @@ def iter_sampling(
     return maps, path
 
 
-def _full_reason(opts: InferenceOptions, single: bool) -> str:
+def _full_reason(opts: InferenceOptions, single: bool, off: bool) -> str:
+    if off:
+        return "full slice (dropout off: one pass per view)"
     if opts.region == "full":
         return "full slice (region=full)"
     return "full slice" + ("" if single else " (ensemble or test-time augmentation)")

@@ -40,10 +40,11 @@ from napari_uqseg.inference.nifti_outputs import OUTPUT_SUFFIXES as OUTPUT_SUFFI
 from napari_uqseg.inference.nifti_outputs import SDM_SUFFIX as SDM_SUFFIX
 from napari_uqseg.inference.nifti_outputs import write_prediction as write_prediction
 from napari_uqseg.inference.nifti_outputs import write_qc as write_qc
-from napari_uqseg.inference.options import InferenceOptions
+from napari_uqseg.inference.options import InferenceOptions, model_tta
 from napari_uqseg.inference.paths import SamplingPath
 from napari_uqseg.inference.phases import num_phases, phase_names
 from napari_uqseg.inference.protocol import expand_model, iter_protocol_maps
+from napari_uqseg.inference.sources import tta_augmentations
 from napari_uqseg.inference.spacing import spacing_record
 from napari_uqseg.inference.volumetric import (
     iter_volumetric_inference,
@@ -197,7 +198,7 @@ def iter_predict_volume(
         )
     transform, network_input = prepare_input(image, spacing_zyx, models[0], info, name)
     dev = select_device(opts.device)
-    opts = replace(opts, device=dev)
+    opts = model_tta(replace(opts, device=dev), info)  # the model's declared views, unless asked
     if _is_volumetric(models[0]):
         window = volume_window(models[0], info, opts, spacing_zyx, name)
         out = yield from iter_volumetric_inference(
@@ -315,7 +316,8 @@ def _iter_finish(
     qc = {
         "image": name,
         "model": _model_name(models, paths, protocol),
-        "samples": opts.samples,
+        # per (member, view): 1 where dropout is off, the number drawn where sampling was adaptive
+        "samples": grid_maps.samples // (len(models) * len(tta_augmentations(opts.tta))),
         "members": [
             type(m).__name__ if p is None else p.name for m, p in zip(models, paths, strict=True)
         ],

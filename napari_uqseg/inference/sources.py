@@ -60,8 +60,11 @@ AUGMENTATIONS: dict[str, Augmentation] = {
 }
 
 
-def tta_augmentations(tta: str) -> tuple[Augmentation, ...]:
-    """The augmentations of the named set ``tta`` (see :data:`TTA_SETS`)."""
+def tta_augmentations(tta: str | None) -> tuple[Augmentation, ...]:
+    """The augmentations of the named set ``tta`` (see :data:`TTA_SETS`; None: the identity only,
+    for callers that did not resolve a model's declared set)."""
+    if tta is None:
+        return (IDENTITY,)
     if tta not in TTA_SETS:
         choices = ", ".join(TTA_SETS)
         raise InputError(f"unknown test-time augmentation {tta!r}; choose from {choices}")

@@ -47,7 +47,7 @@ from napari_uqseg.inference.windows import (
     check_window,
     plan_windows,
 )
-from napari_uqseg.models.mc import eval_mode, mc_dropout
+from napari_uqseg.models.mc import dropout_off, eval_mode, mc_dropout
 from napari_uqseg.uncertainty.stats import StreamingStats, UncertaintyMaps
 
 #: Most bytes of blended float32 logits held at once (a group of samples over the padded volume).
@@ -161,7 +161,9 @@ def iter_volumetric_inference(
     ``image_zyx`` is (Z, Y, X) or (C_in, Z, Y, X), already normalised. ``model`` may be a list
     (an ensemble); ``options.tta`` adds in-plane flips/rotations, each undone exactly; every
     (member, augmentation) draws ``samples`` samples into one set of statistics, as in 2D.
-    ``stochastic=False`` runs dropout off (``samples`` must then be 1: a deterministic pass).
+    ``stochastic=False`` runs dropout off (``samples`` must then be 1: a deterministic pass), and
+    so does every dropout probability 0 (``dropout_rate=0`` or the model's own): one pass per
+    source then, whatever ``samples`` says (:func:`~napari_uqseg.models.mc.dropout_off`).
     Cancel between windows by setting ``cancel`` (raises
     :class:`~napari_uqseg.inference.engine.InferenceCancelled`) or closing the generator; the
     model's flags, dropout rates and device are restored either way. ``optimise`` runs an
@@ -173,6 +175,8 @@ def iter_volumetric_inference(
         raise InputError("an ensemble needs at least one member network")
     if not stochastic and opts.samples != 1:
         raise InputError("a deterministic pass draws one sample; set samples=1")
+    if stochastic and dropout_off(members, opts.dropout_rate):  # one pass per source, not T copies
+        stochastic, opts = False, replace(opts, samples=1)
     first = members[0]
     check_window(window, int(getattr(first, "size_multiple", 1)))
     x = _prepare(image_zyx, int(getattr(first, "in_channels", 1)))

@@ -14,7 +14,7 @@ from napari_uqseg.errors import InputError
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 #: Fields a bundled model's sidecar ``<name>.json`` may declare on top of its checkpoint, so a
 #: declaration can be corrected without rewriting the weights file (binary churn in git).
-SIDECAR_FIELDS = ("spacing", "mc_dropout_rate")
+SIDECAR_FIELDS = ("spacing", "mc_dropout_rate", "tta")
 #: The model used when none is chosen (``uqseg predict``, ``uqseg demo``, the widget's first entry).
 DEFAULT_MODEL = "acdc_unet"
 

@@ -30,6 +30,7 @@ from napari_uqseg.models.checkpoint_guard import (
     check_mc_dropout_rate,
     check_normalisation,
     check_spacing,
+    check_tta,
     check_weights,
 )
 from napari_uqseg.models.mc import dropout_modules
@@ -50,7 +51,10 @@ class CheckpointInfo:
     for models that run slice by slice and 3 for volumetric ones (run by sliding windows); files
     written before the field existed hold 2D models and read as 2. ``mc_dropout_rate`` is the
     dropout rate the MC samples are drawn at when none is asked for (None: the rate the model
-    trained with); :func:`load_checkpoint` sets it on the model's dropout layers.
+    trained with); :func:`load_checkpoint` sets it on the model's dropout layers. ``tta`` is the
+    test-time augmentation set the model is run with when none is asked for (a name of
+    :data:`~napari_uqseg.inference.options.TTA_SETS`; None: no augmentation), chosen where its
+    card shows the views make its uncertainty find the errors.
     """
 
     architecture: str
@@ -62,6 +66,7 @@ class CheckpointInfo:
     extra: dict = field(default_factory=dict)
     spatial_dims: int = 2
     mc_dropout_rate: float | None = None
+    tta: str | None = None
 
 
 def _check_plain(value: Any, where: str) -> None:
@@ -93,11 +98,12 @@ def save_checkpoint(
     spacing: tuple[float, float] | None = None,
     extra: Mapping[str, Any] | None = None,
     mc_dropout_rate: float | None = None,
+    tta: str | None = None,
 ) -> Path:
     """Write ``model`` and its description to ``path`` atomically; return the path.
 
-    ``mc_dropout_rate`` (see :class:`CheckpointInfo`) is stored only when given, so files without
-    it stay byte-for-byte what older versions wrote.
+    ``mc_dropout_rate`` and ``tta`` (see :class:`CheckpointInfo`) are stored only when given, so
+    files without them stay byte-for-byte what older versions wrote.
 
     The model must come from the registry (it needs ``architecture`` and ``config``). The write
     goes to a temporary file in the same folder that is then renamed, so a crash never leaves a
@@ -127,6 +133,8 @@ def save_checkpoint(
     }
     if mc_dropout_rate is not None:
         payload["mc_dropout_rate"] = check_mc_dropout_rate(path, mc_dropout_rate)
+    if tta is not None:
+        payload["tta"] = check_tta(path, tta)
     _check_plain(payload, "checkpoint")
     # Clone to CPU so the file does not depend on the device the model was trained on.
     payload["state_dict"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -226,6 +234,7 @@ def _info(path: Path, payload: dict) -> CheckpointInfo:
             extra=dict(payload.get("extra") or {}),
             spatial_dims=spatial_dims,
             mc_dropout_rate=check_mc_dropout_rate(path, payload.get("mc_dropout_rate")),
+            tta=check_tta(path, payload.get("tta")),
         )
     except (TypeError, ValueError, IndexError, AttributeError) as e:
         raise InputError(f"checkpoint {path} has a malformed description: {e}") from None

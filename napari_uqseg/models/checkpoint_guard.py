@@ -19,6 +19,7 @@ import torch
 from napari_uqseg.errors import InputError
 from napari_uqseg.io.limits import human_bytes, max_input_bytes, one_line
 from napari_uqseg.models.blocks import check_rate
+from napari_uqseg.models.tta import TTA_SETS
 
 #: ``torch.save`` stores members uncompressed; a re-zipped checkpoint compresses float weights
 #: perhaps 1.1-3:1. A member that claims to inflate more than this is refused as a bomb.
@@ -148,6 +149,18 @@ def check_mc_dropout_rate(path: Path, rate: Any) -> float | None:
         return check_rate("mc_dropout_rate", rate)
     except InputError as exc:
         raise InputError(f"checkpoint {path} has a malformed mc_dropout_rate: {exc}") from None
+
+
+def check_tta(path: Path, tta: Any) -> str | None:
+    """The declared test-time augmentation set: None, or a name of ``TTA_SETS``."""
+    if tta is None:
+        return None
+    if not isinstance(tta, str) or tta not in TTA_SETS:
+        raise InputError(
+            f"checkpoint {path} declares an unknown test-time augmentation {tta!r}; "
+            f"expected one of {', '.join(TTA_SETS)}"
+        )
+    return tta
 
 
 def check_normalisation(path: Path, spec: dict[str, Any]) -> dict[str, Any]:

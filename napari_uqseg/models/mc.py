@@ -8,7 +8,7 @@ stays in eval mode, so its running statistics are used and never updated by the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from torch import nn
@@ -29,6 +29,28 @@ DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
 def dropout_modules(model: nn.Module) -> list[nn.Module]:
     """The dropout modules of ``model`` in registration order."""
     return [m for m in model.modules() if isinstance(m, DROPOUT_TYPES)]
+
+
+def dropout_off(model: nn.Module | Sequence[nn.Module], rate: float | None = None) -> bool:
+    """Whether MC-dropout passes of ``model`` (or of every member of an ensemble) at ``rate`` (None:
+    each layer's own probability) would all be the same pass: the model has dropout layers and
+    every probability is 0.
+
+    The engines then draw one pass per (member, augmentation) instead of T copies of it: copies
+    cost T times the time and are no samples (mean pairwise Dice between copies is 1, which would
+    bias D_pw towards agreement). A model without dropout layers is not "off": :func:`mc_dropout`
+    says why it cannot be sampled.
+    """
+    members = [model] if isinstance(model, nn.Module) else list(model)
+    if not members:
+        return False
+    for member in members:
+        drops = dropout_modules(member)
+        if not drops:
+            return False
+        if rate is None and any(float(m.p) > 0.0 for m in drops):
+            return False
+    return rate is None or float(rate) == 0.0
 
 
 @contextmanager

@@ -301,9 +301,15 @@ def test_augmentation_multiplies_the_samples_as_the_engine_pools_them(
     further source of the MC samples; the maps are the engine's for the same options."""
     widget = _widget(viewer_with_image, tiny_checkpoint, use_thread=False)
     qtbot.addWidget(widget)
-    assert widget.tta_combo.currentData() == "none"  # the default run is the plain one
+    assert widget.tta_combo.currentData() is None  # the model's declared set (none for this one)
     labels = [widget.tta_combo.itemText(i) for i in range(widget.tta_combo.count())]
-    assert labels == ["none", "flips (3 views)", "rot90 (4 views)", "d4 (8 views)"]
+    assert labels == [
+        "model's choice",
+        "none",
+        "flips (3 views)",
+        "rot90 (4 views)",
+        "d4 (8 views)",
+    ]
     widget.tta_combo.setCurrentIndex(labels.index("flips (3 views)"))
     widget.samples_spin.setValue(2)
     settings = widget.settings()

@@ -96,6 +96,32 @@ def test_one_network_without_tta_is_unchanged():
     assert a.member_predictions is None and b.member_predictions is None
 
 
+def test_dropout_off_draws_one_pass_per_view():
+    """At rate 0 every MC pass is the same pass: one per (member, view), equal to the
+    deterministic run of each view, instead of T identical copies (which cost T times as much and
+    would count as agreeing samples in D_pw)."""
+    from napari_uqseg.inference.engine import deterministic_inference
+    from napari_uqseg.models.mc import dropout_off
+
+    members, image = _members(2), _image()
+    assert not dropout_off(members) and dropout_off(members, 0.0) and not dropout_off(members, 0.1)
+    maps = run_mc_inference(
+        members, image, samples=5, dropout_rate=0.0, tta="flips", precision="fp32"
+    )
+    assert maps.samples == 2 * 3
+    views = []
+    for m in members:
+        for aug in tta_augmentations("flips"):
+            view = aug.forward(torch.from_numpy(image)).numpy()
+            det = deterministic_inference(m, view, precision="fp32")
+            views.append(_inverse_map(aug, det.mean_probs))
+    np.testing.assert_allclose(maps.mean_probs, np.mean(views, axis=0), atol=1e-5)
+    # a model whose own rates are all 0 is off too; one without dropout layers is not "off"
+    zero = build_model("unet2d", base_channels=4, depth=2, dropout=0.0).eval()
+    assert dropout_off(zero) and run_mc_inference(zero, image, samples=4).samples == 1
+    assert not dropout_off(torch.nn.Conv2d(1, 2, 1))
+
+
 def test_unknown_tta_is_refused():
     with pytest.raises(InputError, match="test-time augmentation"):
         InferenceOptions(tta="mirror")
@@ -116,8 +142,42 @@ def test_predict_runs_an_ensemble_of_checkpoints_and_reports_member_agreement(tm
     for scores in result.qc["structures"].values():
         assert scores["d_pw_members"] is None or 0.0 <= scores["d_pw_members"] <= 1.0
         assert "d_pw" in scores
+    # dropout off: one pass per view, even where adaptive sampling or the heart box were asked for
+    off = drive(
+        iter_predict_volume(
+            image, None, paths[0], samples=6, dropout_rate=0.0, tta="flips",
+            adaptive_tolerance=0.02, region="auto",
+        )
+    )  # fmt: skip
+    assert off.qc["samples"] == 1 and off.qc["total_samples"] == off.maps.samples == 3
+    assert "dropout off" in off.qc["path"]["region"] and off.qc["path"]["samples"] == 1
     odd = save_checkpoint(
         tmp_path / "odd.pt", build_model("unet2d", base_channels=4, depth=2), spacing=(2.0, 2.0)
     )
     with pytest.raises(InputError, match=r"odd\.pt differs"):
         drive(iter_predict_volume(image, None, [paths[0], odd], samples=2))
+
+
+def test_a_checkpoint_declares_the_views_it_is_run_with(tmp_path):
+    """``tta`` in a checkpoint (or a bundled model's sidecar) is the default set of views; an
+    explicit choice, "none" included, wins; an unknown set is refused on reading."""
+    from napari_uqseg.inference.engine import drive
+    from napari_uqseg.inference.predict import iter_predict_volume
+    from napari_uqseg.models import read_checkpoint_info, save_checkpoint
+
+    (member,), image = _members(1), _image()
+    path = save_checkpoint(tmp_path / "views.pt", member, tta="flips")
+    assert read_checkpoint_info(path).tta == "flips"
+    declared = drive(iter_predict_volume(image, None, path, samples=2))
+    assert declared.qc["tta"] == "flips" and declared.maps.samples == 3 * 2
+    plain = drive(iter_predict_volume(image, None, path, samples=2, tta="none"))
+    assert plain.qc["tta"] == "none" and plain.maps.samples == 2
+    undeclared = save_checkpoint(tmp_path / "plain.pt", member)
+    assert drive(iter_predict_volume(image, None, undeclared, samples=2)).qc["tta"] == "none"
+    with pytest.raises(InputError, match="unknown test-time augmentation 'mirror'"):
+        save_checkpoint(tmp_path / "bad.pt", member, tta="mirror")
+    payload = torch.load(path, weights_only=True)
+    payload["tta"] = "mirror"
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(InputError, match=r"bad\.pt declares an unknown test-time augmentation"):
+        read_checkpoint_info(tmp_path / "bad.pt")

@@ -119,6 +119,13 @@ def test_dropout_zero_gives_the_deterministic_pass(vnet, volume) -> None:
     mc = run_volumetric_inference(vnet, volume, samples=3, dropout_rate=0.0, **common)
     np.testing.assert_allclose(mc.maps.mean_probs, det.maps.mean_probs, atol=1e-6)
     assert mc.maps.variance.max() < 1e-10
+    # rate 0 draws one pass, not three copies of it (copies would be 3x the windows)
+    assert mc.maps.samples == 1 and len(mc.grid.slices) == len(det.grid.slices)
+    progress = []
+    views = run_volumetric_inference(
+        vnet, volume, samples=4, dropout_rate=0.0, tta="flips", progress=progress.append, **common
+    )
+    assert views.maps.samples == 3 and progress[-1].total == 3 * len(det.grid.slices)
 
 
 def test_tta_and_ensembles_feed_one_set_of_statistics(vnet, volume) -> None:
