@@ -38,7 +38,12 @@ from torch import nn
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.inference.device import PRECISIONS
-from napari_uqseg.inference.options import DEFAULT_OVERLAP, TTA_SETS, InferenceOptions
+from napari_uqseg.inference.options import (
+    DEFAULT_OVERLAP,
+    TTA_SETS,
+    InferenceOptions,
+    model_tta,
+)
 from napari_uqseg.inference.predict import prepare_input
 from napari_uqseg.inference.volumetric import (
     model_window,
@@ -124,15 +129,19 @@ def infer_volume(
     seed: int = 0,
     precision: str = "fp32",
     dropout: float | None = None,
-    tta: str = "none",
+    tta: str | None = None,
 ) -> tuple[UncertaintyMaps, UncertaintyMaps]:
     """The MC maps (``samples`` dropout samples over sliding windows of the checkpoint's patch,
     as ``uqseg predict`` draws them; ``dropout`` overrides the model's rate, as the run
     widget's "Dropout rate" does; ``tta`` names a set of in-plane test-time augmentations, each a
-    further source of ``samples`` samples, as ``uqseg predict --tta``) and the deterministic pass
-    (same windows, dropout off, no augmentation)."""
-    opts = InferenceOptions(
-        samples=samples, seed=seed, precision=precision, dropout_rate=dropout, tta=tta
+    further source of ``samples`` samples, as ``uqseg predict --tta``; None: the set the checkpoint
+    declares, as ``uqseg predict`` without ``--tta``) and the deterministic pass (same windows,
+    dropout off, no augmentation)."""
+    opts = model_tta(
+        InferenceOptions(
+            samples=samples, seed=seed, precision=precision, dropout_rate=dropout, tta=tta
+        ),
+        info,
     )
     window = volume_window(model, info, opts, case.spacing, case.id)
     run = {"window": window, "overlap": opts.window_overlap}
@@ -194,7 +203,7 @@ def evaluate_volume(
     lcc: bool = False,
     precision: str = "fp32",
     dropout: float | None = None,
-    tta: str = "none",
+    tta: str | None = None,
 ) -> Evaluated:
     """``case`` through :func:`infer_volume` and :func:`case_row`, with ``seconds``: the time of
     the MC and deterministic passes (not of reading the volume)."""
@@ -240,9 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tta",
         choices=tuple(TTA_SETS),
-        default="none",
         help="test-time augmentations of the MC passes, each a further source of T samples "
-        "(default none)",
+        "(default: the set the checkpoint declares, as uqseg predict; none for most)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lcc", action="store_true", help="largest connected component first")
@@ -313,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         window = " x ".join(map(str, model_window(info) or ()))
         log += (
             f"sliding windows: {window} (Z Y X), overlap {DEFAULT_OVERLAP:g}, Gaussian blending\n"
+            f"test-time augmentation: {args.tta or info.tta or 'none'}"
+            f"{'' if args.tta else ' (the checkpoint declares it)' if info.tta else ''}\n"
         )
         write_evaluation(args.out, evaluated, summary, log)
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -164,6 +165,7 @@ def test_dropout_overrides_the_checkpoints_rate(tiny_la, tiny_vnet, tmp_path) ->
     lower, _ = infer_volume(model, info, case, samples=3, seed=0, precision="fp32", dropout=0.05)
     # Rate 0: every MC sample is the deterministic pass, so the samples agree everywhere.
     none, _ = infer_volume(model, info, case, samples=3, seed=0, precision="fp32", dropout=0.0)
+    assert none.samples == 1  # one pass, not three copies of it
     assert np.allclose(none.mean_probs, single.mean_probs, atol=1e-6)
     assert float(none.variance.max()) < 1e-10 < float(own.variance.max())
     assert 0.0 < float(lower.variance.mean()) < float(own.variance.mean())  # 0.05 < the saved 0.3
@@ -198,6 +200,11 @@ def test_tta_pools_each_augmentation_as_the_product_does(tiny_la, tiny_vnet, tmp
     args = [str(tiny_vnet), "--data", str(root), "--split-file", str(split), "--samples", "1"]
     assert main([*args, "--limit", "1", "--tta", "flips", "--out", str(tmp_path)]) == 0
     assert "--tta flips" in (tmp_path / "log.txt").read_text()
+    # Without --tta, the set the checkpoint declares (as uqseg predict), said in the log.
+    declared = dataclasses.replace(info, tta="flips")
+    views, _ = infer_volume(model, declared, case, samples=2, seed=0, precision="fp32")
+    assert views.samples == 3 * 2 and infer_volume(model, info, case, samples=2)[0].samples == 2
+    assert "test-time augmentation: flips\n" in (tmp_path / "log.txt").read_text()
 
 
 def test_dropout_experiment_tabulates_each_setting_once(tiny_la, tiny_vnet, tmp_path) -> None:
