@@ -25,6 +25,7 @@ from pathlib import Path
 
 from napari_uqseg.errors import InputError
 from napari_uqseg.models.checkpoint import load_checkpoint, save_checkpoint
+from napari_uqseg.models.tta import TTA_SETS
 from training.la.loop import LA_NORMALISATION, sdm_head_trained_by
 
 
@@ -51,10 +52,12 @@ def ship_la_model(
     out_dir: str | os.PathLike | None = None,
     *,
     mc_dropout_rate: float | None = None,
+    tta: str | None = None,
 ) -> Path:
     """``path`` as the bundled model ``name`` (``out_dir``, default the bundled folder): the LA
-    normalisation and ``sdm_head_trained`` from its training config, and the test-time dropout
-    rate if given (else the checkpoint's own record); returns the written file."""
+    normalisation and ``sdm_head_trained`` from its training config, the test-time dropout rate
+    and the test-time views (``tta``) if given (else the checkpoint's own records); returns the
+    written file."""
     from napari_uqseg.models.bundled import BUNDLED_DIR
 
     model, info = load_checkpoint(path)
@@ -72,6 +75,7 @@ def ship_la_model(
         spacing=info.spacing,
         extra=extra,
         mc_dropout_rate=info.mc_dropout_rate if mc_dropout_rate is None else mc_dropout_rate,
+        tta=info.tta if tta is None else tta,
     )
 
 
@@ -89,13 +93,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --name: the dropout rate MC samples are drawn at by default (chosen on the "
         "validation split, e.g. with training.experiments.la_dropout; default: the training rate)",
     )
+    parser.add_argument(
+        "--tta",
+        choices=tuple(TTA_SETS),
+        help="with --name: the test-time augmentation set the model runs with by default "
+        "(chosen like the rate; default: none)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.name:
             if len(args.checkpoint) != 1:
                 raise InputError("--name ships one checkpoint")
             written = ship_la_model(
-                args.checkpoint[0], args.name, args.out_dir, mc_dropout_rate=args.mc_dropout
+                args.checkpoint[0],
+                args.name,
+                args.out_dir,
+                mc_dropout_rate=args.mc_dropout,
+                tta=args.tta,
             )
             print(f"wrote {written}")
             return 0

@@ -233,5 +233,9 @@ def test_shipped_supervised_vnet_shows_no_signed_distance_but_mtctl_does(tiny_la
     assert load_checkpoint(out / "la_p.pt")[1].mc_dropout_rate == 0.1
     assert result.qc["dropout_rate"] == 0.1
     assert export_main([*args, "--mc-dropout", "1.5"]) == 2
+    # --tta records the views; dropout 0 with them draws one pass per view.
+    assert export_main([*args, "--mc-dropout", "0", "--tta", "flips"]) == 0
+    result = drive(iter_predict_volume(image, None, str(out / "la_p.pt"), samples=5, seed=0))
+    assert result.qc["tta"] == "flips" and result.maps.samples == 3 and result.qc["samples"] == 1
     assert export_main([str(tmp_path / "sup" / "best.pt"), str(tmp_path / "mt" / "best.pt"),
                         "--name", "x"]) == 2  # fmt: skip
