@@ -89,6 +89,13 @@ def test_a_bundled_sidecar_declares_the_spacing_and_is_checked(tmp_path, monkeyp
     assert info.spacing == (1.2, 1.2) and info.arguments["base_channels"] == 4  # only "spacing"
     (folder / "tiny.json").write_text(json.dumps({"mc_dropout_rate": 0.05}))
     assert read_checkpoint_info(path).mc_dropout_rate == 0.05  # the test-time rate, too
+    (folder / "tiny.json").write_text(json.dumps({"tta": "d4"}))
+    assert read_checkpoint_info(path).tta == "d4"  # and the test-time views
+    monkeypatch.setattr("napari_uqseg.models.bundled.bundled_models", lambda: {"tiny": path})
+    assert rows()[0]["tta"] == "d4"
+    (folder / "tiny.json").write_text(json.dumps({"tta": "mirror"}))
+    with pytest.raises(InputError, match="unknown test-time augmentation 'mirror'"):
+        read_checkpoint_info(path)
     (folder / "tiny.json").write_text(json.dumps({"mc_dropout_rate": 2}))
     with pytest.raises(InputError, match="malformed mc_dropout_rate"):
         read_checkpoint_info(path)
