@@ -112,7 +112,9 @@ def test_sliding_windows_cover_odd_volumes_and_score_dice(tiny_la):
     assert set(scores) == {"dice", "dice_lcc", "dice_min"} and 0.0 <= scores["dice"] <= 1.0
 
 
-@pytest.mark.parametrize("name", ["la_mtctl_20pct", "la_mtctl_10pct", "la_vnet_20pct"])
+@pytest.mark.parametrize(
+    "name", ["la_mtctl_20pct", "la_mtctl_10pct", "la_vnet_20pct", "la_vnet_10pct"]
+)
 def test_shipped_configs_are_valid_and_differ_only_where_meant(name):
     configs = Path(__file__).parents[3] / "training" / "configs"
     config = check_la_config(LAConfig.load(configs / f"{name}.json"))
@@ -122,9 +124,11 @@ def test_shipped_configs_are_valid_and_differ_only_where_meant(name):
         reference.model, reference.optim, reference.epochs,
     )  # fmt: skip
     assert config.data.patch == reference.data.patch
-    if name == "la_vnet_20pct":
+    if name.startswith("la_vnet"):
         assert config.data.unlabelled_per_batch == 0 and not config.loss.multitask
         assert config.loss.terms == reference.loss.terms
+    # each pair (MT-CTL, V-Net) labels the same volumes
+    assert config.data.labelled == ("8" if name.endswith("10pct") else "16")
 
 
 def test_config_round_trips_and_names_bad_values(tmp_path):
