@@ -99,7 +99,11 @@ def test_rows_are_metrics_of_the_products_maps(tiny_la, tiny_vnet, evaluated) ->
         assert float(row["asd_LA"]) == pytest.approx(0.625 * in_voxels["asd"])
         assert float(row["recall_LA"]) == pytest.approx(in_voxels["recall"])
         det = run_volumetric_inference(
-            model, case.image, InferenceOptions(samples=1), window=WINDOW, stochastic=False
+            model,
+            case.image,
+            InferenceOptions(samples=1, precision="fp32"),
+            window=WINDOW,
+            stochastic=False,
         ).maps  # dropout off: the deterministic pass
         assert np.array_equal(single.mean_probs, det.mean_probs)
         det_dice = dice(det.prediction == 1, labels == 1)
@@ -189,7 +193,11 @@ def test_tta_pools_each_augmentation_as_the_product_does(tiny_la, tiny_vnet, tmp
     assert np.array_equal(maps.variance, product.maps.variance)
     # The deterministic pass is not augmented: it is the plain dropout-off pass.
     plain = run_volumetric_inference(
-        model, case.image, InferenceOptions(samples=1), window=WINDOW, stochastic=False
+        model,
+        case.image,
+        InferenceOptions(samples=1, precision="fp32"),
+        window=WINDOW,
+        stochastic=False,
     ).maps
     assert np.array_equal(single.mean_probs, plain.mean_probs)
     # Dropout off, flips only: the spread is the augmentations' alone, and it is not zero.
