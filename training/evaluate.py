@@ -293,7 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--uncertainty", choices=UNCERTAINTIES, default="entropy")
     parser.add_argument("--lcc", action="store_true", help="largest component per class first")
     parser.add_argument(
-        "--tta", default="none", help="test-time augmentation: none, flips, rot90, d4"
+        "--tta",
+        help="test-time augmentation: none, flips, rot90, d4 (default: the set the checkpoint "
+        "declares, as uqseg predict; none for most)",
     )
     parser.add_argument(
         "--emap",
@@ -329,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             uncertainty=args.uncertainty,
             lcc=args.lcc,
-            tta=args.tta,
+            tta=args.tta or info.tta or "none",
             emap=emap,
             precision=args.precision,
         )

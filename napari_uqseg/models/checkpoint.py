@@ -53,7 +53,7 @@ class CheckpointInfo:
     dropout rate the MC samples are drawn at when none is asked for (None: the rate the model
     trained with); :func:`load_checkpoint` sets it on the model's dropout layers. ``tta`` is the
     test-time augmentation set the model is run with when none is asked for (a name of
-    :data:`~napari_uqseg.inference.options.TTA_SETS`; None: no augmentation), chosen where its
+    :data:`~napari_uqseg.models.tta.TTA_SETS`; None: no augmentation), chosen where its
     card shows the views make its uncertainty find the errors.
     """
 

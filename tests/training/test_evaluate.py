@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_uqseg.models.checkpoint import save_checkpoint
+from napari_uqseg.models.checkpoint import load_checkpoint, save_checkpoint
 from napari_uqseg.models.registry import build_model
 from training.evaluate import main
 
@@ -99,6 +100,16 @@ def test_evaluate_an_ensemble_with_tta(tiny_acdc: Path, tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert "d_pw_members_LV" in summary["spearman_vs_dice"]
     assert main([paths[0], "--data", str(tiny_acdc), "--tta", "mirror"]) == 2
+    # Without --tta, the views the checkpoint declares, as uqseg predict runs it.
+    model, _ = load_checkpoint(paths[0])
+    declared = save_checkpoint(tmp_path / "declared.pt", model, tta="flips")
+    common = ["--data", str(tiny_acdc), "--samples", "2"]
+    assert main([str(declared), *common, "--out", str(tmp_path / "a")]) == 0
+    assert main([paths[0], *common, "--tta", "flips", "--out", str(tmp_path / "b")]) == 0
+    assert main([paths[0], *common, "--out", str(tmp_path / "c")]) == 0
+    a, b, c = ((tmp_path / d / "cases.csv").read_text() for d in "abc")
+    dice = [[r["dice_LV"] for r in csv.DictReader(io.StringIO(t))] for t in (a, b, c)]
+    assert dice[0] == dice[1] != dice[2]
 
 
 def _tiny_dcnn_manifest(tmp_path: Path) -> Path:
